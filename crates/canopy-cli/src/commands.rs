@@ -1,0 +1,405 @@
+//! One function per command. Each opens the store, calls the library and prints.
+
+use std::io::Read;
+use std::path::{Path as FsPath, PathBuf};
+
+use canopy::object::{HashKind, Signature};
+use canopy::store::{parse_git_date, CommitOptions, Error as StoreError, InitOptions, TestAndSet, View};
+use canopy::tree::EntryKind;
+use canopy::{Branch, Path, Repo};
+use serde_json::{json, Value};
+
+use crate::output;
+use crate::{Cli, Command, CommitArgs};
+
+/// A failure to report: a one-line message and the exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn no(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        let code = if e.is_user_error() { 2 } else { 3 };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<canopy::path::PathError> for Failure {
+    fn from(e: canopy::path::PathError) -> Failure {
+        Failure::usage(e.to_string())
+    }
+}
+
+type Outcome = Result<u8, Failure>;
+
+struct Ctx {
+    root: PathBuf,
+    branch: Option<String>,
+    json: bool,
+}
+
+impl Ctx {
+    fn open(&self) -> Result<Repo, Failure> {
+        Ok(Repo::open(&self.root)?)
+    }
+
+    fn branch(&self, repo: &Repo) -> Result<Branch, Failure> {
+        Ok(match &self.branch {
+            Some(name) => repo.branch(name)?,
+            None => repo.head_branch()?,
+        })
+    }
+
+    /// The view at `--at REV`, else at the branch head.
+    fn view(&self, repo: &Repo, at: Option<&str>) -> Result<View, Failure> {
+        Ok(match at {
+            Some(rev) => repo.view_at(repo.resolve(rev)?)?,
+            None => self.branch(repo)?.view()?,
+        })
+    }
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    let root = match cli.root {
+        Some(r) => r,
+        None => std::env::current_dir().map_err(|e| Failure::usage(format!("cannot find the current directory: {e}")))?,
+    };
+    let ctx = Ctx {
+        root,
+        branch: cli.branch,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init { dir, object_format } => init(&ctx, dir.as_deref(), &object_format),
+        Command::Set { path, value, commit } => set(&ctx, &path, &value, &commit),
+        Command::Get { path, at } => get(&ctx, &path, at.as_deref()),
+        Command::Rm { path, commit } => rm(&ctx, &path, &commit),
+        Command::TestAndSet {
+            path,
+            value,
+            expect,
+            absent,
+            remove,
+            commit,
+        } => test_and_set(&ctx, &path, value.as_deref(), expect.as_deref(), absent, remove, &commit),
+        Command::List { path, at } => list(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
+        Command::Tree { path, at } => tree(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
+        Command::Log { path, limit } => log(&ctx, path.as_deref(), limit),
+        Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
+    }
+}
+
+fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
+    let hash = HashKind::from_name(format)
+        .ok_or_else(|| Failure::usage(format!("unknown object format '{format}' (expected sha1 or sha256)")))?;
+    let dir = dir.map_or_else(|| ctx.root.clone(), |d| ctx.root.join(d));
+    let opts = InitOptions {
+        hash,
+        branch: ctx.branch.clone().unwrap_or_else(|| "main".into()),
+    };
+    Repo::init_with(&dir, &opts)?;
+    if ctx.json {
+        output::json(&json!({"path": dir.display().to_string(), "object_format": hash.name()}));
+    } else {
+        output::lines([format!("Initialized empty Canopy store in {}", dir.display())]);
+    }
+    Ok(0)
+}
+
+fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
+    if value == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure {
+                code: 3,
+                message: format!("cannot read standard input: {e}"),
+            })?;
+        Ok(buf)
+    } else {
+        Ok(value.as_bytes().to_vec())
+    }
+}
+
+/// Identity and dates: `--author`, else `$CANOPY_AUTHOR`, else the store's `user.name` and
+/// `user.email`, else `canopy <canopy@localhost>`; dates from `GIT_AUTHOR_DATE` and
+/// `GIT_COMMITTER_DATE` when set, as Git does.
+fn commit_options(repo: &Repo, args: &CommitArgs, default_message: String) -> Result<CommitOptions, Failure> {
+    let fallback = repo.default_signature();
+    let (now, _) = (fallback.time, fallback.offset_minutes);
+    let date = |var: &str| -> Result<(i64, i32), Failure> {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => parse_git_date(&v).ok_or_else(|| Failure::usage(format!("invalid date in {var}: '{v}'"))),
+            _ => Ok((now, 0)),
+        }
+    };
+    let (a_time, a_zone) = date("GIT_AUTHOR_DATE")?;
+    let (c_time, c_zone) = date("GIT_COMMITTER_DATE")?;
+    let ident = args
+        .author
+        .clone()
+        .or_else(|| std::env::var("CANOPY_AUTHOR").ok().filter(|s| !s.is_empty()));
+    let author = match ident {
+        Some(s) => Signature::parse_name_email(&s, a_time, a_zone)
+            .ok_or_else(|| Failure::usage(format!("invalid author '{s}': expected 'Name <email>'")))?,
+        None => Signature {
+            time: a_time,
+            offset_minutes: a_zone,
+            ..fallback
+        },
+    };
+    let committer = Signature {
+        time: c_time,
+        offset_minutes: c_zone,
+        ..author.clone()
+    };
+    Ok(CommitOptions {
+        message: args.message.clone().unwrap_or(default_message),
+        author: Some(author),
+        committer: Some(committer),
+    })
+}
+
+fn set(ctx: &Ctx, path: &str, value: &str, args: &CommitArgs) -> Outcome {
+    let p = Path::parse(path)?;
+    if p.is_root() {
+        return Err(Failure::usage("path '': the root cannot hold a value"));
+    }
+    let repo = ctx.open()?;
+    let branch = ctx.branch(&repo)?;
+    let bytes = read_value(value)?;
+    let opts = commit_options(&repo, args, format!("set {p}"))?;
+    let commit = branch.set(&p, bytes, &opts)?;
+    if ctx.json {
+        output::json(&json!({"commit": commit.to_hex()}));
+    }
+    Ok(0)
+}
+
+fn get(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
+    let p = Path::parse(path)?;
+    let repo = ctx.open()?;
+    let view = ctx.view(&repo, at)?;
+    match view.get(&p)? {
+        None => Err(Failure::no(format!("path '{p}' not found"))),
+        Some(bytes) => {
+            if ctx.json {
+                let (key, v) = output::value_json(&bytes);
+                let mut obj = serde_json::Map::new();
+                obj.insert("path".into(), Value::String(p.to_string()));
+                obj.insert(key.into(), v);
+                if let Some(c) = view.commit() {
+                    obj.insert("commit".into(), Value::String(c.to_hex()));
+                }
+                output::json(&Value::Object(obj));
+            } else {
+                output::raw(&bytes);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn rm(ctx: &Ctx, path: &str, args: &CommitArgs) -> Outcome {
+    let p = Path::parse(path)?;
+    if p.is_root() {
+        return Err(Failure::usage("path '': name what to remove"));
+    }
+    let repo = ctx.open()?;
+    let branch = ctx.branch(&repo)?;
+    if !branch.contains(&p)? {
+        return Err(Failure::no(format!("path '{p}' not found")));
+    }
+    let opts = commit_options(&repo, args, format!("rm {p}"))?;
+    let commit = branch.remove(&p, &opts)?;
+    if ctx.json {
+        output::json(&json!({"commit": commit.to_hex()}));
+    }
+    Ok(0)
+}
+
+fn test_and_set(
+    ctx: &Ctx,
+    path: &str,
+    value: Option<&str>,
+    expect: Option<&str>,
+    absent: bool,
+    remove: bool,
+    args: &CommitArgs,
+) -> Outcome {
+    let p = Path::parse(path)?;
+    if p.is_root() {
+        return Err(Failure::usage("path '': the root cannot hold a value"));
+    }
+    if expect.is_none() && !absent {
+        return Err(Failure::usage("say what PATH must hold now: --expect VALUE or --absent"));
+    }
+    let new = match (value, remove) {
+        (Some(v), false) => Some(read_value(v)?),
+        (None, true) => None,
+        _ => return Err(Failure::usage("give the new VALUE, or --remove")),
+    };
+    let repo = ctx.open()?;
+    let branch = ctx.branch(&repo)?;
+    let default_message = if new.is_some() { format!("set {p}") } else { format!("rm {p}") };
+    let opts = commit_options(&repo, args, default_message)?;
+    let expected = expect.map(str::as_bytes);
+    match branch.test_and_set(&p, expected, new.as_deref(), &opts)? {
+        TestAndSet::Committed(commit) => {
+            if ctx.json {
+                output::json(&json!({"commit": commit.to_hex()}));
+            }
+            Ok(0)
+        }
+        TestAndSet::Failed(found) => {
+            if ctx.json {
+                let current = found.as_deref().map(|b| output::value_json(b).1).unwrap_or(Value::Null);
+                output::json(&json!({"committed": false, "current": current}));
+            }
+            Err(Failure::no(format!("test-and-set on '{p}' lost: the value is not the one expected")))
+        }
+    }
+}
+
+fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
+    let p = Path::parse(path)?;
+    let repo = ctx.open()?;
+    let view = ctx.view(&repo, at)?;
+    if p.is_root() || view.contains(&p)? {
+        let entries = view.list(&p)?;
+        if ctx.json {
+            let items: Vec<Value> = entries
+                .iter()
+                .map(|(name, kind)| json!({"name": output::name(name), "kind": kind}))
+                .collect();
+            output::json(&Value::Array(items));
+        } else {
+            output::lines(entries.iter().map(|(name, kind)| match kind {
+                EntryKind::Tree => format!("{}/", output::name(name)),
+                _ => output::name(name),
+            }));
+        }
+        Ok(0)
+    } else {
+        Err(Failure::no(format!("path '{p}' not found")))
+    }
+}
+
+fn tree(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
+    let p = Path::parse(path)?;
+    let repo = ctx.open()?;
+    let view = ctx.view(&repo, at)?;
+    if !p.is_root() && !view.contains(&p)? {
+        return Err(Failure::no(format!("path '{p}' not found")));
+    }
+    let paths = view.paths(&p)?;
+    if ctx.json {
+        let items: Vec<Value> = paths
+            .iter()
+            .map(|(path, kind)| json!({"path": path.to_string(), "kind": kind}))
+            .collect();
+        output::json(&Value::Array(items));
+    } else {
+        output::lines(paths.iter().map(|(path, _)| path.to_string()));
+    }
+    Ok(0)
+}
+
+fn signature_json(s: &Signature) -> Value {
+    json!({"name": s.name, "email": s.email, "time": s.time, "zone": s.zone()})
+}
+
+fn log(ctx: &Ctx, path: Option<&str>, limit: Option<usize>) -> Outcome {
+    let p = path.map(Path::parse).transpose()?;
+    let repo = ctx.open()?;
+    let branch = ctx.branch(&repo)?;
+    let history = branch.history()?;
+    let commits: Box<dyn Iterator<Item = canopy::store::Result<canopy::store::CommitInfo>>> = match p {
+        Some(p) if !p.is_root() => Box::new(history.touching(p)),
+        _ => Box::new(history),
+    };
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut items = Vec::new();
+    let mut lines = Vec::new();
+    for info in commits.take(limit) {
+        let info = info?;
+        if ctx.json {
+            items.push(json!({
+                "id": info.id.to_hex(),
+                "parents": info.commit.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+                "tree": info.commit.tree.to_hex(),
+                "author": signature_json(&info.commit.author),
+                "committer": signature_json(&info.commit.committer),
+                "summary": info.summary(),
+                "message": String::from_utf8_lossy(&info.commit.message),
+            }));
+        } else {
+            lines.push(format!("{} {}", info.id, info.summary()));
+        }
+    }
+    if ctx.json {
+        output::json(&Value::Array(items));
+    } else {
+        output::lines(lines);
+    }
+    Ok(0)
+}
+
+fn branch(ctx: &Ctx, name: Option<&str>, from: Option<&str>) -> Outcome {
+    let repo = ctx.open()?;
+    match name {
+        Some(name) => {
+            let start = match from {
+                Some(rev) => repo.resolve(rev)?,
+                None => {
+                    let current = ctx.branch(&repo)?;
+                    current
+                        .head()?
+                        .ok_or_else(|| Failure::usage(format!("branch '{}' has no commits yet; use --from", current.name())))?
+                }
+            };
+            let b = repo.create_branch(name, start)?;
+            if ctx.json {
+                output::json(&json!({"name": b.name(), "head": start.to_hex()}));
+            }
+            Ok(0)
+        }
+        None => {
+            let current = ctx.branch(&repo).ok().map(|b| b.name().to_string());
+            let branches = repo.branches()?;
+            if ctx.json {
+                let items: Vec<Value> = branches
+                    .iter()
+                    .map(|(n, id)| json!({"name": n, "head": id.to_hex(), "current": Some(n) == current.as_ref()}))
+                    .collect();
+                output::json(&Value::Array(items));
+            } else {
+                output::lines(branches.iter().map(|(n, _)| {
+                    let mark = if Some(n) == current.as_ref() { '*' } else { ' ' };
+                    format!("{mark} {n}")
+                }));
+            }
+            Ok(0)
+        }
+    }
+}

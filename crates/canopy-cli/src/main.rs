@@ -1,0 +1,138 @@
+//! The `canopy` command line: parses arguments, calls the library, prints, maps errors to exit
+//! codes (0 success, 1 a definite "no", 2 bad usage or input, 3 store error).
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Persist and synchronise data the way Git handles source code.
+#[derive(Parser, Debug)]
+#[command(name = "canopy", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The store's directory (default: $CANOPY_ROOT, else the current directory).
+    #[arg(long, global = true, env = "CANOPY_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// The branch to work on (default: the branch HEAD names).
+    #[arg(long, global = true, value_name = "NAME")]
+    branch: Option<String>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More logging on stderr (RUST_LOG also works).
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a store (a bare Git repository) in DIR or the root.
+    Init {
+        dir: Option<PathBuf>,
+        /// Object format of the new repository.
+        #[arg(long, value_name = "sha1|sha256", default_value = "sha1")]
+        object_format: String,
+    },
+    /// Set the value at PATH ('-' reads the value from standard input, binary-safe).
+    Set {
+        path: String,
+        value: String,
+        #[command(flatten)]
+        commit: CommitArgs,
+    },
+    /// Print the raw value at PATH.
+    Get {
+        path: String,
+        /// Read at this revision instead of the branch head.
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// Remove a value or a whole subtree.
+    Rm {
+        path: String,
+        #[command(flatten)]
+        commit: CommitArgs,
+    },
+    /// Set PATH to VALUE only if it currently holds the expected value (exit 1 if not).
+    TestAndSet {
+        path: String,
+        /// The new value ('-' reads standard input); omit with --remove.
+        value: Option<String>,
+        /// The value PATH must hold now.
+        #[arg(long, value_name = "VALUE", conflicts_with = "absent")]
+        expect: Option<String>,
+        /// PATH must not hold a value now.
+        #[arg(long)]
+        absent: bool,
+        /// Remove PATH instead of setting it.
+        #[arg(long, conflicts_with = "value")]
+        remove: bool,
+        #[command(flatten)]
+        commit: CommitArgs,
+    },
+    /// List the direct children of PATH (directories end with '/').
+    List {
+        path: Option<String>,
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// List every value path below PATH.
+    Tree {
+        path: Option<String>,
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// Show history, newest first; with PATH, only commits that changed it.
+    Log {
+        path: Option<String>,
+        #[arg(long, short = 'n', value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Create branch NAME, or list branches ('*' marks the current one).
+    Branch {
+        name: Option<String>,
+        /// Start the new branch here (default: the current branch's head).
+        #[arg(long, value_name = "REV", requires = "name")]
+        from: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CommitArgs {
+    /// Commit message.
+    #[arg(short = 'm', long = "message", value_name = "MSG")]
+    message: Option<String>,
+    /// Author as "Name <email>" (default: $CANOPY_AUTHOR, else user.name/user.email).
+    #[arg(long, value_name = "NAME <EMAIL>")]
+    author: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let filter = if cli.verbose { "debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("canopy: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

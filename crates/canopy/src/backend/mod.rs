@@ -1,0 +1,226 @@
+//! Storage backends, named after their guarantees as in Irmin:
+//!
+//! - [`ContentAddressable`]: an object store where an object's key is the hash of its content.
+//!   Writing is idempotent; reading an id gives back exactly the bytes that hash to it.
+//! - [`AtomicWrite`]: a reference store whose updates are compare-and-swap: an update names the
+//!   value it expects to replace and fails, changing nothing, if another writer got there first.
+//!
+//! Two implementations: [`mem`] (in memory) and [`git`] (a Git repository on disk). Both pass the
+//! same conformance suite (`tests/conformance.rs`).
+
+pub mod git;
+pub mod mem;
+
+use std::path::PathBuf;
+
+use crate::object::{HashKind, ObjectError, ObjectId, ObjectKind, RawObject, Signature};
+
+/// Errors from a backend. Each variant is something a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Malformed(#[from] ObjectError),
+    #[error("object {id} is corrupt: {reason}")]
+    CorruptObject { id: ObjectId, reason: String },
+    #[error("{}: corrupt: {reason}", path.display())]
+    CorruptFile { path: PathBuf, reason: String },
+    #[error("object {id} not found")]
+    MissingObject { id: ObjectId },
+    #[error("object {id} is a {actual}, expected a {expected}")]
+    WrongKind {
+        id: ObjectId,
+        expected: ObjectKind,
+        actual: ObjectKind,
+    },
+    #[error("invalid reference name '{0}'")]
+    InvalidRefName(String),
+    #[error("reference '{name}' is locked: '{}' exists; another process may be writing, or a crashed one left it behind (remove it if no other process is running)", lock.display())]
+    Locked { name: String, lock: PathBuf },
+    #[error("reference '{name}': {reason}")]
+    BadRef { name: String, reason: String },
+    #[error("{}: not a Canopy store or Git repository", .0.display())]
+    NotARepository(PathBuf),
+    #[error("{}: {reason}", path.display())]
+    Unsupported { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a compare-and-swap expects a reference to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// Whatever it is (a forced update).
+    Any,
+    /// The reference must not exist.
+    Absent,
+    /// The reference must point at exactly this id.
+    Value(ObjectId),
+}
+
+impl Expected {
+    /// `Absent` for `None`, `Value` otherwise.
+    pub fn from_option(id: Option<ObjectId>) -> Expected {
+        id.map_or(Expected::Absent, Expected::Value)
+    }
+
+    pub fn matches(self, current: Option<ObjectId>) -> bool {
+        match self {
+            Expected::Any => true,
+            Expected::Absent => current.is_none(),
+            Expected::Value(id) => current == Some(id),
+        }
+    }
+}
+
+/// What a reference holds: an id, or the name of another reference (`HEAD` → `refs/heads/main`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefTarget {
+    Direct(ObjectId),
+    Symbolic(String),
+}
+
+/// Who moved a reference and why; becomes a reflog line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefLog {
+    pub who: Signature,
+    pub message: String,
+}
+
+/// One line of a reflog, oldest first in [`AtomicWrite::reflog`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReflogEntry {
+    pub old: Option<ObjectId>,
+    pub new: Option<ObjectId>,
+    pub who: Signature,
+    pub message: String,
+}
+
+/// A store of immutable objects keyed by the hash of their content.
+pub trait ContentAddressable: Send + Sync {
+    /// The object format (SHA-1 or SHA-256) of every id in this store.
+    fn hash_kind(&self) -> HashKind;
+
+    /// The object with this id, or `None` when it is not stored. Corrupt data is an error.
+    fn read(&self, id: &ObjectId) -> Result<Option<RawObject>>;
+
+    /// Whether the object is stored (without necessarily reading it).
+    fn contains(&self, id: &ObjectId) -> Result<bool>;
+
+    /// Stores an object and returns its id. Writing an object that exists changes nothing.
+    fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId>;
+
+    /// Makes every object written so far durable (as configured) before a reference names them.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every stored id whose hex form starts with `prefix` (for abbreviated ids).
+    fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>>;
+
+    /// Reads an object that must exist and be of `kind`.
+    fn read_kind(&self, id: &ObjectId, kind: ObjectKind) -> Result<Vec<u8>> {
+        let obj = self.read(id)?.ok_or(Error::MissingObject { id: *id })?;
+        if obj.kind != kind {
+            return Err(Error::WrongKind {
+                id: *id,
+                expected: kind,
+                actual: obj.kind,
+            });
+        }
+        Ok(obj.data)
+    }
+}
+
+/// A store of named references whose every update is atomic and compare-and-swap.
+pub trait AtomicWrite: Send + Sync {
+    /// The reference as stored (without following a symbolic one).
+    fn read_ref(&self, name: &str) -> Result<Option<RefTarget>>;
+
+    /// Replaces `name`'s value by `new` (`None` deletes it) if it is `expected`; returns
+    /// `Ok(false)`, changing nothing, when another writer moved it first. A symbolic reference is
+    /// followed to the reference it names.
+    fn update(&self, name: &str, expected: Expected, new: Option<ObjectId>, log: &RefLog) -> Result<bool>;
+
+    /// Makes `name` a symbolic reference to `target`.
+    fn set_symbolic(&self, name: &str, target: &str) -> Result<()>;
+
+    /// Every direct reference whose name starts with `prefix`, sorted by name.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>>;
+
+    /// The reflog of `name`, oldest first; empty when there is none.
+    fn reflog(&self, name: &str) -> Result<Vec<ReflogEntry>>;
+
+    /// Follows symbolic references (at most 5 deep, as Git) to the name they end at and its id.
+    fn resolve_name(&self, name: &str) -> Result<(String, Option<ObjectId>)> {
+        let mut current = name.to_string();
+        for _ in 0..=5 {
+            match self.read_ref(&current)? {
+                None => return Ok((current, None)),
+                Some(RefTarget::Direct(id)) => return Ok((current, Some(id))),
+                Some(RefTarget::Symbolic(target)) => current = target,
+            }
+        }
+        Err(Error::BadRef {
+            name: name.to_string(),
+            reason: "symbolic reference chain is too long".into(),
+        })
+    }
+
+    /// The id `name` ends at, following symbolic references.
+    fn resolve(&self, name: &str) -> Result<Option<ObjectId>> {
+        Ok(self.resolve_name(name)?.1)
+    }
+}
+
+/// Checks a reference name against `git check-ref-format` (full names like `refs/heads/x`, or
+/// one-level names in capitals like `HEAD`).
+pub fn check_ref_name(name: &str) -> Result<()> {
+    let bad = || Error::InvalidRefName(crate::object::escape_bytes(name.as_bytes()));
+    let one_level_ok = name.bytes().all(|c| c.is_ascii_uppercase() || c == b'_');
+    if name.is_empty() || name == "@" || name.contains("@{") || name.contains("..") || name.contains("//") {
+        return Err(bad());
+    }
+    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
+        return Err(bad());
+    }
+    if !name.contains('/') && !one_level_ok {
+        return Err(bad());
+    }
+    for c in name.bytes() {
+        if c < 0x20 || c == 0x7f || b" ~^:?*[\\".contains(&c) {
+            return Err(bad());
+        }
+    }
+    for comp in name.split('/') {
+        if comp.starts_with('.') || comp.ends_with(".lock") {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names_follow_check_ref_format() {
+        for ok in ["HEAD", "refs/heads/main", "refs/heads/feature/x", "refs/tags/v1.0", "ORIG_HEAD"] {
+            assert!(check_ref_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "main", "refs/heads/a..b", "refs/heads/.x", "refs/heads/x.lock", "refs/heads/x/",
+            "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^", "refs/heads/a:b", "refs/heads/a?",
+            "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b", "refs/heads/a@{1}", "@", "refs//x",
+            "refs/heads/x.", "/refs/heads/x", "refs/heads/\u{7f}",
+        ] {
+            assert!(check_ref_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Branch handles and transactions: every write is a commit, and the branch moves only by
+//! compare-and-swap.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{CommitOptions, Error, History, Repo, Result, View};
+use crate::backend::{check_ref_name, Expected, RefLog};
+use crate::object::{ObjectId, ObjectKind};
+use crate::path::Path;
+use crate::tree::{Entry, EntryKind, Tree};
+
+/// How many times a write is re-applied on a moved head before giving up.
+const MAX_ATTEMPTS: u32 = 500;
+
+/// A named branch of a store. Reads see the head at the moment of the call; each write is one
+/// commit. Cheap to clone; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Branch {
+    repo: Repo,
+    name: String,
+    ref_name: String,
+}
+
+/// One change in a transaction.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Put a value at a path (replacing a directory there, creating directories on the way).
+    Set(Path, Vec<u8>),
+    /// Remove a value or a whole directory.
+    Remove(Path),
+    /// Put a whole tree at a path (the root included).
+    SetTree(Path, Tree),
+    /// Fail the transaction unless the value at the path is the given one (`None`: absent).
+    Expect(Path, Option<Vec<u8>>),
+}
+
+/// The outcome of [`Branch::test_and_set`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestAndSet {
+    /// The value was as expected and is now replaced; the commit that did it.
+    Committed(ObjectId),
+    /// The value was not as expected; it is this, and nothing changed.
+    Failed(Option<Vec<u8>>),
+}
+
+impl Branch {
+    pub(super) fn new(repo: Repo, name: &str) -> Result<Branch> {
+        let ref_name = format!("refs/heads/{name}");
+        if name.is_empty() || name.starts_with('-') || check_ref_name(&ref_name).is_err() {
+            return Err(Error::InvalidBranchName(name.to_string()));
+        }
+        Ok(Branch {
+            repo,
+            name: name.to_string(),
+            ref_name,
+        })
+    }
+
+    /// The short name (`main`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The full reference name (`refs/heads/main`).
+    pub fn ref_name(&self) -> &str {
+        &self.ref_name
+    }
+
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+
+    /// The commit the branch points at (`None` if it does not exist yet).
+    pub fn head(&self) -> Result<Option<ObjectId>> {
+        Ok(self.repo.refs().resolve(&self.ref_name)?)
+    }
+
+    /// A snapshot of the branch's current tree.
+    pub fn view(&self) -> Result<View> {
+        match self.head()? {
+            Some(id) => self.repo.view_at(id),
+            None => Ok(View::new(self.repo.clone(), None, Tree::empty())),
+        }
+    }
+
+    pub fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        self.view()?.get(path)
+    }
+
+    /// The value at `path` decoded from JSON into `T`.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>> {
+        self.view()?.get_json(path)
+    }
+
+    pub fn find(&self, path: &Path) -> Result<Option<Entry>> {
+        self.view()?.find(path)
+    }
+
+    pub fn contains(&self, path: &Path) -> Result<bool> {
+        self.view()?.contains(path)
+    }
+
+    pub fn list(&self, path: &Path) -> Result<Vec<(Vec<u8>, EntryKind)>> {
+        self.view()?.list(path)
+    }
+
+    pub fn get_tree(&self, path: &Path) -> Result<Option<Tree>> {
+        self.view()?.get_tree(path)
+    }
+
+    /// Sets the value at `path` in one commit; returns the new head.
+    pub fn set(&self, path: &Path, value: impl Into<Vec<u8>>, opts: &CommitOptions) -> Result<ObjectId> {
+        self.transaction().set(path.clone(), value).commit(opts)
+    }
+
+    /// Stores `value` as JSON text at `path`, so that `git show` stays readable.
+    pub fn set_json<T: Serialize + ?Sized>(&self, path: &Path, value: &T, opts: &CommitOptions) -> Result<ObjectId> {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Encode { path: path.clone(), source })?;
+        bytes.push(b'\n');
+        self.set(path, bytes, opts)
+    }
+
+    /// Removes the value or directory at `path`. Removing nothing makes no commit.
+    pub fn remove(&self, path: &Path, opts: &CommitOptions) -> Result<ObjectId> {
+        self.transaction().remove(path.clone()).commit(opts)
+    }
+
+    pub fn set_tree(&self, path: &Path, tree: Tree, opts: &CommitOptions) -> Result<ObjectId> {
+        self.transaction().set_tree(path.clone(), tree).commit(opts)
+    }
+
+    /// Replaces the value at `path` by `new` (`None` removes it) only if it currently is
+    /// `expected` (`None`: absent). Atomic with respect to every other writer.
+    pub fn test_and_set(
+        &self,
+        path: &Path,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        opts: &CommitOptions,
+    ) -> Result<TestAndSet> {
+        let mut tx = self.transaction().expect(path.clone(), expected.map(<[u8]>::to_vec));
+        tx = match new {
+            Some(v) => tx.set(path.clone(), v.to_vec()),
+            None => tx.remove(path.clone()),
+        };
+        match tx.commit_checked(opts)? {
+            Ok(id) => Ok(TestAndSet::Committed(id)),
+            Err(actual) => Ok(TestAndSet::Failed(actual)),
+        }
+    }
+
+    /// A batch of changes that becomes one commit.
+    pub fn transaction(&self) -> Transaction {
+        Transaction {
+            branch: self.clone(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// The branch's history, newest first.
+    pub fn history(&self) -> Result<History> {
+        Ok(self.repo.history(&self.head()?.into_iter().collect::<Vec<_>>()))
+    }
+}
+
+/// Changes to apply to a branch as one commit. On commit, the changes are applied to the head;
+/// if another writer moved the head in between, they are applied again to the new head.
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    branch: Branch,
+    changes: Vec<Change>,
+}
+
+impl Transaction {
+    pub fn set(mut self, path: Path, value: impl Into<Vec<u8>>) -> Transaction {
+        self.changes.push(Change::Set(path, value.into()));
+        self
+    }
+
+    pub fn remove(mut self, path: Path) -> Transaction {
+        self.changes.push(Change::Remove(path));
+        self
+    }
+
+    pub fn set_tree(mut self, path: Path, tree: Tree) -> Transaction {
+        self.changes.push(Change::SetTree(path, tree));
+        self
+    }
+
+    /// Makes the commit conditional on the value at `path` being `value` (`None`: absent).
+    pub fn expect(mut self, path: Path, value: Option<Vec<u8>>) -> Transaction {
+        self.changes.push(Change::Expect(path, value));
+        self
+    }
+
+    /// Adds any change.
+    pub fn push(mut self, change: Change) -> Transaction {
+        self.changes.push(change);
+        self
+    }
+
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// Commits the changes; returns the new head. A failed expectation is an error here; use
+    /// [`Transaction::commit_checked`] to get the value that was found instead. When the changes
+    /// leave the tree as it was, no commit is made and the current head is returned.
+    pub fn commit(self, opts: &CommitOptions) -> Result<ObjectId> {
+        let path = self.changes.iter().find_map(|c| match c {
+            Change::Expect(p, _) => Some(p.clone()),
+            _ => None,
+        });
+        match self.commit_checked(opts)? {
+            Ok(id) => Ok(id),
+            Err(_) => Err(Error::ExpectationFailed {
+                path: path.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Commits the changes, or returns `Err(found)` with the value found at the first failed
+    /// expectation, changing nothing.
+    pub fn commit_checked(self, opts: &CommitOptions) -> Result<Result<ObjectId, Option<Vec<u8>>>> {
+        let repo = &self.branch.repo;
+        let store = repo.objects();
+        // Values are content-addressed: store them once, whatever the number of attempts.
+        let mut blobs = Vec::with_capacity(self.changes.len());
+        for change in &self.changes {
+            blobs.push(match change {
+                Change::Set(_, v) => Some(store.write(ObjectKind::Blob, v)?),
+                _ => None,
+            });
+        }
+        let log_who = opts.committer.clone().or_else(|| opts.author.clone()).unwrap_or_else(|| repo.default_signature());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let head = self.branch.head()?;
+            let base = match head {
+                Some(id) => Tree::from_id(repo.commit_info(id)?.commit.tree),
+                None => Tree::empty(),
+            };
+            let mut tree = base.clone();
+            for (change, blob) in self.changes.iter().zip(&blobs) {
+                tree = match change {
+                    Change::Set(path, _) => {
+                        let id = blob.unwrap_or_else(|| repo.hash_kind().null_id());
+                        if path.is_root() {
+                            return Err(Error::NotAValue { path: path.clone() });
+                        }
+                        tree.with(store, path, Some(Entry::value(id)))?
+                    }
+                    Change::Remove(path) => tree.with(store, path, None)?,
+                    Change::SetTree(path, t) => tree.with(store, path, Some(Entry::Tree(t.clone())))?,
+                    Change::Expect(path, want) => {
+                        let found = match tree.find(store, path)? {
+                            Some(Entry::Value { id, .. }) => Some(store.read_kind(&id, ObjectKind::Blob)?),
+                            _ => None,
+                        };
+                        if found != *want {
+                            return Ok(Err(found));
+                        }
+                        tree
+                    }
+                };
+            }
+            let tree_id = tree.write(store)?;
+            if let Some(head) = head {
+                if base.id() == Some(tree_id) {
+                    return Ok(Ok(head));
+                }
+            }
+            let commit = repo.write_commit(tree_id, head.into_iter().collect(), opts)?;
+            store.flush()?;
+            let log = RefLog {
+                who: log_who.clone(),
+                message: format!("commit: {}", opts.message.lines().next().unwrap_or("")),
+            };
+            if repo.refs().update(self.branch.ref_name(), Expected::from_option(head), Some(commit), &log)? {
+                return Ok(Ok(commit));
+            }
+            if attempt >= MAX_ATTEMPTS {
+                return Err(Error::TooManyRetries {
+                    branch: self.branch.name.clone(),
+                    attempts: attempt,
+                });
+            }
+            backoff(attempt);
+        }
+    }
+}
+
+/// Sleeps a little before retrying, longer after each lost race, with jitter so that
+/// contending writers spread out.
+fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (nanos ^ std::process::id().wrapping_mul(2654435761)) % 1000;
+    let base_us = 200u64 << attempt.min(6);
+    std::thread::sleep(Duration::from_micros(base_us + u64::from(jitter) * base_us / 1000));
+}

@@ -1,0 +1,102 @@
+//! The API users meet: a [`Repo`] holds branches; a [`Branch`] reads and writes values by path,
+//! every write a commit; a [`View`] is a read-only snapshot at one commit.
+//!
+//! Branches move only by compare-and-swap on their reference. A write that loses the race to
+//! another writer (thread or process) re-applies its changes on the new head and tries again, a
+//! bounded number of times, so concurrent writers never lose an update.
+//! Everything here is synchronous and `Send + Sync`.
+
+mod branch;
+mod date;
+mod history;
+mod repo;
+mod rev;
+mod view;
+
+pub use branch::{Branch, Change, Transaction, TestAndSet};
+pub use date::parse_git_date;
+pub use history::{CommitInfo, History};
+pub use repo::{CommitOptions, InitOptions, Repo};
+pub use view::View;
+
+use crate::backend;
+use crate::object::{ObjectError, ObjectId};
+use crate::path::{Path, PathError};
+use crate::tree;
+
+/// Errors from the store. [`Error::is_user_error`] separates bad input from store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error(transparent)]
+    Tree(#[from] tree::Error),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("invalid revision '{rev}': {reason}")]
+    InvalidRev { rev: String, reason: String },
+    #[error("invalid branch name '{0}'")]
+    InvalidBranchName(String),
+    #[error("branch '{0}' already exists")]
+    BranchExists(String),
+    #[error("branch '{0}' does not exist")]
+    NoSuchBranch(String),
+    #[error("'{path}' is not a value")]
+    NotAValue { path: Path },
+    #[error("'{path}' is a value, not a directory")]
+    NotADirectory { path: Path },
+    #[error("invalid identity '{0}': expected 'Name <email>'")]
+    InvalidIdentity(String),
+    #[error("invalid date '{0}'")]
+    InvalidDate(String),
+    #[error("branch '{branch}' kept moving: gave up after {attempts} attempts to commit")]
+    TooManyRetries { branch: String, attempts: u32 },
+    #[error("value at '{path}' is not valid JSON for this type: {source}")]
+    Decode {
+        path: Path,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode value for '{path}': {source}")]
+    Encode {
+        path: Path,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("'{path}' does not hold the expected value")]
+    ExpectationFailed { path: Path },
+    #[error("object {0} is not a commit")]
+    NotACommit(ObjectId),
+}
+
+impl From<ObjectError> for Error {
+    fn from(e: ObjectError) -> Error {
+        Error::Backend(backend::Error::Malformed(e))
+    }
+}
+
+impl Error {
+    /// Whether the error comes from what the caller asked (a bad path, revision, name or
+    /// identity), as opposed to a failure of the store (I/O, corruption).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Error::Path(_)
+            | Error::InvalidRev { .. }
+            | Error::InvalidBranchName(_)
+            | Error::BranchExists(_)
+            | Error::NoSuchBranch(_)
+            | Error::NotAValue { .. }
+            | Error::NotADirectory { .. }
+            | Error::InvalidIdentity(_)
+            | Error::InvalidDate(_)
+            | Error::NotACommit(_)
+            | Error::Decode { .. }
+            | Error::Encode { .. } => true,
+            Error::Tree(tree::Error::NotADirectory { .. }) => true,
+            Error::Backend(backend::Error::NotARepository(_) | backend::Error::InvalidRefName(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

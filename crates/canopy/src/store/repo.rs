@@ -1,0 +1,250 @@
+//! Opening and creating stores; branches, revisions and commits at the repository level.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use super::{Branch, CommitInfo, Error, History, Result, View};
+use crate::backend::git::RepoLayout;
+use crate::backend::mem::{MemObjects, MemRefs};
+use crate::backend::{check_ref_name, AtomicWrite, ContentAddressable, Expected, RefLog, RefTarget};
+use crate::object::{Commit, HashKind, ObjectId, ObjectKind, Signature};
+use crate::tree::Tree;
+
+/// How to create a store.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub hash: HashKind,
+    /// The branch `HEAD` names (default `main`).
+    pub branch: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> InitOptions {
+        InitOptions {
+            hash: HashKind::Sha1,
+            branch: "main".into(),
+        }
+    }
+}
+
+/// Message and identities of a commit. Unset identities come from the store's configuration
+/// (`user.name`, `user.email`), else `canopy <canopy@localhost>`, with the current time.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub message: String,
+    pub author: Option<Signature>,
+    pub committer: Option<Signature>,
+}
+
+impl CommitOptions {
+    pub fn message(message: impl Into<String>) -> CommitOptions {
+        CommitOptions {
+            message: message.into(),
+            ..CommitOptions::default()
+        }
+    }
+}
+
+pub(super) struct RepoInner {
+    pub(super) objects: Box<dyn ContentAddressable>,
+    pub(super) refs: Box<dyn AtomicWrite>,
+    pub(super) layout: Option<RepoLayout>,
+}
+
+/// A store: an object store and a reference store. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Repo {
+    pub(super) inner: Arc<RepoInner>,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner.layout {
+            Some(l) => write!(f, "Repo({})", l.git_dir.display()),
+            None => write!(f, "Repo(<memory>)"),
+        }
+    }
+}
+
+impl Repo {
+    /// Creates a store (a bare Git repository) at `path`, with `HEAD` on `main`.
+    pub fn init(path: impl AsRef<FsPath>) -> Result<Repo> {
+        Repo::init_with(path, &InitOptions::default())
+    }
+
+    pub fn init_with(path: impl AsRef<FsPath>, opts: &InitOptions) -> Result<Repo> {
+        check_ref_name(&format!("refs/heads/{}", opts.branch))
+            .map_err(|_| Error::InvalidBranchName(opts.branch.clone()))?;
+        let layout = RepoLayout::init(path.as_ref(), opts.hash, &opts.branch)?;
+        Repo::from_layout(layout)
+    }
+
+    /// Opens the store at `path`: a bare repository, or a Git checkout (its `.git` is used).
+    pub fn open(path: impl AsRef<FsPath>) -> Result<Repo> {
+        Repo::from_layout(RepoLayout::open(path.as_ref())?)
+    }
+
+    fn from_layout(layout: RepoLayout) -> Result<Repo> {
+        let objects = layout.objects()?;
+        let refs = layout.refs();
+        Ok(Repo {
+            inner: Arc::new(RepoInner {
+                objects: Box::new(objects),
+                refs: Box::new(refs),
+                layout: Some(layout),
+            }),
+        })
+    }
+
+    /// A store that lives in memory, with `HEAD` on `main`.
+    pub fn in_memory(hash: HashKind) -> Repo {
+        let refs = MemRefs::new();
+        let _ = refs.set_symbolic("HEAD", "refs/heads/main");
+        Repo::from_backends(Box::new(MemObjects::new(hash)), Box::new(refs))
+    }
+
+    /// A store over any pair of backends.
+    pub fn from_backends(objects: Box<dyn ContentAddressable>, refs: Box<dyn AtomicWrite>) -> Repo {
+        Repo {
+            inner: Arc::new(RepoInner {
+                objects,
+                refs,
+                layout: None,
+            }),
+        }
+    }
+
+    pub fn objects(&self) -> &dyn ContentAddressable {
+        &*self.inner.objects
+    }
+
+    pub fn refs(&self) -> &dyn AtomicWrite {
+        &*self.inner.refs
+    }
+
+    pub fn hash_kind(&self) -> HashKind {
+        self.inner.objects.hash_kind()
+    }
+
+    /// The on-disk layout, for a store backed by a Git repository.
+    pub fn layout(&self) -> Option<&RepoLayout> {
+        self.inner.layout.as_ref()
+    }
+
+    /// A configuration value of the repository (`user.name`), if any.
+    pub fn config_value(&self, key: &str) -> Option<String> {
+        self.layout()?.config.get(key).map(str::to_string)
+    }
+
+    /// The identity used when none is given: `user.name`/`user.email`, else
+    /// `canopy <canopy@localhost>`, at the current time.
+    pub fn default_signature(&self) -> Signature {
+        let name = self.config_value("user.name").unwrap_or_else(|| "canopy".into());
+        let email = self.config_value("user.email").unwrap_or_else(|| "canopy@localhost".into());
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Signature {
+            name,
+            email,
+            time,
+            offset_minutes: 0,
+        }
+    }
+
+    /// A handle on branch `name` (which need not exist yet).
+    pub fn branch(&self, name: &str) -> Result<Branch> {
+        Branch::new(self.clone(), name)
+    }
+
+    /// The branch `HEAD` names.
+    pub fn head_branch(&self) -> Result<Branch> {
+        match self.refs().read_ref("HEAD")? {
+            Some(RefTarget::Symbolic(target)) => match target.strip_prefix("refs/heads/") {
+                Some(name) => self.branch(name),
+                None => Err(Error::InvalidRev {
+                    rev: "HEAD".into(),
+                    reason: format!("HEAD names '{target}', which is not a branch"),
+                }),
+            },
+            Some(RefTarget::Direct(_)) => Err(Error::InvalidRev {
+                rev: "HEAD".into(),
+                reason: "HEAD is detached; name a branch".into(),
+            }),
+            None => self.branch("main"),
+        }
+    }
+
+    /// Every branch with its head, sorted by name.
+    pub fn branches(&self) -> Result<Vec<(String, ObjectId)>> {
+        Ok(self
+            .refs()
+            .list("refs/heads/")?
+            .into_iter()
+            .filter_map(|(name, id)| Some((name.strip_prefix("refs/heads/")?.to_string(), id)))
+            .collect())
+    }
+
+    /// Creates branch `name` at `commit`; fails if it exists.
+    pub fn create_branch(&self, name: &str, commit: ObjectId) -> Result<Branch> {
+        let branch = self.branch(name)?;
+        self.commit_info(commit)?;
+        let log = RefLog {
+            who: self.default_signature(),
+            message: format!("branch: Created from {commit}"),
+        };
+        if !self.refs().update(branch.ref_name(), Expected::Absent, Some(commit), &log)? {
+            return Err(Error::BranchExists(name.to_string()));
+        }
+        Ok(branch)
+    }
+
+    /// Resolves a revision (`main`, a tag, a full or abbreviated id, `REV~N`, `REV^`) to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
+        super::rev::resolve(self, rev)
+    }
+
+    /// Parses the commit `id`.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+        let obj = self
+            .objects()
+            .read(&id)?
+            .ok_or(crate::backend::Error::MissingObject { id })?;
+        if obj.kind != ObjectKind::Commit {
+            return Err(Error::NotACommit(id));
+        }
+        let commit = Commit::parse(self.hash_kind(), &obj.data).map_err(|e| e.with_id(id))?;
+        Ok(CommitInfo { id, commit })
+    }
+
+    /// A read-only view of the tree at commit `id`.
+    pub fn view_at(&self, id: ObjectId) -> Result<View> {
+        let info = self.commit_info(id)?;
+        Ok(View::new(self.clone(), Some(id), Tree::from_id(info.commit.tree)))
+    }
+
+    /// Commits reachable from `starts`, newest first (by committer date, as `git log`).
+    pub fn history(&self, starts: &[ObjectId]) -> History {
+        History::new(self.clone(), starts)
+    }
+
+    /// Writes a commit object with `tree` and `parents`, filling in identities.
+    pub fn write_commit(&self, tree: ObjectId, parents: Vec<ObjectId>, opts: &CommitOptions) -> Result<ObjectId> {
+        let author = opts.author.clone().unwrap_or_else(|| self.default_signature());
+        let committer = opts.committer.clone().unwrap_or_else(|| author.clone());
+        let mut message = opts.message.clone();
+        if !message.ends_with('\n') {
+            message.push('\n');
+        }
+        let commit = Commit {
+            tree,
+            parents,
+            author,
+            committer,
+            extra_headers: Vec::new(),
+            message: message.into_bytes(),
+        };
+        Ok(self.objects().write(ObjectKind::Commit, &commit.serialize())?)
+    }
+}

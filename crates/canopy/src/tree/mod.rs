@@ -1,0 +1,383 @@
+//! An immutable in-memory tree over the object store, loaded lazily and shared between versions.
+//!
+//! A [`Tree`] is a cheap handle (`Arc`). A tree read from the store starts as just its id; its
+//! entries are parsed the first time something looks inside it, so reading one path loads only the
+//! nodes on that path. Changing a path returns a new tree that rebuilds only the spine from the
+//! root to that path; every other subtree is shared with the old version, and [`Tree::write`]
+//! stores only the nodes that have no id yet.
+//!
+//! Every entry name read from the store is checked like a user's path ([`crate::path`]), so a
+//! tree holding `..`, `.git` or a name with `/` (which Git refuses to check out) is refused here
+//! with an error naming the tree, instead of being walked.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::backend::{self, ContentAddressable};
+use crate::object::{escape_bytes, Mode, ObjectId, ObjectKind, TreeEntry};
+use crate::path::{check_step, Path};
+
+/// Git's default `core.maxTreeDepth`: deeper trees are refused rather than walked.
+pub const MAX_DEPTH: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error("tree {tree} holds an entry Canopy refuses to read through: '{name}' ({reason})")]
+    InvalidEntry {
+        tree: ObjectId,
+        name: String,
+        reason: String,
+    },
+    #[error("'{path}' is a value, not a directory")]
+    NotADirectory { path: Path },
+    #[error("tree is deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a name in a tree stands for.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A value: a blob, with its mode (file, executable or symlink).
+    Value { id: ObjectId, mode: Mode },
+    /// A directory.
+    Tree(Tree),
+    /// A submodule commit (not stored in this repository).
+    Gitlink(ObjectId),
+}
+
+impl Entry {
+    /// A plain value entry.
+    pub fn value(id: ObjectId) -> Entry {
+        Entry::Value { id, mode: Mode::File }
+    }
+
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Entry::Value { .. } => EntryKind::Value,
+            Entry::Tree(_) => EntryKind::Tree,
+            Entry::Gitlink(_) => EntryKind::Gitlink,
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        match self {
+            Entry::Value { mode, .. } => *mode,
+            Entry::Tree(_) => Mode::Tree,
+            Entry::Gitlink(_) => Mode::Gitlink,
+        }
+    }
+}
+
+/// The kind of an entry, without its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Value,
+    Tree,
+    Gitlink,
+}
+
+/// The entries of one directory, keyed by name.
+pub type Entries = BTreeMap<Vec<u8>, Entry>;
+
+/// An immutable directory; cloning is cheap.
+#[derive(Clone)]
+pub struct Tree(Arc<Node>);
+
+struct Node {
+    /// Known when the node is stored (read from the store, or written).
+    id: OnceLock<ObjectId>,
+    /// Known when the node was built in memory, or once it has been loaded.
+    entries: OnceLock<Arc<Entries>>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.id.get() {
+            Some(id) => write!(f, "Tree({id})"),
+            None => write!(f, "Tree(<unwritten>)"),
+        }
+    }
+}
+
+impl Tree {
+    /// The empty directory.
+    pub fn empty() -> Tree {
+        Tree::from_entries(Entries::new())
+    }
+
+    /// The stored tree with this id; nothing is read until it is looked into.
+    pub fn from_id(id: ObjectId) -> Tree {
+        let node = Node {
+            id: OnceLock::new(),
+            entries: OnceLock::new(),
+        };
+        let _ = node.id.set(id);
+        Tree(Arc::new(node))
+    }
+
+    /// A tree built in memory from entries.
+    pub fn from_entries(entries: Entries) -> Tree {
+        let node = Node {
+            id: OnceLock::new(),
+            entries: OnceLock::new(),
+        };
+        let _ = node.entries.set(Arc::new(entries));
+        Tree(Arc::new(node))
+    }
+
+    /// The id, if this tree is stored.
+    pub fn id(&self) -> Option<ObjectId> {
+        self.0.id.get().copied()
+    }
+
+    /// Whether both handles are known to hold the same content without loading anything.
+    pub fn same_as(&self, other: &Tree) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || matches!((self.id(), other.id()), (Some(a), Some(b)) if a == b)
+    }
+
+    /// This directory's entries, loading them on first use.
+    pub fn entries(&self, store: &dyn ContentAddressable) -> Result<Arc<Entries>> {
+        if let Some(e) = self.0.entries.get() {
+            return Ok(e.clone());
+        }
+        let id = self.id().expect("a tree node always has entries or an id");
+        let loaded = Arc::new(load(store, &id)?);
+        Ok(self.0.entries.get_or_init(|| loaded).clone())
+    }
+
+    /// Whether the directory has no entries.
+    pub fn is_empty(&self, store: &dyn ContentAddressable) -> Result<bool> {
+        Ok(self.entries(store)?.is_empty())
+    }
+
+    /// The entry at `path` (the root itself for the empty path).
+    pub fn find(&self, store: &dyn ContentAddressable, path: &Path) -> Result<Option<Entry>> {
+        let mut current = Entry::Tree(self.clone());
+        for step in path.steps() {
+            let Entry::Tree(dir) = current else {
+                return Ok(None);
+            };
+            match dir.entries(store)?.get(step) {
+                Some(e) => current = e.clone(),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(current))
+    }
+
+    /// The directory at `path`, if there is one.
+    pub fn subtree(&self, store: &dyn ContentAddressable, path: &Path) -> Result<Option<Tree>> {
+        Ok(match self.find(store, path)? {
+            Some(Entry::Tree(t)) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// A tree where `path` holds `entry` (or nothing, for `None`). Missing directories on the way
+    /// are created; a value on the way is replaced by a directory; directories left empty by a
+    /// removal disappear (Git cannot store them). Setting the root to a value is refused.
+    pub fn with(&self, store: &dyn ContentAddressable, path: &Path, entry: Option<Entry>) -> Result<Tree> {
+        match path.steps().split_first() {
+            None => match entry {
+                Some(Entry::Tree(t)) => Ok(t),
+                None => Ok(Tree::empty()),
+                Some(_) => Err(Error::NotADirectory { path: Path::root() }),
+            },
+            Some((first, rest)) => self.with_steps(store, first, rest, entry),
+        }
+    }
+
+    fn with_steps(
+        &self,
+        store: &dyn ContentAddressable,
+        first: &[u8],
+        rest: &[Vec<u8>],
+        entry: Option<Entry>,
+    ) -> Result<Tree> {
+        let entries = self.entries(store)?;
+        let new_child = match rest.split_first() {
+            None => entry,
+            Some((next, rest)) => {
+                let child = match entries.get(first) {
+                    Some(Entry::Tree(t)) => t.clone(),
+                    // Nothing to remove below a value or an absent name.
+                    _ if entry.is_none() => return Ok(self.clone()),
+                    _ => Tree::empty(),
+                };
+                let updated = child.with_steps(store, next, rest, entry)?;
+                if updated.is_empty(store)? {
+                    None
+                } else {
+                    Some(Entry::Tree(updated))
+                }
+            }
+        };
+        let mut new_entries = (*entries).clone();
+        match new_child {
+            Some(Entry::Tree(t)) if t.is_empty(store)? => {
+                new_entries.remove(first);
+            }
+            Some(e) => {
+                new_entries.insert(first.to_vec(), e);
+            }
+            None => {
+                if new_entries.remove(first).is_none() {
+                    return Ok(self.clone());
+                }
+            }
+        }
+        Ok(Tree::from_entries(new_entries))
+    }
+
+    /// Stores every node without an id, bottom up, and returns the root's id.
+    pub fn write(&self, store: &dyn ContentAddressable) -> Result<ObjectId> {
+        self.write_at(store, 0)
+    }
+
+    fn write_at(&self, store: &dyn ContentAddressable, depth: usize) -> Result<ObjectId> {
+        if let Some(id) = self.id() {
+            return Ok(id);
+        }
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep);
+        }
+        let entries = self.entries(store)?;
+        let mut raw = Vec::with_capacity(entries.len());
+        for (name, e) in entries.iter() {
+            let id = match e {
+                Entry::Value { id, .. } | Entry::Gitlink(id) => *id,
+                Entry::Tree(t) => t.write_at(store, depth + 1)?,
+            };
+            raw.push(TreeEntry {
+                mode: e.mode(),
+                name: name.clone(),
+                id,
+            });
+        }
+        let id = store.write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw))?;
+        Ok(*self.0.id.get_or_init(|| id))
+    }
+
+    /// Calls `f` with every non-directory entry below `prefix`, in path order (bytewise by step).
+    pub fn walk(
+        &self,
+        store: &dyn ContentAddressable,
+        prefix: &Path,
+        f: &mut dyn FnMut(&Path, &Entry) -> Result<()>,
+    ) -> Result<()> {
+        match self.find(store, prefix)? {
+            None => Ok(()),
+            Some(Entry::Tree(t)) => t.walk_at(store, prefix, 0, f),
+            Some(e) => f(prefix, &e),
+        }
+    }
+
+    fn walk_at(
+        &self,
+        store: &dyn ContentAddressable,
+        here: &Path,
+        depth: usize,
+        f: &mut dyn FnMut(&Path, &Entry) -> Result<()>,
+    ) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep);
+        }
+        for (name, e) in self.entries(store)?.iter() {
+            let path = here.join(name).map_err(|err| Error::InvalidEntry {
+                tree: self.id().unwrap_or_else(|| store.hash_kind().null_id()),
+                name: escape_bytes(name),
+                reason: err.to_string(),
+            })?;
+            match e {
+                Entry::Tree(t) => t.walk_at(store, &path, depth + 1, f)?,
+                other => f(&path, other)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
+    let data = store.read_kind(id, ObjectKind::Tree)?;
+    let raw = TreeEntry::parse_all(store.hash_kind(), &data).map_err(|e| backend::Error::from(e.with_id(*id)))?;
+    let mut entries = Entries::new();
+    for e in raw {
+        if let Err(err) = check_step(&e.name) {
+            return Err(Error::InvalidEntry {
+                tree: *id,
+                name: escape_bytes(&e.name),
+                reason: err.to_string(),
+            });
+        }
+        let entry = match e.mode {
+            Mode::Tree => Entry::Tree(Tree::from_id(e.id)),
+            Mode::Gitlink => Entry::Gitlink(e.id),
+            mode => Entry::Value { id: e.id, mode },
+        };
+        if entries.insert(e.name.clone(), entry).is_some() {
+            return Err(Error::InvalidEntry {
+                tree: *id,
+                name: escape_bytes(&e.name),
+                reason: "duplicate entry".into(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::mem::MemObjects;
+    use crate::object::HashKind;
+
+    fn p(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn set_find_remove_and_share() {
+        let store = MemObjects::new(HashKind::Sha1);
+        let blob = store.write(ObjectKind::Blob, b"v").unwrap();
+        let t0 = Tree::empty();
+        let t1 = t0.with(&store, &p("a/b/c"), Some(Entry::value(blob))).unwrap();
+        let t2 = t1.with(&store, &p("x/y"), Some(Entry::value(blob))).unwrap();
+        let root1 = t1.write(&store).unwrap();
+        let root2 = t2.write(&store).unwrap();
+        assert_ne!(root1, root2);
+        // The untouched subtree 'a' is the same node in both versions.
+        let a1 = t1.subtree(&store, &p("a")).unwrap().unwrap();
+        let a2 = t2.subtree(&store, &p("a")).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a1.0, &a2.0));
+
+        let reread = Tree::from_id(root2);
+        assert!(matches!(reread.find(&store, &p("x/y")).unwrap(), Some(Entry::Value { .. })));
+        let t3 = reread.with(&store, &p("x/y"), None).unwrap();
+        assert!(t3.find(&store, &p("x")).unwrap().is_none(), "empty directory removed");
+        assert_eq!(t3.write(&store).unwrap(), root1);
+        // Value replaced by a directory, and back.
+        let t4 = t3.with(&store, &p("a/b/c/d"), Some(Entry::value(blob))).unwrap();
+        assert!(matches!(t4.find(&store, &p("a/b/c")).unwrap(), Some(Entry::Tree(_))));
+        let t5 = t4.with(&store, &p("a/b/c"), Some(Entry::value(blob))).unwrap();
+        assert_eq!(t5.write(&store).unwrap(), root1);
+        // Removing below a value changes nothing.
+        assert!(t5.with(&store, &p("a/b/c/z"), None).unwrap().same_as(&t5));
+    }
+
+    #[test]
+    fn refuses_hostile_entries() {
+        let store = MemObjects::new(HashKind::Sha1);
+        let blob = store.write(ObjectKind::Blob, b"v").unwrap();
+        for name in [&b".."[..], b".git", b".GIT", b"a/b"] {
+            let mut raw = vec![TreeEntry { mode: Mode::File, name: name.to_vec(), id: blob }];
+            let id = store.write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw)).unwrap();
+            let err = Tree::from_id(id).entries(&store).unwrap_err();
+            assert!(matches!(err, Error::InvalidEntry { .. }), "{err}");
+        }
+    }
+}
