@@ -1,0 +1,712 @@
+//! Pack files: `objects/pack/*.pack` with their version 2 `.idx`, read through memory maps.
+//!
+//! A pack is used only once its `.idx` exists (Git installs the index last); `tmp_*` files and a
+//! `.pack` without an index are ignored. Opening a pack validates what Git validates: index magic,
+//! version, file size against the object count, a monotonic fanout, the pack header (`PACK`,
+//! version 2 or 3, the same object count) and the index's copy of the pack trailer. Lookups are a
+//! binary search within the fanout bucket. Entries are decoded iteratively (OFS_DELTA and
+//! REF_DELTA chains of at most 4095 deltas, REF_DELTA cycles detected, REF_DELTA bases outside
+//! the pack looked up in the other packs and then through the caller), every inflated length is
+//! checked against its header, and every size is capped (4 GiB, and no more than the remaining
+//! input could produce) before anything is allocated. Malformed or truncated input is an
+//! [`Error::CorruptFile`] naming the file and byte offset, never a panic. Object hashes are not
+//! re-verified (as in Git, the index and the zlib checksums are trusted).
+//!
+//! Packs are immutable once installed; a pack deleted while mapped stays readable (the mapping
+//! keeps it alive), but a pack truncated *in place* by another program could fault.
+
+mod cache;
+mod delta;
+#[cfg(test)]
+mod tests;
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::SystemTime;
+
+use flate2::{Decompress, FlushDecompress, Status};
+use memmap2::Mmap;
+
+use crate::backend::{Error, Result};
+use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
+use cache::{Base, BaseCache};
+
+/// Largest object or delta result accepted.
+const MAX_OBJECT_SIZE: u64 = 4 << 30;
+/// Deepest delta chain accepted (pack-objects never writes more).
+const MAX_DELTA_DEPTH: usize = 4095;
+/// How many times one read may leave a pack to find a REF_DELTA base (bounds cross-pack cycles).
+const MAX_CROSS_PACK: u32 = 64;
+/// Upper bound of deflate's compression ratio (1032:1), plus slack for tiny streams.
+const INFLATE_RATIO: u64 = 1032;
+const INFLATE_SLACK: u64 = 64;
+
+const IDX_MAGIC: &[u8; 4] = b"\xfftOc";
+/// Magic, version and the 256-entry fanout.
+const IDX_HEADER: usize = 8 + 256 * 4;
+const PACK_HEADER: usize = 12;
+
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Nesting of cross-pack REF_DELTA base lookups on this thread (they may re-enter `read`).
+    static CROSS_PACK_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Every pack of a repository's object directory.
+pub struct PackSet {
+    pack_dir: PathBuf,
+    hash: HashKind,
+    /// Newest first, as Git searches them.
+    packs: RwLock<Arc<[Arc<Pack>]>>,
+    rescan_lock: Mutex<()>,
+    cache: Mutex<BaseCache>,
+}
+
+impl PackSet {
+    /// Opens every pack in `objects_dir/pack` (a missing directory means no packs).
+    pub fn open(objects_dir: &Path, hash: HashKind) -> Result<PackSet> {
+        let set = PackSet {
+            pack_dir: objects_dir.join("pack"),
+            hash,
+            packs: RwLock::new(Arc::from(Vec::new())),
+            rescan_lock: Mutex::new(()),
+            cache: Mutex::new(BaseCache::default()),
+        };
+        set.rescan()?;
+        Ok(set)
+    }
+
+    /// Reads an object from any pack; `external` resolves a REF_DELTA base found in no pack.
+    pub fn read(
+        &self,
+        id: &ObjectId,
+        external: &dyn Fn(&ObjectId) -> Result<Option<RawObject>>,
+    ) -> Result<Option<RawObject>> {
+        if id.hash_kind() != self.hash {
+            return Ok(None);
+        }
+        for pack in self.snapshot().iter() {
+            if let Some(pos) = pack.lookup(id) {
+                let offset = pack.offset_at(pos)?;
+                return self.resolve(pack, offset, external).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        Ok(id.hash_kind() == self.hash && self.snapshot().iter().any(|p| p.lookup(id).is_some()))
+    }
+
+    /// All ids in packs whose lowercase hex starts with `prefix`, sorted and without duplicates.
+    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
+        let Some(nibbles) = prefix.bytes().map(hex_val).collect::<Option<Vec<u8>>>() else {
+            return Ok(Vec::new());
+        };
+        if nibbles.len() > self.hash.hex_len() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for pack in self.snapshot().iter() {
+            pack.ids_with_prefix(&nibbles, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Re-lists the pack directory; returns whether the set of packs changed.
+    pub fn rescan(&self) -> Result<bool> {
+        let _serial = lock(&self.rescan_lock);
+        let current = self.snapshot();
+        let known: HashMap<&str, &Arc<Pack>> = current.iter().map(|p| (p.stem.as_str(), p)).collect();
+        let mut next: Vec<Arc<Pack>> = Vec::new();
+        let (mut kept, mut added) = (0, 0);
+        for stem in list_indexes(&self.pack_dir)? {
+            if let Some(pack) = known.get(stem.as_str()) {
+                next.push(Arc::clone(pack));
+                kept += 1;
+            } else if let Some(pack) = Pack::open(&self.pack_dir, &stem, self.hash)? {
+                next.push(Arc::new(pack));
+                added += 1;
+            }
+        }
+        let changed = added > 0 || kept != current.len();
+        if !changed {
+            return Ok(false);
+        }
+        next.sort_by(|a, b| b.mtime.cmp(&a.mtime).then_with(|| a.stem.cmp(&b.stem)));
+        let serials: HashSet<u64> = next.iter().map(|p| p.serial).collect();
+        *self.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(next);
+        lock(&self.cache).retain_packs(|s| serials.contains(&s));
+        Ok(true)
+    }
+
+    fn snapshot(&self) -> Arc<[Arc<Pack>]> {
+        self.packs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Builds the object at `offset` of `pack`: walks down its delta chain to a base (a plain
+    /// entry, a cached base, or a REF_DELTA base from elsewhere), then applies the deltas back up.
+    fn resolve(
+        &self,
+        pack: &Pack,
+        offset: usize,
+        external: &dyn Fn(&ObjectId) -> Result<Option<RawObject>>,
+    ) -> Result<RawObject> {
+        let mut chain: Vec<Entry> = Vec::new();
+        // Offsets of the REF_DELTA entries walked: OFS_DELTA bases always lie strictly before
+        // their delta, so every cycle passes through a REF_DELTA entry twice.
+        let mut refs_seen: HashSet<usize> = HashSet::new();
+        let mut at = offset;
+        // The base, and its offset in this pack when it is an entry of it (to cache it).
+        let (mut base, mut base_at) = loop {
+            if let Some(hit) = lock(&self.cache).get(pack.serial, at) {
+                break (hit, Some(at));
+            }
+            let entry = pack.entry(at)?;
+            if matches!(entry.kind, EntryKind::Ref(_)) && !refs_seen.insert(at) {
+                return Err(pack.corrupt_pack(format!(
+                    "delta chain of the entry at offset {offset} loops back to offset {at}"
+                )));
+            }
+            let next = match entry.kind {
+                EntryKind::Plain(kind) => {
+                    let data = Arc::new(pack.inflate(&entry)?);
+                    break (Base { kind, data, depth: 0 }, Some(at));
+                }
+                EntryKind::Ofs(base) => base,
+                EntryKind::Ref(base_id) => match pack.lookup(&base_id) {
+                    Some(pos) => pack.offset_at(pos)?,
+                    None => {
+                        let obj = self.outside_base(pack, &entry, &base_id, external)?;
+                        chain.push(entry);
+                        let base = Base {
+                            kind: obj.kind,
+                            data: Arc::new(obj.data),
+                            depth: 0,
+                        };
+                        break (base, None);
+                    }
+                },
+            };
+            chain.push(entry);
+            if chain.len() > MAX_DELTA_DEPTH {
+                return Err(pack.corrupt_pack(format!(
+                    "delta chain of the entry at offset {offset} is deeper than {MAX_DELTA_DEPTH}"
+                )));
+            }
+            at = next;
+        };
+        if base.depth + chain.len() > MAX_DELTA_DEPTH {
+            return Err(pack.corrupt_pack(format!(
+                "delta chain of the entry at offset {offset} is deeper than {MAX_DELTA_DEPTH}"
+            )));
+        }
+        for entry in chain.iter().rev() {
+            let delta = pack.inflate(entry)?;
+            let data = delta::apply(&base.data, &delta, MAX_OBJECT_SIZE)
+                .map_err(|reason| pack.corrupt_pack(format!("delta at offset {}: {reason}", entry.offset)))?;
+            let next = Base {
+                kind: base.kind,
+                data: Arc::new(data),
+                depth: base.depth + 1,
+            };
+            if let Some(base_at) = base_at {
+                lock(&self.cache).put(pack.serial, base_at, base);
+            }
+            base = next;
+            base_at = Some(entry.offset);
+        }
+        let data = Arc::try_unwrap(base.data).unwrap_or_else(|shared| shared.as_ref().clone());
+        Ok(RawObject::new(base.kind, data))
+    }
+
+    /// A REF_DELTA base that is not in `pack`: from the other packs, else from `external`.
+    fn outside_base(
+        &self,
+        pack: &Pack,
+        entry: &Entry,
+        base_id: &ObjectId,
+        external: &dyn Fn(&ObjectId) -> Result<Option<RawObject>>,
+    ) -> Result<RawObject> {
+        let Some(_guard) = CrossPackGuard::enter() else {
+            return Err(pack.corrupt_pack(format!(
+                "REF_DELTA at offset {}: looking up base {base_id} left a pack more than \
+                 {MAX_CROSS_PACK} times (a cycle between packs?)",
+                entry.offset
+            )));
+        };
+        if let Some(obj) = self.read(base_id, external)? {
+            return Ok(obj);
+        }
+        external(base_id)?.ok_or_else(|| {
+            pack.corrupt_pack(format!(
+                "REF_DELTA at offset {}: base {base_id} is neither in the pack nor in the repository",
+                entry.offset
+            ))
+        })
+    }
+}
+
+/// Counts this thread's nested cross-pack base lookups.
+struct CrossPackGuard;
+
+impl CrossPackGuard {
+    fn enter() -> Option<CrossPackGuard> {
+        CROSS_PACK_DEPTH.with(|depth| {
+            if depth.get() >= MAX_CROSS_PACK {
+                return None;
+            }
+            depth.set(depth.get() + 1);
+            Some(CrossPackGuard)
+        })
+    }
+}
+
+impl Drop for CrossPackGuard {
+    fn drop(&mut self) {
+        CROSS_PACK_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The stems (`pack-<hex>`) of the `.idx` files in `dir`, skipping `tmp_*`.
+fn list_indexes(dir: &Path) -> Result<Vec<String>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut stems = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(io)?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("tmp_") {
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(".idx") {
+            stems.push(stem.to_string());
+        }
+    }
+    stems.sort();
+    Ok(stems)
+}
+
+/// Maps a file; `None` if it does not exist. Files shorter than `min_len` are corrupt.
+fn map(path: &Path, min_len: usize, what: &str) -> Result<Option<(Mmap, SystemTime)>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    if meta.len() < min_len as u64 {
+        return Err(Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes is too short for {what}", meta.len()),
+        });
+    }
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    // SAFETY: pack and index files are immutable once installed (Git writes them under a
+    // temporary name and renames them into place); see the module documentation.
+    let mmap = unsafe { Mmap::map(&file) }.map_err(io)?;
+    if mmap.len() < min_len {
+        return Err(Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes is too short for {what}", mmap.len()),
+        });
+    }
+    Ok(Some((mmap, mtime)))
+}
+
+fn be32(buf: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+/// One pack and its index, validated on open so that every index table lies within the file.
+struct Pack {
+    serial: u64,
+    stem: String,
+    pack_path: PathBuf,
+    idx_path: PathBuf,
+    idx: Mmap,
+    pack: Mmap,
+    hash: HashKind,
+    mtime: SystemTime,
+    offsets_at: usize,
+    large_at: usize,
+    large_count: usize,
+    /// End of the entries (start of the trailer).
+    data_end: usize,
+}
+
+/// A decoded entry header.
+struct Entry {
+    offset: usize,
+    kind: EntryKind,
+    /// Inflated size of the object or of the delta.
+    size: u64,
+    /// Where the zlib stream starts.
+    data_start: usize,
+}
+
+enum EntryKind {
+    Plain(ObjectKind),
+    Ofs(usize),
+    Ref(ObjectId),
+}
+
+impl Pack {
+    /// Opens and validates `dir/<stem>.{idx,pack}`; `None` if either file is missing.
+    fn open(dir: &Path, stem: &str, hash: HashKind) -> Result<Option<Pack>> {
+        let hs = hash.len();
+        let idx_path = dir.join(format!("{stem}.idx"));
+        let pack_path = dir.join(format!("{stem}.pack"));
+        let Some((idx, _)) = map(&idx_path, IDX_HEADER + 2 * hs, "a pack index")? else {
+            return Ok(None);
+        };
+        let Some((pack, mtime)) = map(&pack_path, PACK_HEADER + hs, "a pack")? else {
+            return Ok(None);
+        };
+        let bad_idx = |reason: String| Error::CorruptFile {
+            path: idx_path.clone(),
+            reason,
+        };
+        if &idx[..4] != IDX_MAGIC {
+            return Err(bad_idx(
+                "bad magic: not a version 2 pack index (version 1 indexes are not supported)".into(),
+            ));
+        }
+        let version = be32(&idx, 4);
+        if version != 2 {
+            return Err(bad_idx(format!("unsupported index version {version}")));
+        }
+        let mut count = 0u32;
+        for i in 0..256 {
+            let n = be32(&idx, 8 + 4 * i);
+            if n < count {
+                return Err(bad_idx(format!("non-monotonic fanout at entry {i}")));
+            }
+            count = n;
+        }
+        let n = u64::from(count);
+        let min_len = IDX_HEADER as u64 + n * (hs as u64 + 8) + 2 * hs as u64;
+        let max_len = min_len + n.saturating_sub(1) * 8;
+        let len = idx.len() as u64;
+        if len < min_len || len > max_len || (len - min_len) % 8 != 0 {
+            return Err(bad_idx(format!(
+                "wrong index v2 file size: {len} bytes for {count} objects"
+            )));
+        }
+        // All of these fit: they are below idx.len().
+        let count = count as usize;
+        let offsets_at = IDX_HEADER + count * (hs + 4);
+        let large_at = offsets_at + count * 4;
+        let large_count = ((len - min_len) / 8) as usize;
+
+        let bad_pack = |reason: String| Error::CorruptFile {
+            path: pack_path.clone(),
+            reason,
+        };
+        if &pack[..4] != b"PACK" {
+            return Err(bad_pack("bad magic: not a pack file".into()));
+        }
+        let version = be32(&pack, 4);
+        if version != 2 && version != 3 {
+            return Err(bad_pack(format!("unsupported pack version {version}")));
+        }
+        let in_pack = be32(&pack, 8);
+        if in_pack as usize != count {
+            return Err(bad_pack(format!(
+                "header says {in_pack} objects, the index {} lists {count}",
+                idx_path.display()
+            )));
+        }
+        let data_end = pack.len() - hs;
+        let idx_copy = &idx[idx.len() - 2 * hs..idx.len() - hs];
+        if &pack[data_end..] != idx_copy {
+            return Err(bad_pack(format!(
+                "trailer does not match the index {} (truncated or replaced pack?)",
+                idx_path.display()
+            )));
+        }
+        Ok(Some(Pack {
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
+            stem: stem.to_string(),
+            pack_path,
+            idx_path,
+            idx,
+            pack,
+            hash,
+            mtime,
+            offsets_at,
+            large_at,
+            large_count,
+            data_end,
+        }))
+    }
+
+    fn corrupt_pack(&self, reason: String) -> Error {
+        Error::CorruptFile {
+            path: self.pack_path.clone(),
+            reason,
+        }
+    }
+
+    /// Index positions `[lo, hi)` of the ids whose first byte is in `first..=last`.
+    fn bucket(&self, first: u8, last: u8) -> (usize, usize) {
+        let fanout = |b: usize| be32(&self.idx, 8 + 4 * b) as usize;
+        let lo = if first == 0 { 0 } else { fanout(first as usize - 1) };
+        (lo, fanout(last as usize))
+    }
+
+    fn id_at(&self, pos: usize) -> &[u8] {
+        let hs = self.hash.len();
+        let at = IDX_HEADER + pos * hs;
+        &self.idx[at..at + hs]
+    }
+
+    /// The index position of `id`.
+    fn lookup(&self, id: &ObjectId) -> Option<usize> {
+        let raw = id.as_bytes();
+        let (mut lo, mut hi) = self.bucket(raw[0], raw[0]);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.id_at(mid).cmp(raw) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    fn ids_with_prefix(&self, nibbles: &[u8], out: &mut Vec<ObjectId>) {
+        let (first, last) = match nibbles {
+            [] => (0, 255),
+            [hi] => (hi << 4, (hi << 4) | 0xf),
+            [hi, lo, ..] => ((hi << 4) | lo, (hi << 4) | lo),
+        };
+        let (mut lo, hi) = self.bucket(first, last);
+        // Lowest id with the prefix: the prefix padded with zeros.
+        let mut low = vec![0u8; self.hash.len()];
+        for (i, n) in nibbles.iter().enumerate() {
+            low[i / 2] |= if i % 2 == 0 { n << 4 } else { *n };
+        }
+        let mut end = hi;
+        while lo < end {
+            let mid = lo + (end - lo) / 2;
+            if self.id_at(mid) < &low[..] {
+                lo = mid + 1;
+            } else {
+                end = mid;
+            }
+        }
+        let matches = |raw: &[u8]| {
+            nibbles.iter().enumerate().all(|(i, n)| {
+                let b = raw[i / 2];
+                (if i % 2 == 0 { b >> 4 } else { b & 0xf }) == *n
+            })
+        };
+        for pos in lo..hi {
+            let raw = self.id_at(pos);
+            if !matches(raw) {
+                break;
+            }
+            out.extend(ObjectId::from_raw(self.hash, raw));
+        }
+    }
+
+    /// The pack offset of the entry at index position `pos`.
+    fn offset_at(&self, pos: usize) -> Result<usize> {
+        let v = be32(&self.idx, self.offsets_at + 4 * pos);
+        let offset = if v & 0x8000_0000 == 0 {
+            u64::from(v)
+        } else {
+            let i = (v & 0x7fff_ffff) as usize;
+            if i >= self.large_count {
+                return Err(Error::CorruptFile {
+                    path: self.idx_path.clone(),
+                    reason: format!(
+                        "object {pos} uses 64-bit offset {i}, the table has {}",
+                        self.large_count
+                    ),
+                });
+            }
+            let at = self.large_at + 8 * i;
+            (u64::from(be32(&self.idx, at)) << 32) | u64::from(be32(&self.idx, at + 4))
+        };
+        if offset < PACK_HEADER as u64 || offset >= self.data_end as u64 {
+            return Err(Error::CorruptFile {
+                path: self.idx_path.clone(),
+                reason: format!(
+                    "object {pos} has offset {offset}, outside the pack's entries ({PACK_HEADER}..{})",
+                    self.data_end
+                ),
+            });
+        }
+        Ok(offset as usize)
+    }
+
+    /// Decodes the entry header at `offset`.
+    fn entry(&self, offset: usize) -> Result<Entry> {
+        let data = &self.pack[..self.data_end];
+        let bad = |what: &str| self.corrupt_pack(format!("entry at offset {offset}: {what}"));
+        let mut pos = offset;
+        let mut next = || -> Result<u8> {
+            let b = *data
+                .get(pos)
+                .ok_or_else(|| bad("header runs past the end of the pack data"))?;
+            pos += 1;
+            Ok(b)
+        };
+        let mut c = next()?;
+        let type_code = (c >> 4) & 7;
+        let mut size = u64::from(c & 0x0f);
+        let mut shift = 4u32;
+        while c & 0x80 != 0 {
+            c = next()?;
+            let part = u64::from(c & 0x7f);
+            if shift >= 64 || part > u64::MAX >> shift {
+                return Err(bad("bad object header: size overflows"));
+            }
+            size |= part << shift;
+            shift += 7;
+        }
+        let kind = match type_code {
+            1 => EntryKind::Plain(ObjectKind::Commit),
+            2 => EntryKind::Plain(ObjectKind::Tree),
+            3 => EntryKind::Plain(ObjectKind::Blob),
+            4 => EntryKind::Plain(ObjectKind::Tag),
+            6 => {
+                let mut c = next()?;
+                let mut rel = u64::from(c & 0x7f);
+                while c & 0x80 != 0 && rel < offset as u64 {
+                    // Once `rel` reaches `offset` it is out of range, and more bytes only grow it.
+                    c = next()?;
+                    rel = ((rel + 1) << 7) | u64::from(c & 0x7f);
+                }
+                let room = offset.saturating_sub(PACK_HEADER) as u64;
+                if rel == 0 || rel > room || c & 0x80 != 0 {
+                    return Err(bad(&format!(
+                        "OFS_DELTA base offset {rel} does not point before the entry"
+                    )));
+                }
+                EntryKind::Ofs(offset - rel as usize)
+            }
+            7 => {
+                let hs = self.hash.len();
+                let raw = data
+                    .get(pos..pos + hs)
+                    .ok_or_else(|| bad("REF_DELTA base id runs past the end of the pack data"))?;
+                pos += hs;
+                // The length is right by construction.
+                EntryKind::Ref(ObjectId::from_raw(self.hash, raw).ok_or_else(|| bad("bad id"))?)
+            }
+            t => return Err(bad(&format!("invalid object type {t}"))),
+        };
+        Ok(Entry {
+            offset,
+            kind,
+            size,
+            data_start: pos,
+        })
+    }
+
+    /// Inflates an entry's zlib stream, which must inflate to exactly its header's size.
+    fn inflate(&self, entry: &Entry) -> Result<Vec<u8>> {
+        let at = entry.offset;
+        let bad = |what: String| self.corrupt_pack(format!("entry at offset {at}: {what}"));
+        let input = &self.pack[entry.data_start..self.data_end];
+        let size = entry.size;
+        if size > MAX_OBJECT_SIZE {
+            return Err(bad(format!(
+                "size {size} exceeds the limit of {MAX_OBJECT_SIZE} bytes"
+            )));
+        }
+        let plausible = (input.len() as u64)
+            .saturating_mul(INFLATE_RATIO)
+            .saturating_add(INFLATE_SLACK);
+        if size > plausible {
+            return Err(bad(format!(
+                "size {size} is more than the {} bytes left in the pack can inflate to",
+                input.len()
+            )));
+        }
+        let size = usize::try_from(size).map_err(|_| bad(format!("size {size} does not fit in memory")))?;
+        let mut out = vec![0u8; size];
+        let mut spare = [0u8; 64];
+        let mut z = Decompress::new(true);
+        loop {
+            let (in_before, out_before) = (z.total_in() as usize, z.total_out() as usize);
+            let dest: &mut [u8] = if out_before < size {
+                &mut out[out_before..]
+            } else {
+                &mut spare
+            };
+            let status = z
+                .decompress(&input[in_before..], dest, FlushDecompress::Finish)
+                .map_err(|e| bad(format!("zlib: {e}")))?;
+            let produced = z.total_out() as usize - out_before;
+            if out_before >= size && produced > 0 {
+                return Err(bad(format!(
+                    "inflates to more than the {size} bytes its header declares"
+                )));
+            }
+            if status == Status::StreamEnd {
+                break;
+            }
+            if produced == 0 && z.total_in() as usize == in_before {
+                return Err(bad(format!(
+                    "zlib stream is truncated after {} bytes ({} of {size} inflated)",
+                    in_before,
+                    z.total_out()
+                )));
+            }
+        }
+        let got = z.total_out();
+        if got != size as u64 {
+            return Err(bad(format!(
+                "inflates to {got} bytes, its header declares {size}"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Counts entries by type code (for tests that check which encodings a pack exercises).
+    #[cfg(test)]
+    fn type_counts(&self) -> Result<[usize; 8]> {
+        let mut counts = [0; 8];
+        for pos in 0..self.bucket(0, 255).1 {
+            let at = self.offset_at(pos)?;
+            counts[((self.pack[at] >> 4) & 7) as usize] += 1;
+        }
+        Ok(counts)
+    }
+}
