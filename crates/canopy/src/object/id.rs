@@ -181,11 +181,6 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-/// Whether `s` is made only of hex digits.
-pub(crate) fn is_hex(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&c| hex_val(c).is_some())
-}
-
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())

@@ -210,6 +210,9 @@ impl Tree {
                     _ => Tree::empty(),
                 };
                 let updated = child.with_steps(store, next, rest, entry)?;
+                if updated.same_as(&child) {
+                    return Ok(self.clone());
+                }
                 if updated.is_empty(store)? {
                     None
                 } else {
