@@ -14,6 +14,7 @@ pub enum HashKind {
     Sha256,
 }
 
+#[allow(clippy::len_without_is_empty)]
 impl HashKind {
     /// Length of a raw id in bytes (20 or 32).
     pub fn len(self) -> usize {

@@ -79,23 +79,24 @@ impl Error {
     /// Whether the error comes from what the caller asked (a bad path, revision, name or
     /// identity), as opposed to a failure of the store (I/O, corruption).
     pub fn is_user_error(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Error::Path(_)
-            | Error::InvalidRev { .. }
-            | Error::InvalidBranchName(_)
-            | Error::BranchExists(_)
-            | Error::NoSuchBranch(_)
-            | Error::NotAValue { .. }
-            | Error::NotADirectory { .. }
-            | Error::InvalidIdentity(_)
-            | Error::InvalidDate(_)
-            | Error::NotACommit(_)
-            | Error::Decode { .. }
-            | Error::Encode { .. } => true,
-            Error::Tree(tree::Error::NotADirectory { .. }) => true,
-            Error::Backend(backend::Error::NotARepository(_) | backend::Error::InvalidRefName(_)) => true,
-            _ => false,
-        }
+                | Error::InvalidRev { .. }
+                | Error::InvalidBranchName(_)
+                | Error::BranchExists(_)
+                | Error::NoSuchBranch(_)
+                | Error::NotAValue { .. }
+                | Error::NotADirectory { .. }
+                | Error::InvalidIdentity(_)
+                | Error::InvalidDate(_)
+                | Error::NotACommit(_)
+                | Error::ExpectationFailed { .. }
+                | Error::Decode { .. }
+                | Error::Encode { .. }
+                | Error::Tree(tree::Error::NotADirectory { .. })
+                | Error::Backend(backend::Error::NotARepository(_) | backend::Error::InvalidRefName(_))
+        )
     }
 }
 
