@@ -29,6 +29,9 @@ pub(super) fn resolve(repo: &Repo, rev: &str) -> Result<ObjectId> {
             rest[..digits].parse().map_err(|_| bad("number too large"))?
         };
         suffixes = &rest[digits..];
+        if op != b'~' && op != b'^' {
+            return Err(bad("unexpected characters after a '~' or '^' suffix"));
+        }
         if op == b'~' {
             for _ in 0..n {
                 id = nth_parent(repo, id, 1).ok_or_else(|| bad("history is not that long"))??;
