@@ -19,14 +19,14 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn no(message: impl Into<String>) -> Failure {
+    pub(crate) fn no(message: impl Into<String>) -> Failure {
         Failure {
             code: 1,
             message: message.into(),
         }
     }
 
-    fn usage(message: impl Into<String>) -> Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: 2,
             message: message.into(),
@@ -36,6 +36,16 @@ impl Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
+        if let StoreError::Conflicts { branch, conflicts } = &e {
+            // Every conflicting path on its own line, then the summary.
+            for c in conflicts {
+                eprintln!("canopy: conflict in {}: {}", c.path, c.reason);
+            }
+            return Failure::no(format!(
+                "{} conflicting path(s); branch '{branch}' is unchanged",
+                conflicts.len()
+            ));
+        }
         let code = if e.is_user_error() { 2 } else { 3 };
         Failure {
             code,
@@ -50,20 +60,20 @@ impl From<canopy::path::PathError> for Failure {
     }
 }
 
-type Outcome = Result<u8, Failure>;
+pub(crate) type Outcome = Result<u8, Failure>;
 
-struct Ctx {
-    root: PathBuf,
-    branch: Option<String>,
-    json: bool,
+pub(crate) struct Ctx {
+    pub(crate) root: PathBuf,
+    pub(crate) branch: Option<String>,
+    pub(crate) json: bool,
 }
 
 impl Ctx {
-    fn open(&self) -> Result<Repo, Failure> {
+    pub(crate) fn open(&self) -> Result<Repo, Failure> {
         Ok(Repo::open(&self.root)?)
     }
 
-    fn branch(&self, repo: &Repo) -> Result<Branch, Failure> {
+    pub(crate) fn branch(&self, repo: &Repo) -> Result<Branch, Failure> {
         Ok(match &self.branch {
             Some(name) => repo.branch(name)?,
             None => repo.head_branch()?,
@@ -71,7 +81,7 @@ impl Ctx {
     }
 
     /// The view at `--at REV`, else at the branch head.
-    fn view(&self, repo: &Repo, at: Option<&str>) -> Result<View, Failure> {
+    pub(crate) fn view(&self, repo: &Repo, at: Option<&str>) -> Result<View, Failure> {
         Ok(match at {
             Some(rev) => repo.view_at(repo.resolve(rev)?)?,
             None => self.branch(repo)?.view()?,
@@ -105,6 +115,13 @@ pub fn run(cli: Cli) -> Outcome {
         Command::List { path, at } => list(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Tree { path, at } => tree(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Log { path, limit } => log(&ctx, path.as_deref(), limit),
+        Command::Merge {
+            from,
+            no_ff,
+            strategy_option,
+            commit,
+        } => crate::merging::merge(&ctx, &from, no_ff, strategy_option.as_deref(), &commit),
+        Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
     }
 }
@@ -144,7 +161,7 @@ fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
 /// Identity and dates: `--author`, else `$CANOPY_AUTHOR`, else the store's `user.name` and
 /// `user.email`, else `canopy <canopy@localhost>`; dates from `GIT_AUTHOR_DATE` and
 /// `GIT_COMMITTER_DATE` when set, as Git does.
-fn commit_options(repo: &Repo, args: &CommitArgs, default_message: String) -> Result<CommitOptions, Failure> {
+pub(crate) fn commit_options(repo: &Repo, args: &CommitArgs, default_message: String) -> Result<CommitOptions, Failure> {
     let fallback = repo.default_signature();
     let (now, _) = (fallback.time, fallback.offset_minutes);
     let date = |var: &str| -> Result<(i64, i32), Failure> {

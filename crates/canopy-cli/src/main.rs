@@ -2,6 +2,7 @@
 //! codes (0 success, 1 a definite "no", 2 bad usage or input, 3 store error).
 
 mod commands;
+mod merging;
 mod output;
 
 use std::path::PathBuf;
@@ -93,6 +94,20 @@ pub enum Command {
         #[arg(long, short = 'n', value_name = "N")]
         limit: Option<usize>,
     },
+    /// Merge branch or commit FROM into the current branch (exit 1 on conflict, branch unchanged).
+    Merge {
+        from: String,
+        /// Make a merge commit even when a fast-forward is possible.
+        #[arg(long)]
+        no_ff: bool,
+        /// Resolve every conflict to one side, as Git's -X option does.
+        #[arg(short = 'X', value_name = "ours|theirs")]
+        strategy_option: Option<String>,
+        #[command(flatten)]
+        commit: CommitArgs,
+    },
+    /// Print the best common ancestors of A and B, one per line.
+    MergeBase { a: String, b: String },
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,

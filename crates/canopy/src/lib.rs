@@ -10,6 +10,7 @@
 //! - [`store`]: what users meet: [`Repo`], [`Branch`], transactions, views and history.
 
 pub mod backend;
+pub mod merge;
 pub mod object;
 pub mod path;
 pub mod store;

@@ -6,14 +6,16 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
+use crate::merge::tree::ConflictSide;
 use crate::backend::{check_ref_name, Expected, RefLog};
 use crate::object::{ObjectId, ObjectKind};
 use crate::path::Path;
 use crate::tree::{Entry, EntryKind, Tree};
 
 /// How many times a write is re-applied on a moved head before giving up.
-const MAX_ATTEMPTS: u32 = 500;
+pub(super) const MAX_ATTEMPTS: u32 = 500;
 
 /// A named branch of a store. Reads see the head at the moment of the call; each write is one
 /// commit. Cheap to clone; `Send + Sync`.
@@ -157,6 +159,7 @@ impl Branch {
         Transaction {
             branch: self.clone(),
             changes: Vec::new(),
+            start: self.head().ok(),
         }
     }
 
@@ -166,12 +169,18 @@ impl Branch {
     }
 }
 
-/// Changes to apply to a branch as one commit. On commit, the changes are applied to the head;
-/// if another writer moved the head in between, they are applied again to the new head.
+/// Changes to apply to a branch as one commit, made against the head at the time the
+/// transaction began. If another writer moved the branch since, the changes are merged into the
+/// new head with the per-path drivers (and retried while it keeps moving); paths that cannot be
+/// merged are returned as [`Error::Conflicts`] and nothing changes. Expectations
+/// ([`Transaction::expect`]) are checked against the head actually replaced.
 #[derive(Clone, Debug)]
 pub struct Transaction {
     branch: Branch,
     changes: Vec<Change>,
+    /// The head when the transaction began (`None` if it could not be read: then the head at
+    /// commit time is taken).
+    start: Option<Option<ObjectId>>,
 }
 
 impl Transaction {
@@ -231,46 +240,66 @@ impl Transaction {
         let mut blobs = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             blobs.push(match change {
+                Change::Set(path, _) if path.is_root() => return Err(Error::NotAValue { path: path.clone() }),
                 Change::Set(_, v) => Some(store.write(ObjectKind::Blob, v)?),
                 _ => None,
             });
         }
         let log_who = opts.committer.clone().or_else(|| opts.author.clone()).unwrap_or_else(|| repo.default_signature());
+        // The head the changes were made against; a moved head is merged with, not overwritten.
+        let start = match self.start {
+            Some(start) => start,
+            None => self.branch.head()?,
+        };
+        let tree_of = |head: Option<ObjectId>| -> Result<Tree> {
+            Ok(match head {
+                Some(id) => Tree::from_id(repo.commit_info(id)?.commit.tree),
+                None => Tree::empty(),
+            })
+        };
+        let start_tree = tree_of(start)?;
+        let mut ours: Option<Tree> = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let head = self.branch.head()?;
-            let base = match head {
-                Some(id) => Tree::from_id(repo.commit_info(id)?.commit.tree),
-                None => Tree::empty(),
+            let head_tree = tree_of(head)?;
+            // Expectations hold against the head being replaced, whatever it is.
+            let applied = match self.apply(&head_tree, &blobs)? {
+                Ok(t) => t,
+                Err(found) => return Ok(Err(found)),
             };
-            let mut tree = base.clone();
-            for (change, blob) in self.changes.iter().zip(&blobs) {
-                tree = match change {
-                    Change::Set(path, _) => {
-                        let id = blob.unwrap_or_else(|| repo.hash_kind().null_id());
-                        if path.is_root() {
-                            return Err(Error::NotAValue { path: path.clone() });
-                        }
-                        tree.with(store, path, Some(Entry::value(id)))?
-                    }
-                    Change::Remove(path) => tree.with(store, path, None)?,
-                    Change::SetTree(path, t) => tree.with(store, path, Some(Entry::Tree(t.clone())))?,
-                    Change::Expect(path, want) => {
-                        let found = match tree.find(store, path)? {
-                            Some(Entry::Value { id, .. }) => Some(store.read_kind(&id, ObjectKind::Blob)?),
-                            _ => None,
-                        };
-                        if found != *want {
-                            return Ok(Err(found));
-                        }
-                        tree
+            let tree = if head == start {
+                applied
+            } else {
+                let ours = match &ours {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = self.apply_unchecked(&start_tree, &blobs)?;
+                        ours = Some(t.clone());
+                        t
                     }
                 };
-            }
+                let time = opts.committer.as_ref().or(opts.author.as_ref()).map_or(log_who.time, |s| s.time);
+                let sides = MergeSides {
+                    ours: Some((repo.hash_kind().null_id(), time)),
+                    theirs: match head {
+                        Some(h) => Some((h, repo.commit_info(h)?.commit.committer.time)),
+                        None => None,
+                    },
+                };
+                let merged = repo.merge_trees(&start_tree, &ours, &head_tree, sides, ConflictSide::Ours)?;
+                if !merged.conflicts.is_empty() {
+                    return Err(Error::Conflicts {
+                        branch: self.branch.name.clone(),
+                        conflicts: merged.conflicts,
+                    });
+                }
+                merged.tree
+            };
             let tree_id = tree.write(store)?;
             if let Some(head) = head {
-                if base.id() == Some(tree_id) {
+                if head_tree.id() == Some(tree_id) {
                     return Ok(Ok(head));
                 }
             }
@@ -291,6 +320,50 @@ impl Transaction {
             }
             backoff(attempt);
         }
+    }
+
+    /// Applies the changes to `tree`; `Err(found)` at the first expectation that fails.
+    fn apply(&self, tree: &Tree, blobs: &[Option<ObjectId>]) -> Result<Result<Tree, Option<Vec<u8>>>> {
+        let store = self.branch.repo.objects();
+        let mut tree = tree.clone();
+        for (change, blob) in self.changes.iter().zip(blobs) {
+            tree = match change {
+                Change::Set(path, _) => {
+                    let id = blob.unwrap_or_else(|| store.hash_kind().null_id());
+                    tree.with(store, path, Some(Entry::value(id)))?
+                }
+                Change::Remove(path) => tree.with(store, path, None)?,
+                Change::SetTree(path, t) => tree.with(store, path, Some(Entry::Tree(t.clone())))?,
+                Change::Expect(path, want) => {
+                    let found = match tree.find(store, path)? {
+                        Some(Entry::Value { id, .. }) => Some(store.read_kind(&id, ObjectKind::Blob)?),
+                        _ => None,
+                    };
+                    if found != *want {
+                        return Ok(Err(found));
+                    }
+                    tree
+                }
+            };
+        }
+        Ok(Ok(tree))
+    }
+
+    /// Applies the changes to `tree`, ignoring expectations (checked against the head instead).
+    fn apply_unchecked(&self, tree: &Tree, blobs: &[Option<ObjectId>]) -> Result<Tree> {
+        let unchecked = Transaction {
+            branch: self.branch.clone(),
+            changes: self.changes.iter().filter(|c| !matches!(c, Change::Expect(..))).cloned().collect(),
+            start: self.start,
+        };
+        let blobs: Vec<_> = self
+            .changes
+            .iter()
+            .zip(blobs)
+            .filter(|(c, _)| !matches!(c, Change::Expect(..)))
+            .map(|(_, b)| *b)
+            .collect();
+        Ok(unchecked.apply(tree, &blobs)?.unwrap_or_else(|_| tree.clone()))
     }
 }
 

@@ -8,14 +8,18 @@
 
 mod branch;
 mod date;
+mod diff;
 mod history;
+mod merge;
 mod repo;
 mod rev;
 mod view;
 
 pub use branch::{Branch, Change, Transaction, TestAndSet};
 pub use date::parse_git_date;
+pub use diff::{diff_trees, ChangeKind, PathChange, Side};
 pub use history::{CommitInfo, History};
+pub use merge::{Favor, MergeOptions, MergeOutcome, MergeSides};
 pub use repo::{CommitOptions, InitOptions, Repo};
 pub use view::View;
 
@@ -65,6 +69,11 @@ pub enum Error {
     },
     #[error("'{path}' does not hold the expected value")]
     ExpectationFailed { path: Path },
+    #[error("merge conflict on branch '{branch}': {}", conflicts.iter().map(|c| format!("{} ({})", c.path, c.reason)).collect::<Vec<_>>().join(", "))]
+    Conflicts {
+        branch: String,
+        conflicts: Vec<crate::merge::tree::PathConflict>,
+    },
     #[error("object {0} is not a commit")]
     NotACommit(ObjectId),
 }

@@ -1,0 +1,201 @@
+//! Three-way merge of trees, path by path.
+//!
+//! Structure is merged here; values are merged by a resolver the caller supplies (the drivers
+//! chosen by `.gitattributes`). The rules, per name:
+//! - the same entry on both sides, or a side that kept the base → the other side's entry, with no
+//!   look inside (identical subtrees are skipped by id, so the cost follows the change);
+//! - directories on both sides (or a directory on one side and nothing on the other where the
+//!   base was a directory or nothing) → merged recursively;
+//! - a value on one side and a directory on the other → a conflict;
+//! - values (or absence) on both sides, changed differently → the resolver.
+
+use crate::backend::ContentAddressable;
+use crate::path::Path;
+use crate::tree::{Entry, Result, Tree};
+
+/// A path that could not be merged, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PathConflict {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a value-level resolver decided for one path.
+pub enum Resolution {
+    /// The merged entry (`None`: the path is absent in the result).
+    Merged(Option<Entry>),
+    /// The values cannot be reconciled; the reason is reported.
+    Conflict(String),
+}
+
+/// Which side a conflicting path takes in the result tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictSide {
+    Ours,
+    Theirs,
+    /// The merge base's entry (what Git does inside a virtual-base merge).
+    Base,
+}
+
+/// Merges value-level changes at one path.
+pub type Resolver<'r> = dyn FnMut(&Path, Option<&Entry>, Option<&Entry>, Option<&Entry>) -> Result<Resolution> + 'r;
+
+/// The result of a tree merge: the merged tree (conflicting paths hold the chosen side) and
+/// every conflict, in path order.
+pub struct TreeMerge {
+    pub tree: Tree,
+    pub conflicts: Vec<PathConflict>,
+}
+
+/// Merges `ours` and `theirs` against `base`.
+pub fn merge_trees(
+    store: &dyn ContentAddressable,
+    base: &Tree,
+    ours: &Tree,
+    theirs: &Tree,
+    side: ConflictSide,
+    resolve: &mut Resolver<'_>,
+) -> Result<TreeMerge> {
+    let mut conflicts = Vec::new();
+    let tree = merge_dir(store, &Path::root(), Some(base), ours, theirs, side, resolve, &mut conflicts, 0)?;
+    Ok(TreeMerge { tree, conflicts })
+}
+
+/// Whether two optional entries are known to be identical (same kind, mode and id).
+fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(Entry::Tree(x)), Some(Entry::Tree(y))) => x.same_as(y),
+        (Some(Entry::Value { id: i, mode: m }), Some(Entry::Value { id: j, mode: n })) => i == j && m == n,
+        (Some(Entry::Gitlink(i)), Some(Entry::Gitlink(j))) => i == j,
+        _ => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge_dir(
+    store: &dyn ContentAddressable,
+    here: &Path,
+    base: Option<&Tree>,
+    ours: &Tree,
+    theirs: &Tree,
+    side: ConflictSide,
+    resolve: &mut Resolver<'_>,
+    conflicts: &mut Vec<PathConflict>,
+    depth: usize,
+) -> Result<Tree> {
+    if depth > crate::tree::MAX_DEPTH {
+        return Err(crate::tree::Error::TooDeep);
+    }
+    if ours.same_as(theirs) {
+        return Ok(ours.clone());
+    }
+    if let Some(b) = base {
+        if b.same_as(ours) {
+            return Ok(theirs.clone());
+        }
+        if b.same_as(theirs) {
+            return Ok(ours.clone());
+        }
+    }
+    let empty = Tree::empty();
+    let base_entries = base.unwrap_or(&empty).entries(store)?;
+    let our_entries = ours.entries(store)?;
+    let their_entries = theirs.entries(store)?;
+    let mut names: Vec<&Vec<u8>> = base_entries.keys().chain(our_entries.keys()).chain(their_entries.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut result = (*our_entries).clone();
+    for name in names {
+        let (b, o, t) = (base_entries.get(name), our_entries.get(name), their_entries.get(name));
+        let merged = if same(o, t) {
+            o.cloned()
+        } else if same(b, o) {
+            t.cloned()
+        } else if same(b, t) {
+            o.cloned()
+        } else {
+            let path = here.join(name).map_err(|e| crate::tree::Error::InvalidEntry {
+                tree: ours.id().unwrap_or_else(|| store.hash_kind().null_id()),
+                name: crate::object::escape_bytes(name),
+                reason: e.to_string(),
+            })?;
+            merge_entry(store, &path, b, o, t, side, resolve, conflicts, depth)?
+        };
+        match merged {
+            Some(Entry::Tree(t)) if t.is_empty(store)? => {
+                result.remove(name);
+            }
+            Some(e) => {
+                result.insert(name.clone(), e);
+            }
+            None => {
+                result.remove(name);
+            }
+        }
+    }
+    Ok(Tree::from_entries(result))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge_entry(
+    store: &dyn ContentAddressable,
+    path: &Path,
+    b: Option<&Entry>,
+    o: Option<&Entry>,
+    t: Option<&Entry>,
+    side: ConflictSide,
+    resolve: &mut Resolver<'_>,
+    conflicts: &mut Vec<PathConflict>,
+    depth: usize,
+) -> Result<Option<Entry>> {
+    let as_dir = |e: Option<&Entry>| -> Option<Option<Tree>> {
+        match e {
+            Some(Entry::Tree(t)) => Some(Some(t.clone())),
+            None => Some(None),
+            _ => None,
+        }
+    };
+    let is_dir = |e: Option<&Entry>| matches!(e, Some(Entry::Tree(_)));
+    // Directories (possibly absent on one side) merge recursively.
+    if (is_dir(o) || is_dir(t)) && !is_dir(b) || is_dir(b) {
+        if let (Some(od), Some(td)) = (as_dir(o), as_dir(t)) {
+            let bd = as_dir(b).flatten();
+            let empty = Tree::empty();
+            let merged = merge_dir(
+                store,
+                path,
+                bd.as_ref(),
+                od.as_ref().unwrap_or(&empty),
+                td.as_ref().unwrap_or(&empty),
+                side,
+                resolve,
+                conflicts,
+                depth + 1,
+            )?;
+            return Ok(if merged.is_empty(store)? {
+                None
+            } else {
+                Some(Entry::Tree(merged))
+            });
+        }
+    }
+    let reason = if is_dir(o) || is_dir(t) {
+        Some("a value on one side and a directory on the other".to_string())
+    } else {
+        match resolve(path, b, o, t)? {
+            Resolution::Merged(e) => return Ok(e),
+            Resolution::Conflict(reason) => Some(reason),
+        }
+    };
+    let reason = reason.unwrap_or_default();
+    conflicts.push(PathConflict {
+        path: path.to_string(),
+        reason,
+    });
+    Ok(match side {
+        ConflictSide::Ours => o.cloned(),
+        ConflictSide::Theirs => t.cloned(),
+        ConflictSide::Base => b.cloned(),
+    })
+}
