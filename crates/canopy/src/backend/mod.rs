@@ -123,6 +123,14 @@ pub trait ContentAddressable: Send + Sync {
     /// Every stored id whose hex form starts with `prefix` (for abbreviated ids).
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>>;
 
+    /// Starts a batch of writes for many objects at once (a bulk import). The git backend
+    /// streams them into one pack file; by default each is written as by [`write`](Self::write).
+    /// Objects of a batch are guaranteed readable, and durable as configured, only once
+    /// [`WriteBatch::finish`] returns.
+    fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
+        Ok(Box::new(DirectBatch(self)))
+    }
+
     /// Reads an object that must exist and be of `kind`.
     fn read_kind(&self, id: &ObjectId, kind: ObjectKind) -> Result<Vec<u8>> {
         let obj = self.read(id)?.ok_or(Error::MissingObject { id: *id })?;
@@ -134,6 +142,29 @@ pub trait ContentAddressable: Send + Sync {
             });
         }
         Ok(obj.data)
+    }
+}
+
+/// Objects written together, made readable together by [`finish`](WriteBatch::finish).
+/// Dropping an unfinished batch may discard what it holds.
+pub trait WriteBatch {
+    /// Adds an object and returns its id.
+    fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId>;
+
+    /// Makes every object added readable and durable (as configured).
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The default batch: one [`ContentAddressable::write`] per object, then a flush.
+struct DirectBatch<'a, S: ?Sized>(&'a S);
+
+impl<S: ContentAddressable + ?Sized> WriteBatch for DirectBatch<'_, S> {
+    fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
+        self.0.write(kind, data)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        self.0.flush()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The on-disk backend: a real Git repository, shared safely with `git` itself.
 //!
 //! Objects are read from loose files and pack files and written as loose files (temporary file,
-//! fsync, rename). References are loose files and `packed-refs`, updated under `<ref>.lock`
+//! fsync, rename), or, for a batch, streamed into one pack file ([`pack_write`]). References are loose files and `packed-refs`, updated under `<ref>.lock`
 //! exactly as Git does, with reflogs. A store Canopy creates is a bare repository; an existing
 //! checkout is opened through its `.git`. Repositories using an extension Canopy does not
 //! understand (reftable, unknown v1 extensions) are refused rather than misread.
@@ -9,6 +9,7 @@
 pub mod config;
 mod loose;
 pub mod pack;
+pub mod pack_write;
 pub mod refs;
 
 use std::fs;
@@ -17,9 +18,10 @@ use std::path::{Path, PathBuf};
 pub use config::Config;
 use loose::{io_err, LooseObjects};
 use pack::PackSet;
+pub use pack_write::{PackInfo, PackWriter};
 pub use refs::GitRefs;
 
-use super::{ContentAddressable, Error, Result};
+use super::{ContentAddressable, Error, Result, WriteBatch};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 
 /// Where a repository lives and how it is configured.
@@ -136,6 +138,8 @@ fn find_git_dir(path: &Path) -> Result<PathBuf> {
 /// The object directory of a Git repository: loose objects and packs.
 pub struct GitObjects {
     hash: HashKind,
+    objects_dir: PathBuf,
+    fsync: bool,
     loose: LooseObjects,
     packs: PackSet,
 }
@@ -144,9 +148,17 @@ impl GitObjects {
     pub fn open(objects_dir: &Path, hash: HashKind, fsync: bool) -> Result<GitObjects> {
         Ok(GitObjects {
             hash,
+            objects_dir: objects_dir.to_path_buf(),
+            fsync,
             loose: LooseObjects::new(objects_dir.to_path_buf(), hash, fsync),
             packs: PackSet::open(objects_dir, hash)?,
         })
+    }
+
+    /// Starts a pack of new objects (see [`PackWriter`]); they become readable when it is
+    /// finished.
+    pub fn begin_pack(&self) -> Result<PackWriter<'_>> {
+        PackWriter::with_packs(&self.objects_dir.join("pack"), self.hash, self.fsync, Some(&self.packs))
     }
 
     fn read_once(&self, id: &ObjectId) -> Result<Option<RawObject>> {
@@ -191,6 +203,10 @@ impl ContentAddressable for GitObjects {
 
     fn flush(&self) -> Result<()> {
         self.loose.flush()
+    }
+
+    fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
+        Ok(Box::new(self.begin_pack()?))
     }
 
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {

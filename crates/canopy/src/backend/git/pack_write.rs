@@ -1,0 +1,441 @@
+//! Writing pack files: many objects in one `objects/pack/pack-<hash>.pack` with its version 2
+//! `.idx`, instead of one loose file per object.
+//!
+//! Objects are streamed, each deflated on its own (no deltas), into `objects/pack/tmp_pack_*`
+//! with a placeholder object count. [`PackWriter::finish`] patches the count, hashes the file
+//! for the trailer, writes the index (`tmp_idx_*`: fanout, sorted ids, CRC32 of each entry's raw
+//! bytes, 31-bit offsets and the 64-bit table for larger ones, the pack trailer, its own hash),
+//! fsyncs both when configured, then renames the `.pack` into place first and the `.idx` last —
+//! Git and Canopy only see a pack once its index exists, so a reader never sees half a pack —
+//! and fsyncs the directory. An unfinished writer (an error, a dropped handle) removes its
+//! temporary file; a crash leaves a `tmp_pack_*` that `git prune` removes.
+//!
+//! An object added twice, or already in an installed pack, is written once (`git index-pack
+//! --strict` refuses duplicates). Objects are not readable until `finish` returns.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+
+use super::loose::{create_temp, fsync_dir, io_err};
+use super::pack::PackSet;
+use crate::backend::{Error, Result, WriteBatch};
+use crate::object::{HashKind, ObjectId, ObjectKind};
+
+/// Offsets at or above this go to the index's 64-bit table (Git's threshold).
+const LARGE_OFFSET: u64 = 0x8000_0000;
+/// The pack format caps the object count at u32.
+const MAX_OBJECTS: usize = u32::MAX as usize;
+
+/// A pack file being written. Create one with [`super::GitObjects::begin_pack`] (or
+/// [`PackWriter::create`] for a bare directory), [`add`](PackWriter::add) objects, then
+/// [`finish`](PackWriter::finish).
+pub struct PackWriter<'a> {
+    pack_dir: PathBuf,
+    hash: HashKind,
+    fsync: bool,
+    /// Installed packs: objects they hold are not written again, and they rescan on finish.
+    packs: Option<&'a PackSet>,
+    tmp_path: PathBuf,
+    out: Option<BufWriter<File>>,
+    offset: u64,
+    /// (id, offset, crc32) of every entry, in pack order.
+    entries: Vec<(ObjectId, u64, u32)>,
+    seen: HashSet<ObjectId>,
+    deflate: Compress,
+    scratch: Vec<u8>,
+    /// Bytes of object content added (before compression).
+    raw_bytes: u64,
+}
+
+/// What [`PackWriter::finish`] installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackInfo {
+    /// `objects/pack/pack-<hex>.pack`.
+    pub pack: PathBuf,
+    /// `objects/pack/pack-<hex>.idx`.
+    pub idx: PathBuf,
+    /// The pack's trailer hash (its name).
+    pub checksum: ObjectId,
+    pub objects: usize,
+    pub pack_bytes: u64,
+}
+
+impl<'a> PackWriter<'a> {
+    /// Starts a pack in `pack_dir` (created if missing).
+    pub fn create(pack_dir: &Path, hash: HashKind, fsync: bool) -> Result<PackWriter<'static>> {
+        PackWriter::with_packs(pack_dir, hash, fsync, None)
+    }
+
+    pub(super) fn with_packs(
+        pack_dir: &Path,
+        hash: HashKind,
+        fsync: bool,
+        packs: Option<&'a PackSet>,
+    ) -> Result<PackWriter<'a>> {
+        fs::create_dir_all(pack_dir).map_err(io_err(pack_dir))?;
+        let (tmp_path, file) = create_temp(pack_dir, "tmp_pack_")?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // The count is patched in by `finish`.
+        let header = [b'P', b'A', b'C', b'K', 0, 0, 0, 2, 0, 0, 0, 0];
+        if let Err(e) = out.write_all(&header) {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(io_err(&tmp_path)(e));
+        }
+        Ok(PackWriter {
+            pack_dir: pack_dir.to_path_buf(),
+            hash,
+            fsync,
+            packs,
+            tmp_path,
+            out: Some(out),
+            offset: header.len() as u64,
+            entries: Vec::new(),
+            seen: HashSet::new(),
+            deflate: Compress::new(Compression::fast(), true),
+            scratch: Vec::new(),
+            raw_bytes: 0,
+        })
+    }
+
+    /// How many objects the pack holds so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes written to the pack so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes of object content added so far (uncompressed).
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw_bytes
+    }
+
+    /// Appends an object (unless it is already in this pack or an installed one) and returns
+    /// its id.
+    pub fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
+        let id = ObjectId::for_object(self.hash, kind, data);
+        if self.seen.contains(&id) {
+            return Ok(id);
+        }
+        if let Some(packs) = self.packs {
+            if packs.contains(&id)? {
+                return Ok(id);
+            }
+        }
+        if self.entries.len() >= MAX_OBJECTS {
+            return Err(Error::Unsupported {
+                path: self.tmp_path.clone(),
+                reason: format!("a pack holds at most {MAX_OBJECTS} objects"),
+            });
+        }
+        self.scratch.clear();
+        entry_header(kind, data.len() as u64, &mut self.scratch);
+        let header_len = self.scratch.len();
+        deflate_into(&mut self.deflate, data, &mut self.scratch)
+            .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
+        let crc = crc32fast::hash(&self.scratch);
+        debug_assert!(self.scratch.len() > header_len);
+        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
+        out.write_all(&self.scratch).map_err(io_err(&self.tmp_path))?;
+        self.entries.push((id, self.offset, crc));
+        self.seen.insert(id);
+        self.offset += self.scratch.len() as u64;
+        self.raw_bytes += data.len() as u64;
+        Ok(id)
+    }
+
+    /// Completes the pack and installs it (`.pack`, then `.idx`); the objects are readable when
+    /// this returns. A writer with no objects installs nothing and returns `None`.
+    pub fn finish(mut self) -> Result<Option<PackInfo>> {
+        let out = self.out.take().ok_or_else(|| finished(&self.tmp_path))?;
+        let tmp = self.tmp_path.clone();
+        if self.entries.is_empty() {
+            drop(out);
+            let _ = fs::remove_file(&tmp);
+            return Ok(None);
+        }
+        let mut file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
+        let count = self.entries.len() as u32;
+        let checksum = (|| -> io::Result<ObjectId> {
+            file.seek(SeekFrom::Start(8))?;
+            file.write_all(&count.to_be_bytes())?;
+            // The temporary file is write-only: hash it through a second handle.
+            let mut reader = File::open(&tmp)?;
+            let mut h = self.hash.hasher();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            let sum = h.finish();
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(sum.as_bytes())?;
+            if self.fsync {
+                file.sync_all()?;
+            }
+            Ok(sum)
+        })()
+        .map_err(io_err(&tmp))?;
+        let pack_bytes = self.offset + self.hash.len() as u64;
+        drop(file);
+
+        let idx_bytes = self.index(&checksum);
+        let (idx_tmp, mut idx_file) = create_temp(&self.pack_dir, "tmp_idx_")?;
+        let written =
+            idx_file
+                .write_all(&idx_bytes)
+                .and_then(|_| if self.fsync { idx_file.sync_all() } else { Ok(()) });
+        drop(idx_file);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(io_err(&idx_tmp)(e));
+        }
+
+        let stem = format!("pack-{}", checksum.to_hex());
+        let pack_path = self.pack_dir.join(format!("{stem}.pack"));
+        let idx_path = self.pack_dir.join(format!("{stem}.idx"));
+        let install = || -> Result<()> {
+            for p in [&tmp, &idx_tmp] {
+                set_readonly(p).map_err(io_err(p))?;
+            }
+            if pack_path.exists() && idx_path.exists() {
+                // The same objects in the same order: the pack is installed already.
+                let _ = fs::remove_file(&tmp);
+                let _ = fs::remove_file(&idx_tmp);
+                return Ok(());
+            }
+            fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
+            fs::rename(&idx_tmp, &idx_path).map_err(io_err(&idx_path))?;
+            if self.fsync {
+                fsync_dir(&self.pack_dir)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = install() {
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(e);
+        }
+        if let Some(packs) = self.packs {
+            packs.rescan()?;
+        }
+        Ok(Some(PackInfo {
+            pack: pack_path,
+            idx: idx_path,
+            checksum,
+            objects: self.entries.len(),
+            pack_bytes,
+        }))
+    }
+
+    /// The `.idx` v2 content for the entries written.
+    fn index(&mut self, pack_checksum: &ObjectId) -> Vec<u8> {
+        self.entries
+            .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let n = self.entries.len();
+        let hs = self.hash.len();
+        let mut out = Vec::with_capacity(8 + 1024 + n * (hs + 8) + 2 * hs);
+        out.extend_from_slice(b"\xfftOc");
+        out.extend_from_slice(&2u32.to_be_bytes());
+        let mut fanout = [0u32; 256];
+        for (id, _, _) in &self.entries {
+            fanout[id.as_bytes()[0] as usize] += 1;
+        }
+        let mut total = 0u32;
+        for f in fanout {
+            total += f;
+            out.extend_from_slice(&total.to_be_bytes());
+        }
+        for (id, _, _) in &self.entries {
+            out.extend_from_slice(id.as_bytes());
+        }
+        for (_, _, crc) in &self.entries {
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        let mut large = Vec::new();
+        for (_, offset, _) in &self.entries {
+            if *offset < LARGE_OFFSET {
+                out.extend_from_slice(&(*offset as u32).to_be_bytes());
+            } else {
+                let slot = 0x8000_0000 | large.len() as u32;
+                out.extend_from_slice(&slot.to_be_bytes());
+                large.push(*offset);
+            }
+        }
+        for offset in large {
+            out.extend_from_slice(&offset.to_be_bytes());
+        }
+        out.extend_from_slice(pack_checksum.as_bytes());
+        let mut h = self.hash.hasher();
+        h.update(&out);
+        out.extend_from_slice(h.finish().as_bytes());
+        out
+    }
+}
+
+impl Drop for PackWriter<'_> {
+    fn drop(&mut self) {
+        // Not finished: abandon the temporary file.
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+impl WriteBatch for PackWriter<'_> {
+    fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
+        PackWriter::add(self, kind, data)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        PackWriter::finish(*self).map(|_| ())
+    }
+}
+
+fn finished(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other("pack writer used after finish"),
+    }
+}
+
+fn set_readonly(path: &Path) -> io::Result<()> {
+    let mut perms = fs::metadata(path)?.permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(path, perms)
+}
+
+/// Appends a pack entry header: type and size, 4 bits then 7 bits per byte.
+fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
+    let code: u8 = match kind {
+        ObjectKind::Commit => 1,
+        ObjectKind::Tree => 2,
+        ObjectKind::Blob => 3,
+        ObjectKind::Tag => 4,
+    };
+    let mut c = (code << 4) | (size & 0x0f) as u8;
+    let mut rest = size >> 4;
+    while rest != 0 {
+        out.push(c | 0x80);
+        c = (rest & 0x7f) as u8;
+        rest >>= 7;
+    }
+    out.push(c);
+}
+
+/// Appends `data` as one complete zlib stream, reusing the compressor's state.
+fn deflate_into(z: &mut Compress, data: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    z.reset();
+    out.reserve(data.len() / 2 + 64);
+    loop {
+        let consumed = z.total_in() as usize;
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64));
+        }
+        let status = z
+            .compress_vec(&data[consumed..], out, FlushCompress::Finish)
+            .map_err(|e| format!("deflate: {e}"))?;
+        if status == Status::StreamEnd {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ContentAddressable;
+
+    #[test]
+    fn headers_encode_type_and_size() {
+        let mut v = Vec::new();
+        entry_header(ObjectKind::Blob, 5, &mut v);
+        assert_eq!(v, [0x35]);
+        v.clear();
+        entry_header(ObjectKind::Commit, 0x1234, &mut v);
+        // low 4 bits 0x4, then 0x123 in 7-bit groups: 0x23, 0x02.
+        assert_eq!(v, [0x80 | 0x10 | 0x4, 0x80 | 0x23, 0x02]);
+    }
+
+    #[test]
+    fn written_pack_reads_back_and_empty_writer_installs_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let objects = tmp.path().join("objects");
+        let store = super::super::GitObjects::open(&objects, HashKind::Sha1, false).unwrap();
+        let w = store.begin_pack().unwrap();
+        assert!(w.finish().unwrap().is_none());
+        assert_eq!(fs::read_dir(objects.join("pack")).unwrap().count(), 0);
+
+        let mut w = store.begin_pack().unwrap();
+        let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let a = w.add(ObjectKind::Blob, b"hello\n").unwrap();
+        let b = w.add(ObjectKind::Blob, &big).unwrap();
+        assert_eq!(w.add(ObjectKind::Blob, b"hello\n").unwrap(), a);
+        assert_eq!(w.len(), 2);
+        assert!(store.read(&a).unwrap().is_none(), "not visible before finish");
+        let info = w.finish().unwrap().unwrap();
+        assert_eq!(info.objects, 2);
+        assert_eq!(store.read(&a).unwrap().unwrap().data, b"hello\n");
+        assert_eq!(store.read(&b).unwrap().unwrap().data, big);
+        // Already packed: a second pack does not repeat it.
+        let mut w = store.begin_pack().unwrap();
+        w.add(ObjectKind::Blob, b"hello\n").unwrap();
+        assert!(w.finish().unwrap().is_none());
+    }
+
+    #[test]
+    fn dropped_writer_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::create(tmp.path(), HashKind::Sha256, true).unwrap();
+        w.add(ObjectKind::Blob, b"x").unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn large_offsets_use_the_64_bit_table() {
+        let mut w = PackWriter::create(&std::env::temp_dir(), HashKind::Sha1, false).unwrap();
+        w.entries = vec![
+            (
+                ObjectId::for_object(HashKind::Sha1, ObjectKind::Blob, b"a"),
+                12,
+                1,
+            ),
+            (
+                ObjectId::for_object(HashKind::Sha1, ObjectKind::Blob, b"b"),
+                0x1_0000_0000,
+                2,
+            ),
+        ];
+        let sum = HashKind::Sha1.null_id();
+        let idx = w.index(&sum);
+        let n = 2;
+        let offsets_at = 8 + 1024 + n * (20 + 4);
+        let large_at = offsets_at + n * 4;
+        assert_eq!(idx.len(), large_at + 8 + 40);
+        let offs: Vec<u32> = (0..n)
+            .map(|i| {
+                u32::from_be_bytes(
+                    idx[offsets_at + 4 * i..offsets_at + 4 * i + 4]
+                        .try_into()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        assert!(offs.contains(&12) && offs.contains(&0x8000_0000));
+        assert_eq!(&idx[large_at..large_at + 8], &0x1_0000_0000u64.to_be_bytes());
+        w.entries.clear();
+    }
+}
