@@ -163,6 +163,18 @@ impl Branch {
         }
     }
 
+    /// A batch of changes made against commit `start` (`None`: the empty tree of an unborn
+    /// branch) rather than the current head: if the branch has moved on from `start` by commit
+    /// time, the changes are merged into its head with the per-path drivers, as for a
+    /// transaction that lost a race ([`Error::Conflicts`] if they cannot be).
+    pub fn transaction_at(&self, start: Option<ObjectId>) -> Transaction {
+        Transaction {
+            branch: self.clone(),
+            changes: Vec::new(),
+            start: Some(start),
+        }
+    }
+
     /// The branch's history, newest first.
     pub fn history(&self) -> Result<History> {
         Ok(self.repo.history(&self.head()?.into_iter().collect::<Vec<_>>()))
