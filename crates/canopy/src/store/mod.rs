@@ -6,24 +6,34 @@
 //! bounded number of times, so concurrent writers never lose an update.
 //! Everything here is synchronous and `Send + Sync`.
 
+mod bisect;
+mod blame;
 mod branch;
 mod date;
 mod diff;
 mod history;
 mod import;
 mod merge;
+mod patch;
 mod repo;
 mod rev;
+mod undo;
 mod view;
+mod watch;
 
+pub use bisect::{Bisect, BisectOutcome, BisectStep, Next as BisectNext, Verdict};
+pub use blame::BlameLine;
 pub use branch::{Branch, Change, Transaction, TestAndSet};
 pub use date::parse_git_date;
 pub use diff::{diff_trees, ChangeKind, PathChange, Side};
 pub use history::{CommitInfo, History};
 pub use import::{export, Exported, ImportMode, ImportOutcome, Importer};
 pub use merge::{Favor, MergeOptions, MergeOutcome, MergeSides};
+pub use patch::{is_binary, line_hunks, split_lines, unified_diff, LineHunk};
 pub use repo::{CommitOptions, InitOptions, Repo};
+pub use undo::RevertOutcome;
 pub use view::View;
+pub use watch::{Watch, WatchEvent, WatchOptions};
 
 use crate::backend;
 use crate::object::{ObjectError, ObjectId};

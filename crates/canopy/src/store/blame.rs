@@ -1,0 +1,219 @@
+//! Who changed what: the commits that last changed a path (Irmin's `last_modified`), and, for a
+//! text value, the commit that introduced each of its lines.
+//!
+//! Blame follows the first parent only (as `git blame --first-parent`): a line that came in
+//! through a merge is the merge's. Commits where the value's id did not change are passed over
+//! without reading the value, so the cost is one tree lookup per commit plus one line diff per
+//! commit that changed the value.
+
+use super::{CommitInfo, Error, Repo, Result};
+use crate::object::{ObjectId, ObjectKind};
+use crate::path::Path;
+use crate::tree::{Entry, Tree};
+
+/// One line of a blamed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlameLine {
+    /// The commit that introduced the line.
+    pub commit: ObjectId,
+    /// The line's number (1-based) in that commit's version of the value.
+    pub original_line: usize,
+    /// The line, with its `\n` if it has one.
+    pub text: Vec<u8>,
+}
+
+impl Repo {
+    /// The commits reachable from `start` that changed `path` (its value, or anything below it),
+    /// newest first, at most `limit` of them.
+    pub fn last_modified(&self, start: ObjectId, path: &Path, limit: usize) -> Result<Vec<CommitInfo>> {
+        self.history(&[start])
+            .touching(path.clone())
+            .take(limit)
+            .collect()
+    }
+
+    /// For each line of the value at `path` in commit `start`, the commit that introduced it.
+    /// `None` when there is no value at `path`; an error when it is a directory.
+    pub fn blame(&self, start: ObjectId, path: &Path) -> Result<Option<Vec<BlameLine>>> {
+        let store = self.objects();
+        let value_at = |commit: &CommitInfo| -> Result<Option<ObjectId>> {
+            Ok(match Tree::from_id(commit.commit.tree).find(store, path)? {
+                Some(Entry::Value { id, .. }) => Some(id),
+                _ => None,
+            })
+        };
+        let mut current = self.commit_info(start)?;
+        let mut value = match Tree::from_id(current.commit.tree).find(store, path)? {
+            None => return Ok(None),
+            Some(Entry::Value { id, .. }) => id,
+            Some(_) => return Err(Error::NotAValue { path: path.clone() }),
+        };
+        let text = store.read_kind(&value, ObjectKind::Blob)?;
+        let lines: Vec<Vec<u8>> = super::split_lines(&text)
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut owner: Vec<Option<(ObjectId, usize)>> = vec![None; lines.len()];
+        // (line in the final value, line in `current`'s version) for lines not yet attributed.
+        let mut pending: Vec<(usize, usize)> = (0..lines.len()).map(|i| (i, i)).collect();
+        let mut current_text = text.clone();
+        while !pending.is_empty() {
+            let parent = match current.commit.parents.first() {
+                Some(&p) => Some(self.commit_info(p)?),
+                None => None,
+            };
+            let parent_value = match &parent {
+                Some(p) => value_at(p)?,
+                None => None,
+            };
+            let Some(parent) = parent else {
+                for &(fin, here) in &pending {
+                    owner[fin] = Some((current.id, here));
+                }
+                break;
+            };
+            match parent_value {
+                None => {
+                    for &(fin, here) in &pending {
+                        owner[fin] = Some((current.id, here));
+                    }
+                    break;
+                }
+                Some(pv) if pv == value => {}
+                Some(pv) => {
+                    let parent_text = store.read_kind(&pv, ObjectKind::Blob)?;
+                    let map = unchanged_lines(&parent_text, &current_text);
+                    let mut still = Vec::with_capacity(pending.len());
+                    for &(fin, here) in &pending {
+                        match map.get(here).copied().flatten() {
+                            Some(there) => still.push((fin, there)),
+                            None => owner[fin] = Some((current.id, here)),
+                        }
+                    }
+                    pending = still;
+                    current_text = parent_text;
+                    value = pv;
+                }
+            }
+            current = parent;
+        }
+        Ok(Some(
+            lines
+                .into_iter()
+                .zip(owner)
+                .map(|(text, o)| {
+                    let (commit, line) = o.unwrap_or((start, 0));
+                    BlameLine {
+                        commit,
+                        original_line: line + 1,
+                        text,
+                    }
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// For each line of `new`, the line of `old` it is an unchanged copy of.
+fn unchanged_lines(old: &[u8], new: &[u8]) -> Vec<Option<usize>> {
+    let n = super::split_lines(new).len();
+    let mut map = Vec::with_capacity(n);
+    let (mut a, mut b) = (0usize, 0usize);
+    for h in super::line_hunks(old, new) {
+        while b < h.after.start {
+            map.push(Some(a));
+            a += 1;
+            b += 1;
+        }
+        map.extend(std::iter::repeat_n(None, h.after.len()));
+        a = h.before.end;
+        b = h.after.end;
+    }
+    while b < n {
+        map.push(Some(a));
+        a += 1;
+        b += 1;
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{HashKind, Signature};
+    use crate::store::CommitOptions;
+
+    fn p(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    fn opts(msg: &str, t: i64) -> CommitOptions {
+        let sig = Signature {
+            name: "t".into(),
+            email: "t@example.com".into(),
+            time: t,
+            offset_minutes: 0,
+        };
+        CommitOptions {
+            message: msg.into(),
+            author: Some(sig.clone()),
+            committer: Some(sig),
+        }
+    }
+
+    #[test]
+    fn each_line_names_the_commit_that_introduced_it() {
+        let repo = Repo::in_memory(HashKind::Sha1);
+        let main = repo.branch("main").unwrap();
+        let c1 = main.set(&p("doc"), "a\nb\nc\n", &opts("one", 1)).unwrap();
+        let c2 = main.set(&p("other"), "x", &opts("unrelated", 2)).unwrap();
+        let c3 = main.set(&p("doc"), "a\nB\nc\nd\n", &opts("three", 3)).unwrap();
+        let c4 = main.set(&p("doc"), "z\na\nB\nc\nd\n", &opts("four", 4)).unwrap();
+        let blame = repo.blame(c4, &p("doc")).unwrap().unwrap();
+        let got: Vec<(ObjectId, usize, &[u8])> = blame
+            .iter()
+            .map(|l| (l.commit, l.original_line, l.text.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (c4, 1, &b"z\n"[..]),
+                (c1, 1, b"a\n"),
+                (c3, 2, b"B\n"),
+                (c1, 3, b"c\n"),
+                (c3, 4, b"d\n"),
+            ]
+        );
+        assert!(repo.blame(c2, &p("missing")).unwrap().is_none());
+        assert!(repo.blame(c2, &p("")).is_err());
+        // Removed and re-added: the re-adding commit owns everything.
+        main.remove(&p("doc"), &opts("rm", 5)).unwrap();
+        let c6 = main.set(&p("doc"), "a\n", &opts("again", 6)).unwrap();
+        assert_eq!(repo.blame(c6, &p("doc")).unwrap().unwrap()[0].commit, c6);
+    }
+
+    #[test]
+    fn last_modified_lists_the_changing_commits() {
+        let repo = Repo::in_memory(HashKind::Sha1);
+        let main = repo.branch("main").unwrap();
+        let c1 = main.set(&p("k"), "1", &opts("one", 1)).unwrap();
+        main.set(&p("other"), "x", &opts("unrelated", 2)).unwrap();
+        let c3 = main.set(&p("k"), "2", &opts("two", 3)).unwrap();
+        let c4 = main.set(&p("dir/a"), "2", &opts("dir", 4)).unwrap();
+        let ids = |v: Vec<CommitInfo>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(repo.last_modified(c4, &p("k"), 10).unwrap()), vec![c3, c1]);
+        assert_eq!(ids(repo.last_modified(c4, &p("k"), 1).unwrap()), vec![c3]);
+        assert_eq!(ids(repo.last_modified(c4, &p("dir"), 10).unwrap()), vec![c4]);
+        assert!(repo.last_modified(c4, &p("none"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unchanged_lines_map_through_hunks() {
+        assert_eq!(
+            unchanged_lines(b"a\nb\nc\n", b"a\nX\nc\nd\n"),
+            vec![Some(0), None, Some(2), None]
+        );
+        assert_eq!(unchanged_lines(b"", b"a\n"), vec![None]);
+        assert_eq!(unchanged_lines(b"a\n", b""), Vec::<Option<usize>>::new());
+    }
+}
