@@ -123,6 +123,13 @@ pub fn run(cli: Cli) -> Outcome {
         } => crate::merging::merge(&ctx, &from, no_ff, strategy_option.as_deref(), &commit),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
+        Command::Import {
+            file,
+            format,
+            replace,
+            commit,
+        } => crate::bulk::import(&ctx, &file, format, replace, &commit),
+        Command::Export { path, format, at } => crate::bulk::export(&ctx, path.as_deref(), at.as_deref(), format),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `canopy` command line: parses arguments, calls the library, prints, maps errors to exit
 //! codes (0 success, 1 a definite "no", 2 bad usage or input, 3 store error).
 
+mod bulk;
 mod commands;
 mod merging;
 mod output;
@@ -108,6 +109,26 @@ pub enum Command {
     },
     /// Print the best common ancestors of A and B, one per line.
     MergeBase { a: String, b: String },
+    /// Load many values in one commit from JSON lines or a tar archive ('-' reads standard input).
+    Import {
+        file: String,
+        /// Input format (default: tar for a FILE ending in .tar, else jsonl).
+        #[arg(long, value_enum)]
+        format: Option<bulk::Format>,
+        /// Make the branch hold exactly the imported values (default: lay them over its tree).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        commit: CommitArgs,
+    },
+    /// Write every value below PATH to standard output as JSON lines or a tar archive.
+    Export {
+        path: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: bulk::Format,
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,

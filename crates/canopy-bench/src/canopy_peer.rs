@@ -1,0 +1,150 @@
+//! Canopy, driven in-process through the library (and through the `canopy` binary where a user
+//! would use it).
+
+use std::path::Path as FsPath;
+use std::process::{Command, Stdio};
+
+use canopy::object::Signature;
+use canopy::store::{CommitOptions, ImportMode, Importer};
+use canopy::{ObjectId, Path, Repo};
+
+use crate::data::FIRST_DATE;
+use crate::harness::{err, run_ok, BenchResult};
+
+pub fn opts(n: usize, message: String) -> CommitOptions {
+    let who = Signature {
+        name: "Bench".into(),
+        email: "bench@example.com".into(),
+        time: FIRST_DATE + n as i64,
+        offset_minutes: 0,
+    };
+    CommitOptions {
+        message,
+        author: Some(who.clone()),
+        committer: Some(who),
+    }
+}
+
+/// Creates a store in `dir` with `canopy.fsync` set as asked.
+pub fn init(dir: &FsPath, fsync: bool) -> BenchResult<()> {
+    Repo::init(dir).map_err(err("canopy init"))?;
+    if !fsync {
+        let config = dir.join("config");
+        let mut text = std::fs::read_to_string(&config).map_err(err("read config"))?;
+        text.push_str("[canopy]\n\tfsync = false\n");
+        std::fs::write(&config, text).map_err(err("write config"))?;
+    }
+    Ok(())
+}
+
+pub fn parse_paths(keys: &[String]) -> BenchResult<Vec<Path>> {
+    keys.iter().map(|k| Path::parse(k).map_err(err("path"))).collect()
+}
+
+/// One commit per key with `Branch::set`.
+pub fn commits(dir: &FsPath, paths: &[Path], values: &[String]) -> BenchResult<()> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    for (i, (p, v)) in paths.iter().zip(values).enumerate() {
+        main.set(p, v.as_bytes(), &opts(i, format!("set {p}")))
+            .map_err(err("set"))?;
+    }
+    Ok(())
+}
+
+/// One `canopy set` process per key.
+pub fn cli_commits(bin: &FsPath, dir: &FsPath, keys: &[String], values: &[String]) -> BenchResult<()> {
+    for (k, v) in keys.iter().zip(values) {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--root")
+            .arg(dir)
+            .args(["set", k, v])
+            .stdin(Stdio::null());
+        run_ok(cmd, "canopy set")?;
+    }
+    Ok(())
+}
+
+/// All pairs in one commit through `store::Importer`; returns the new head.
+pub fn import(dir: &FsPath, pairs: &[(String, String)], mode: ImportMode, n: usize) -> BenchResult<ObjectId> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    let mut imp = Importer::new(&main, mode).map_err(err("import"))?;
+    for (k, v) in pairs {
+        imp.add(k.as_bytes(), v.as_bytes()).map_err(err("import"))?;
+    }
+    let out = imp.commit(&opts(n, "bulk load".into())).map_err(err("import"))?;
+    Ok(out.commit)
+}
+
+/// `canopy import FILE`.
+pub fn cli_import(bin: &FsPath, dir: &FsPath, file: &FsPath) -> BenchResult<()> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--root")
+        .arg(dir)
+        .arg("import")
+        .arg(file)
+        .stdin(Stdio::null());
+    run_ok(cmd, "canopy import").map(|_| ())
+}
+
+/// Reads every path in `order` at the head with `View::get`; returns the bytes read.
+pub fn reads(dir: &FsPath, paths: &[Path], order: &[usize]) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let view = repo.branch("main").and_then(|b| b.view()).map_err(err("view"))?;
+    let mut total = 0;
+    for &i in order {
+        let v = view
+            .get(&paths[i])
+            .map_err(err("get"))?
+            .ok_or_else(|| format!("{} missing", paths[i]))?;
+        total += v.len();
+    }
+    Ok(total)
+}
+
+/// Walks the whole history of `main` with `Branch::history`; returns the number of commits.
+pub fn history(dir: &FsPath) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    let mut n = 0;
+    for c in main.history().map_err(err("history"))? {
+        c.map_err(err("history"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `canopy log > /dev/null`.
+pub fn cli_log(bin: &FsPath, dir: &FsPath) -> BenchResult<()> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--root")
+        .arg(dir)
+        .arg("log")
+        .stdout(Stdio::null())
+        .stdin(Stdio::null());
+    let status = cmd.status().map_err(err("canopy log"))?;
+    if !status.success() {
+        return Err("canopy log failed".into());
+    }
+    Ok(())
+}
+
+/// The paths that differ between two commits.
+pub fn diff(dir: &FsPath, a: ObjectId, b: ObjectId) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let changes = repo
+        .diff_commits(Some(a), Some(b), &Path::root())
+        .map_err(err("diff"))?;
+    Ok(changes.len())
+}
+
+/// Merges two commits' trees and writes the result (as `git merge-tree --write-tree` does);
+/// returns the number of conflicts.
+pub fn merge(dir: &FsPath, ours: ObjectId, theirs: ObjectId) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let merged = repo.merge_commits(ours, theirs, None).map_err(err("merge"))?;
+    merged.tree.write(repo.objects()).map_err(err("write tree"))?;
+    repo.objects().flush().map_err(err("flush"))?;
+    Ok(merged.conflicts.len())
+}

@@ -1,0 +1,634 @@
+//! `canopy-bench`: Canopy against `git` (fast-import, cat-file, rev-list, diff, merge-tree),
+//! libgit2 (the `git2` crate) and doltlite, on the same machine in the same run, printed as a
+//! markdown table of medians with their spread and the ratio to Canopy.
+//!
+//! ```text
+//! cargo run --release -p canopy-bench -- --quick        # every workload, small, in seconds
+//! cargo build --release -p canopy-cli && cargo run --release -p canopy-bench   # the full run
+//! ```
+//!
+//! Each workload gets the same keys (`k/3f/3fa1…`), values and dates for every peer. Every
+//! sample runs in a directory of its own set up untimed; all stay on disk until the run ends;
+//! `sync` runs before each timed sample. Canopy is timed in-process through the library, and
+//! through the `canopy` binary where a user would use it (the binary must be built next to this
+//! one; otherwise those rows say so).
+
+mod canopy_peer;
+mod data;
+mod doltlite;
+mod git_peer;
+mod harness;
+mod libgit2_peer;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use canopy::store::ImportMode;
+use canopy::Repo;
+use data::{fast_import_stream, key, random_indices, value};
+use harness::{copy_dir, disk_usage, err, sample, BenchResult, Measure, Section};
+
+#[derive(Parser, Debug)]
+#[command(name = "canopy-bench", about = "Canopy against git, libgit2 and doltlite")]
+struct Args {
+    /// Small sizes, for a smoke run in seconds (flags below still override).
+    #[arg(long)]
+    quick: bool,
+    /// (a) single-key commits.
+    #[arg(long, value_name = "N")]
+    commits: Option<u64>,
+    /// (a) commits made through the `canopy` binary (one process each).
+    #[arg(long, value_name = "N")]
+    cli_commits: Option<u64>,
+    /// (b) keys of the bulk load.
+    #[arg(long, value_name = "N")]
+    bulk: Option<u64>,
+    /// (c), diff and merge: keys in the store.
+    #[arg(long, value_name = "N")]
+    keys: Option<u64>,
+    /// (c) random reads.
+    #[arg(long, value_name = "N")]
+    reads: Option<usize>,
+    /// (d) commits in the history.
+    #[arg(long, value_name = "N")]
+    history: Option<u64>,
+    /// Diff and merge: keys changed on each side.
+    #[arg(long, value_name = "N")]
+    changes: Option<u64>,
+    /// Samples per peer.
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Workloads to run, from a,b,c,d,e,diff,merge (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    only: Vec<String>,
+    /// Keep every sample's files in DIR (default: a temporary directory removed at the end).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+struct Sizes {
+    commits: u64,
+    cli_commits: u64,
+    bulk: u64,
+    keys: u64,
+    reads: usize,
+    history: u64,
+    changes: u64,
+    reps: usize,
+}
+
+impl Args {
+    fn sizes(&self) -> Sizes {
+        let q = self.quick;
+        Sizes {
+            commits: self.commits.unwrap_or(if q { 300 } else { 10_000 }),
+            cli_commits: self.cli_commits.unwrap_or(if q { 50 } else { 1_000 }),
+            bulk: self.bulk.unwrap_or(if q { 10_000 } else { 1_000_000 }),
+            keys: self.keys.unwrap_or(if q { 5_000 } else { 100_000 }),
+            reads: self.reads.unwrap_or(if q { 10_000 } else { 100_000 }),
+            history: self.history.unwrap_or(if q { 2_000 } else { 100_000 }),
+            changes: self.changes.unwrap_or(if q { 100 } else { 1_000 }),
+            reps: self.reps.unwrap_or(3).max(1),
+        }
+    }
+
+    fn wants(&self, w: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == w)
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let sizes = args.sizes();
+    let tmp;
+    let base = match &args.dir {
+        Some(d) => d.clone(),
+        None => match tempfile::Builder::new().prefix("canopy-bench-").tempdir() {
+            Ok(t) => {
+                tmp = t;
+                tmp.path().to_path_buf()
+            }
+            Err(e) => {
+                eprintln!("canopy-bench: cannot create a temporary directory: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let env = Env::detect();
+    let mut sections = Vec::new();
+    let mut run = |name: &str, f: &dyn Fn(&Path) -> BenchResult<Vec<Section>>| {
+        if !args.wants(name) {
+            return;
+        }
+        let dir = base.join(name);
+        eprintln!("== {name}");
+        match std::fs::create_dir_all(&dir)
+            .map_err(err("mkdir"))
+            .and_then(|_| f(&dir))
+        {
+            Ok(s) => sections.extend(s),
+            Err(e) => {
+                let mut s = Section::new(format!("{name}: could not run"));
+                s.note(e);
+                sections.push(s);
+            }
+        }
+    };
+    // (e) reads the stores (a) left behind.
+    let with_sizes = args.wants("e");
+    run("a", &|d| commits_workload(d, &sizes, &env, with_sizes));
+    run("b", &|d| bulk_workload(d, &sizes, &env));
+    run("c", &|d| reads_workload(d, &sizes, &env));
+    run("d", &|d| history_workload(d, &sizes, &env));
+    run("diff", &|d| diff_workload(d, &sizes));
+    run("merge", &|d| merge_workload(d, &sizes));
+
+    let command: Vec<String> = std::env::args().collect();
+    println!("## canopy-bench\n");
+    println!(
+        "Command: `{}` ({} samples per row; median, min–max)\n",
+        command.join(" "),
+        sizes.reps
+    );
+    println!("{}\n", env.describe());
+    print!("{}", harness::render(&sections));
+}
+
+/// The machine and the peers' versions.
+struct Env {
+    canopy_bin: Option<PathBuf>,
+    doltlite: Result<String, String>,
+}
+
+impl Env {
+    fn detect() -> Env {
+        Env {
+            canopy_bin: harness::canopy_bin(),
+            doltlite: doltlite::check(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+        let mem = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .next()
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+            })
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+            .unwrap_or_default();
+        let kernel = std::process::Command::new("uname")
+            .arg("-sr")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let git = harness::run_ok(
+            {
+                let mut c = harness::git(Path::new("/"));
+                c.arg("--version");
+                c
+            },
+            "git",
+        )
+        .map(|o| String::from_utf8_lossy(&o).trim().to_string())
+        .unwrap_or_else(|e| e);
+        let dolt = match &self.doltlite {
+            Ok(v) => format!("doltlite {v}"),
+            Err(e) => format!("doltlite {e}"),
+        };
+        format!(
+            "Machine: {cpu}, {cores} cores, {mem}, {kernel}. Peers: {git}, libgit2 {} (git2 crate, vendored), {dolt}.",
+            libgit2_peer::version()
+        )
+    }
+}
+
+fn pairs(n: u64, generation: u32) -> Vec<(String, String)> {
+    (0..n).map(|i| (key(i), value(i, generation))).collect()
+}
+
+fn split(pairs: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    pairs.iter().cloned().unzip()
+}
+
+/// (a) single-key commits, and (e) the size of what they left.
+fn commits_workload(dir: &Path, s: &Sizes, env: &Env, with_sizes: bool) -> BenchResult<Vec<Section>> {
+    let n = s.commits;
+    let all = pairs(n, 0);
+    let (ks, vs) = split(&all);
+    let paths = canopy_peer::parse_paths(&ks)?;
+    let mut sec = Section::new(format!("(a) {n} single-key commits (keys k/xx/xxxxxxxxxxxxxxxx)"));
+    let reps = s.reps;
+    let m = sample(
+        dir,
+        "canopy-fsync-off",
+        reps,
+        n,
+        "commits",
+        &mut |d| canopy_peer::init(d, false),
+        &mut |d| canopy_peer::commits(d, &paths, &vs).map(|_| None),
+    );
+    sec.push("Canopy (library, fsync off)", m);
+    let m = sample(
+        dir,
+        "canopy-fsync-on",
+        reps,
+        n,
+        "commits",
+        &mut |d| canopy_peer::init(d, true),
+        &mut |d| canopy_peer::commits(d, &paths, &vs).map(|_| None),
+    );
+    sec.push("Canopy (library, fsync on)", m);
+    let n_cli = s.cli_commits.min(n) as usize;
+    let m = match &env.canopy_bin {
+        Some(bin) => sample(
+            dir,
+            "canopy-cli",
+            reps,
+            n_cli as u64,
+            "commits",
+            &mut |d| canopy_peer::init(d, false),
+            &mut |d| canopy_peer::cli_commits(bin, d, &ks[..n_cli], &vs[..n_cli]).map(|_| None),
+        ),
+        None => Measure::Missing("not built (cargo build --release -p canopy-cli)".into()),
+    };
+    sec.push(
+        format!("Canopy CLI, one `canopy set` process per commit (fsync off, first {n_cli})"),
+        m,
+    );
+    let stream = fast_import_stream(&all, false);
+    let m = sample(
+        dir,
+        "git-fast-import",
+        reps,
+        n,
+        "commits",
+        &mut |d| git_peer::init_bare(d),
+        &mut |d| git_peer::fast_import(d, &stream).map(|_| None),
+    );
+    sec.push("git fast-import (one stream)", m);
+    let m = sample(
+        dir,
+        "libgit2",
+        reps,
+        n,
+        "commits",
+        &mut |d| libgit2_peer::init(d),
+        &mut |d| libgit2_peer::commits(d, &ks, &vs).map(|_| None),
+    );
+    sec.push("libgit2 (blob, tree update, commit per key)", m);
+    let m = match &env.doltlite {
+        Ok(_) => sample(
+            dir,
+            "doltlite",
+            reps,
+            n,
+            "commits",
+            &mut |d| doltlite::write_pairs(&d.join("pairs.tsv"), &all),
+            &mut |d| doltlite::run(&[&d.join("db.sqlite"), &d.join("pairs.tsv")], "commits"),
+        ),
+        Err(e) => Measure::Missing(e.clone()),
+    };
+    sec.push("doltlite (INSERT + dolt_commit per key)", m);
+    sec.note(
+        "Ratios are time / Canopy's time (above 1: Canopy is faster). libgit2 and git write loose \
+         objects without fsync; fast-import writes one pack.",
+    );
+    let mut out = vec![sec];
+    if with_sizes {
+        out.push(sizes_after_commits(dir, n)?);
+    }
+    Ok(out)
+}
+
+/// (e) store sizes after (a), as left and after `git gc`.
+fn sizes_after_commits(dir: &Path, n: u64) -> BenchResult<Section> {
+    eprintln!("== e");
+    let mut sec = Section::new(format!("(e) store size after (a)'s {n} commits"));
+    let size = |name: &str| disk_usage(&dir.join(format!("{name}-0")));
+    let gc_copy = |name: &str| -> Measure {
+        let from = dir.join(format!("{name}-0"));
+        let to = dir.join(format!("{name}-gc"));
+        match copy_dir(&from, &to).and_then(|_| git_peer::gc(&to)) {
+            Ok(()) => Measure::Size {
+                bytes: disk_usage(&to),
+                note: "after `git gc` (default settings)".into(),
+            },
+            Err(e) => Measure::Missing(e),
+        }
+    };
+    sec.push(
+        "Canopy (fsync off run)",
+        Measure::Size {
+            bytes: size("canopy-fsync-off"),
+            note: "loose objects, as written".into(),
+        },
+    );
+    sec.push("Canopy, then `git gc` on its store", gc_copy("canopy-fsync-off"));
+    sec.push(
+        "git fast-import",
+        Measure::Size {
+            bytes: size("git-fast-import"),
+            note: "one pack, as written".into(),
+        },
+    );
+    sec.push("git fast-import, then `git gc`", gc_copy("git-fast-import"));
+    sec.push(
+        "libgit2",
+        Measure::Size {
+            bytes: size("libgit2"),
+            note: "loose objects, as written".into(),
+        },
+    );
+    let dolt = dir.join("doltlite-0");
+    if dolt.exists() {
+        let bytes = disk_usage(&dolt) - disk_usage(&dolt.join("pairs.tsv"));
+        sec.push(
+            "doltlite",
+            Measure::Size {
+                bytes,
+                note: "database file".into(),
+            },
+        );
+    }
+    let has_gc = false; // canopy::store has no gc yet; this row changes when it does.
+    if !has_gc {
+        sec.note(
+            "Canopy has no `gc` yet (issue 8); the gc'd Canopy figure is `git gc` run on the \
+             Canopy store, which is what a Canopy gc that repacks with deltas should reach.",
+        );
+    }
+    Ok(sec)
+}
+
+/// (b) one commit of many keys.
+fn bulk_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> {
+    let n = s.bulk;
+    let all = pairs(n, 0);
+    let mut sec = Section::new(format!("(b) bulk load of {n} keys in one commit"));
+    let reps = s.reps;
+    let m = sample(
+        dir,
+        "canopy-import",
+        reps,
+        n,
+        "keys",
+        &mut |d| canopy_peer::init(d, true),
+        &mut |d| canopy_peer::import(d, &all, ImportMode::Merge, 0).map(|_| None),
+    );
+    sec.push("Canopy (library, store::Importer, one pack)", m);
+    let m = match &env.canopy_bin {
+        Some(bin) => {
+            let input = data::jsonl(&all);
+            sample(
+                dir,
+                "canopy-cli-import",
+                reps,
+                n,
+                "keys",
+                &mut |d| {
+                    std::fs::write(d.join("input.jsonl"), &input).map_err(err("input"))?;
+                    canopy_peer::init(&d.join("store"), true)
+                },
+                &mut |d| canopy_peer::cli_import(bin, &d.join("store"), &d.join("input.jsonl")).map(|_| None),
+            )
+        }
+        None => Measure::Missing("not built (cargo build --release -p canopy-cli)".into()),
+    };
+    sec.push("Canopy CLI (`canopy import FILE.jsonl`)", m);
+    let stream = fast_import_stream(&all, true);
+    let m = sample(
+        dir,
+        "git-fast-import",
+        reps,
+        n,
+        "keys",
+        &mut |d| git_peer::init_bare(d),
+        &mut |d| git_peer::fast_import(d, &stream).map(|_| None),
+    );
+    sec.push("git fast-import", m);
+    let m = match &env.doltlite {
+        Ok(_) => sample(
+            dir,
+            "doltlite",
+            reps,
+            n,
+            "keys",
+            &mut |d| doltlite::write_pairs(&d.join("pairs.tsv"), &all),
+            &mut |d| doltlite::run(&[&d.join("db.sqlite"), &d.join("pairs.tsv")], "bulk"),
+        ),
+        Err(e) => Measure::Missing(e.clone()),
+    };
+    sec.push("doltlite (one transaction + dolt_commit)", m);
+    Ok(vec![sec])
+}
+
+/// (c) random point reads at the head.
+fn reads_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> {
+    let (k, r) = (s.keys, s.reads);
+    let all = pairs(k, 0);
+    let (ks, _) = split(&all);
+    let paths = canopy_peer::parse_paths(&ks)?;
+    let order = random_indices(r, k as usize);
+    let store = dir.join("store");
+    canopy_peer::init(&store, false)?;
+    canopy_peer::import(&store, &all, ImportMode::Merge, 0)?;
+    let mut sec = Section::new(format!("(c) {r} random reads at the head of a {k}-key store"));
+    let reps = s.reps;
+    let none = &mut |_: &Path| Ok(());
+    let m = sample(dir, "canopy", reps, r as u64, "reads", none, &mut |_| {
+        canopy_peer::reads(&store, &paths, &order).map(|_| None)
+    });
+    sec.push("Canopy (library, View::get)", m);
+    let m = sample(dir, "libgit2", reps, r as u64, "reads", none, &mut |_| {
+        libgit2_peer::reads(&store, &ks, &order).map(|_| None)
+    });
+    sec.push("libgit2 (tree get_path + find_blob)", m);
+    let m = sample(dir, "git-cat-file", reps, r as u64, "reads", none, &mut |_| {
+        git_peer::cat_file_reads(&store, &ks, &order).map(|_| None)
+    });
+    sec.push("git cat-file --batch (main:PATH)", m);
+    let m = match &env.doltlite {
+        Ok(_) => sample(
+            dir,
+            "doltlite",
+            reps,
+            r as u64,
+            "reads",
+            &mut |d| {
+                doltlite::write_pairs(&d.join("pairs.tsv"), &all)?;
+                doltlite::write_lines(&d.join("keys.txt"), order.iter().map(|&i| ks[i].clone()))
+            },
+            &mut |d| {
+                doltlite::run(
+                    &[&d.join("db.sqlite"), &d.join("pairs.tsv"), &d.join("keys.txt")],
+                    "reads",
+                )
+            },
+        ),
+        Err(e) => Measure::Missing(e.clone()),
+    };
+    sec.push("doltlite (SELECT by primary key)", m);
+    sec.note("Canopy, libgit2 and git read the same repository (one pack written by `canopy import`).");
+    Ok(vec![sec])
+}
+
+/// (d) walking a long linear history.
+fn history_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> {
+    let h = s.history;
+    let plain = dir.join("history");
+    git_peer::init_bare(&plain)?;
+    git_peer::fast_import(&plain, &fast_import_stream(&pairs(h, 0), false))?;
+    let graph = dir.join("history-commit-graph");
+    copy_dir(&plain, &graph)?;
+    git_peer::write_commit_graph(&graph)?;
+    let mut sec = Section::new(format!("(d) history walk of {h} commits"));
+    let reps = s.reps;
+    let none = &mut |_: &Path| Ok(());
+    let check = |n: usize| {
+        if n as u64 == h {
+            Ok(None)
+        } else {
+            Err(format!("walked {n} commits, expected {h}"))
+        }
+    };
+    let m = sample(dir, "canopy", reps, h, "commits", none, &mut |_| {
+        canopy_peer::history(&plain).and_then(check)
+    });
+    sec.push("Canopy (library, Branch::history)", m);
+    let m = match &env.canopy_bin {
+        Some(bin) => sample(dir, "canopy-log", reps, h, "commits", none, &mut |_| {
+            canopy_peer::cli_log(bin, &plain).map(|_| None)
+        }),
+        None => Measure::Missing("not built (cargo build --release -p canopy-cli)".into()),
+    };
+    sec.push("Canopy CLI (`canopy log > /dev/null`)", m);
+    let m = sample(dir, "rev-list", reps, h, "commits", none, &mut |_| {
+        git_peer::rev_list_count(&plain, false).and_then(check)
+    });
+    sec.push("git rev-list --count (no commit-graph)", m);
+    let m = sample(dir, "rev-list-cg", reps, h, "commits", none, &mut |_| {
+        git_peer::rev_list_count(&graph, true).and_then(check)
+    });
+    sec.push("git rev-list --count (commit-graph)", m);
+    let m = sample(dir, "libgit2", reps, h, "commits", none, &mut |_| {
+        libgit2_peer::revwalk(&plain).and_then(check)
+    });
+    sec.push("libgit2 revwalk", m);
+    sec.note("The history is written by `git fast-import` (one pack); Canopy does not read commit-graph files yet.");
+    Ok(vec![sec])
+}
+
+/// Builds a `keys`-key store with `main` at the base plus `changes` changed keys, and a branch
+/// `theirs` from the base with `changes` other keys changed. Returns (base, main, theirs).
+fn two_heads(store: &Path, s: &Sizes) -> BenchResult<(canopy::ObjectId, canopy::ObjectId, canopy::ObjectId)> {
+    canopy_peer::init(store, false)?;
+    let base = canopy_peer::import(store, &pairs(s.keys, 0), ImportMode::Merge, 0)?;
+    let c = s.changes.min(s.keys / 2);
+    let ours: Vec<(String, String)> = (0..c).map(|i| (key(i), value(i, 1))).collect();
+    let theirs: Vec<(String, String)> = (c..2 * c).map(|i| (key(i), value(i, 2))).collect();
+    let head = canopy_peer::import(store, &ours, ImportMode::Merge, 1)?;
+    let repo = Repo::open(store).map_err(err("open"))?;
+    let branch = repo.create_branch("theirs", base).map_err(err("branch"))?;
+    let mut imp = canopy::store::Importer::new(&branch, ImportMode::Merge).map_err(err("import"))?;
+    for (k, v) in &theirs {
+        imp.add(k.as_bytes(), v.as_bytes()).map_err(err("import"))?;
+    }
+    let other = imp
+        .commit(&canopy_peer::opts(2, "theirs".into()))
+        .map_err(err("import"))?
+        .commit;
+    Ok((base, head, other))
+}
+
+/// Issue 5: tree diff of two heads.
+fn diff_workload(dir: &Path, s: &Sizes) -> BenchResult<Vec<Section>> {
+    let store = dir.join("store");
+    let (base, head, _) = two_heads(&store, s)?;
+    let c = s.changes.min(s.keys / 2);
+    let (a, b) = (base.to_hex(), head.to_hex());
+    let mut sec = Section::new(format!(
+        "Tree diff of two heads of a {}-key store ({c} keys changed)",
+        s.keys
+    ));
+    let reps = s.reps;
+    let none = &mut |_: &Path| Ok(());
+    let check = |n: usize| {
+        if n as u64 == c {
+            Ok(None)
+        } else {
+            Err(format!("{n} paths differ, expected {c}"))
+        }
+    };
+    let m = sample(dir, "canopy", reps, 1, "diffs", none, &mut |_| {
+        canopy_peer::diff(&store, base, head).and_then(check)
+    });
+    sec.push("Canopy (library, Repo::diff_commits)", m);
+    let m = sample(dir, "git-diff", reps, 1, "diffs", none, &mut |_| {
+        git_peer::diff_names(&store, &a, &b).and_then(check)
+    });
+    sec.push("git diff --name-only", m);
+    let m = sample(dir, "libgit2", reps, 1, "diffs", none, &mut |_| {
+        libgit2_peer::diff(&store, &a, &b).and_then(check)
+    });
+    sec.push("libgit2 diff_tree_to_tree", m);
+    Ok(vec![sec])
+}
+
+/// Issue 4: merge of two branches with disjoint changes.
+fn merge_workload(dir: &Path, s: &Sizes) -> BenchResult<Vec<Section>> {
+    let store = dir.join("store");
+    let (_, head, other) = two_heads(&store, s)?;
+    let c = s.changes.min(s.keys / 2);
+    let (a, b) = (head.to_hex(), other.to_hex());
+    let mut sec = Section::new(format!(
+        "Merge of two branches with {c} changed keys each on a {}-key store (result tree written)",
+        s.keys
+    ));
+    let reps = s.reps;
+    // Each sample merges in a fresh copy, so objects written by one sample do not help the next.
+    let fresh = &mut |d: &Path| copy_dir(&store, &d.join("store"));
+    let m = sample(
+        dir,
+        "canopy",
+        reps,
+        1,
+        "merges",
+        fresh,
+        &mut |d| match canopy_peer::merge(&d.join("store"), head, other)? {
+            0 => Ok(None),
+            n => Err(format!("{n} conflicts")),
+        },
+    );
+    sec.push("Canopy (library, Repo::merge_commits + Tree::write)", m);
+    let m = sample(dir, "git-merge-tree", reps, 1, "merges", fresh, &mut |d| {
+        git_peer::merge_tree(&d.join("store"), &a, &b).map(|_| None)
+    });
+    sec.push("git merge-tree --write-tree", m);
+    let m = sample(
+        dir,
+        "libgit2",
+        reps,
+        1,
+        "merges",
+        fresh,
+        &mut |d| match libgit2_peer::merge(&d.join("store"), &a, &b)? {
+            false => Ok(None),
+            true => Err("conflicts".into()),
+        },
+    );
+    sec.push("libgit2 merge_commits + write_tree_to", m);
+    Ok(vec![sec])
+}
