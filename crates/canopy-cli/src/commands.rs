@@ -114,13 +114,24 @@ pub fn run(cli: Cli) -> Outcome {
         } => test_and_set(&ctx, &path, value.as_deref(), expect.as_deref(), absent, remove, &commit),
         Command::List { path, at } => list(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Tree { path, at } => tree(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
-        Command::Log { path, limit } => log(&ctx, path.as_deref(), limit),
+        Command::Log(args) => crate::history::log(&ctx, &args),
+        Command::Show(args) => crate::history::show(&ctx, &args),
+        Command::Diff(args) => crate::history::diff(&ctx, &args),
+        Command::Revert(args) => crate::history::revert(&ctx, &args),
+        Command::Rollback(args) => crate::history::rollback(&ctx, &args),
+        Command::Reset(args) => crate::history::reset(&ctx, &args),
+        Command::Reflog(args) => crate::history::reflog(&ctx, &args),
+        Command::Bisect(args) => crate::history::bisect(&ctx, &args),
+        Command::LastModified(args) => crate::history::last_modified(&ctx, &args),
+        Command::Blame(args) => crate::history::blame(&ctx, &args),
+        Command::Watch(args) => crate::history::watch(&ctx, &args),
         Command::Merge {
             from,
             no_ff,
             strategy_option,
             commit,
         } => crate::merging::merge(&ctx, &from, no_ff, strategy_option.as_deref(), &commit),
+        Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
         Command::Import {
@@ -345,46 +356,6 @@ fn tree(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
         output::json(&Value::Array(items));
     } else {
         output::lines(paths.iter().map(|(path, _)| path.to_string()));
-    }
-    Ok(0)
-}
-
-fn signature_json(s: &Signature) -> Value {
-    json!({"name": s.name, "email": s.email, "time": s.time, "zone": s.zone()})
-}
-
-fn log(ctx: &Ctx, path: Option<&str>, limit: Option<usize>) -> Outcome {
-    let p = path.map(Path::parse).transpose()?;
-    let repo = ctx.open()?;
-    let branch = ctx.branch(&repo)?;
-    let history = branch.history()?;
-    let commits: Box<dyn Iterator<Item = canopy::store::Result<canopy::store::CommitInfo>>> = match p {
-        Some(p) if !p.is_root() => Box::new(history.touching(p)),
-        _ => Box::new(history),
-    };
-    let limit = limit.unwrap_or(usize::MAX);
-    let mut items = Vec::new();
-    let mut lines = Vec::new();
-    for info in commits.take(limit) {
-        let info = info?;
-        if ctx.json {
-            items.push(json!({
-                "id": info.id.to_hex(),
-                "parents": info.commit.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
-                "tree": info.commit.tree.to_hex(),
-                "author": signature_json(&info.commit.author),
-                "committer": signature_json(&info.commit.committer),
-                "summary": info.summary(),
-                "message": String::from_utf8_lossy(&info.commit.message),
-            }));
-        } else {
-            lines.push(format!("{} {}", info.id, info.summary()));
-        }
-    }
-    if ctx.json {
-        output::json(&Value::Array(items));
-    } else {
-        output::lines(lines);
     }
     Ok(0)
 }

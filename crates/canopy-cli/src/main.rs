@@ -3,6 +3,8 @@
 
 mod bulk;
 mod commands;
+mod history;
+mod maintenance;
 mod merging;
 mod output;
 
@@ -90,11 +92,27 @@ pub enum Command {
         at: Option<String>,
     },
     /// Show history, newest first; with PATH, only commits that changed it.
-    Log {
-        path: Option<String>,
-        #[arg(long, short = 'n', value_name = "N")]
-        limit: Option<usize>,
-    },
+    Log(history::LogArgs),
+    /// Show a commit: who, when, why, and the paths it changed against its first parent.
+    Show(history::ShowArgs),
+    /// List the paths added (A), removed (D) and changed (M) from commit A to commit B.
+    Diff(history::DiffArgs),
+    /// Commit the undoing of REV's changes (exit 1 on conflict, branch unchanged).
+    Revert(history::RevertArgs),
+    /// Commit REV's tree on top of the branch: the state goes back, the history stays.
+    Rollback(history::RollbackArgs),
+    /// Move the branch itself to REV (needs --force; the old head stays in the reflog).
+    Reset(history::ResetArgs),
+    /// List where the branch has been, newest first.
+    Reflog(history::ReflogArgs),
+    /// Find the first bad commit by running CMD on candidates (nothing in the store changes).
+    Bisect(history::BisectArgs),
+    /// List the commits that last changed PATH, newest first.
+    LastModified(history::LastModifiedArgs),
+    /// Show, for each line of a text value, the commit that introduced it.
+    Blame(history::BlameArgs),
+    /// Report each move of the branch as it happens, whoever made it (runs until stopped).
+    Watch(history::WatchArgs),
     /// Merge branch or commit FROM into the current branch (exit 1 on conflict, branch unchanged).
     Merge {
         from: String,
@@ -106,6 +124,13 @@ pub enum Command {
         strategy_option: Option<String>,
         #[command(flatten)]
         commit: CommitArgs,
+    },
+    /// Repack everything reachable into one pack with deltas, drop old unreachable objects,
+    /// and write the commit-graph.
+    Gc {
+        /// Keep unreachable objects younger than this (e.g. 2w, 3d, 12h, 30m, 0 or now).
+        #[arg(long, value_name = "AGE", default_value = "2w")]
+        grace: String,
     },
     /// Print the best common ancestors of A and B, one per line.
     MergeBase { a: String, b: String },

@@ -80,6 +80,8 @@ impl LooseObjects {
         let id = ObjectId::for_object(self.hash, kind, data);
         let path = self.path_of(&id);
         if path.is_file() {
+            // Reusing an existing object: freshen it so a concurrent `gc` keeps it.
+            freshen(&path);
             return Ok(id);
         }
         let fan_dir = path.parent().unwrap_or(&self.dir).to_path_buf();
@@ -169,7 +171,10 @@ pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String
             return Err("header too long".into());
         }
     }
-    let sp = header.iter().position(|&c| c == b' ').ok_or("header has no size")?;
+    let sp = header
+        .iter()
+        .position(|&c| c == b' ')
+        .ok_or("header has no size")?;
     let kind = ObjectKind::from_bytes(&header[..sp]).ok_or("unknown object type in header")?;
     let size_text = &header[sp + 1..];
     let canonical = !size_text.is_empty()
@@ -229,6 +234,14 @@ pub(crate) fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, fs::File
     }
 }
 
+/// Sets a file's modification time to now (best effort): `gc` keeps recent objects and packs,
+/// so an object a writer has just reused survives a concurrent collection.
+pub(crate) fn freshen(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
 /// Fsyncs a directory so that renames into it are durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     let f = fs::File::open(dir).map_err(io_err(dir))?;
@@ -253,7 +266,11 @@ mod tests {
         let mut bytes = fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x40;
-        fs::set_permissions(&path, fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644))).unwrap();
+        fs::set_permissions(
+            &path,
+            fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644)),
+        )
+        .unwrap();
         fs::write(&path, &bytes).unwrap();
         let err = loose.read(&id).unwrap_err().to_string();
         assert!(err.contains(&id.to_hex()), "{err}");
@@ -266,7 +283,14 @@ mod tests {
             e.write_all(raw).unwrap();
             e.finish().unwrap()
         };
-        for bad in [&b"blob 010\0abcdefghij"[..], b"blob 3\0ab", b"blob 1\0ab", b"blub 1\0a", b"blob\0", b"blob 1"] {
+        for bad in [
+            &b"blob 010\0abcdefghij"[..],
+            b"blob 3\0ab",
+            b"blob 1\0ab",
+            b"blub 1\0a",
+            b"blob\0",
+            b"blob 1",
+        ] {
             assert!(decode(&enc(bad)).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let mut trailing = enc(b"blob 1\0a");

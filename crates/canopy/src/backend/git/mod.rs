@@ -6,7 +6,10 @@
 //! checkout is opened through its `.git`. Repositories using an extension Canopy does not
 //! understand (reftable, unknown v1 extensions) are refused rather than misread.
 
+pub mod commit_graph;
 pub mod config;
+mod delta_encode;
+pub mod gc;
 mod loose;
 pub mod pack;
 pub mod pack_write;
@@ -195,7 +198,9 @@ impl ContentAddressable for GitObjects {
 
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::for_object(self.hash, kind, data);
-        if self.packs.contains(&id)? {
+        if let Some(pack) = self.packs.pack_containing(&id) {
+            // Reused: freshen the pack so a concurrent `gc` treats its objects as recent.
+            loose::freshen(&pack);
             return Ok(id);
         }
         self.loose.write(kind, data)

@@ -13,7 +13,7 @@
 //! An object added twice, or already in an installed pack, is written once (`git index-pack
 //! --strict` refuses duplicates). Objects are not readable until `finish` returns.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -44,7 +44,8 @@ pub struct PackWriter<'a> {
     offset: u64,
     /// (id, offset, crc32) of every entry, in pack order.
     entries: Vec<(ObjectId, u64, u32)>,
-    seen: HashSet<ObjectId>,
+    /// Offset of every entry, by id.
+    seen: HashMap<ObjectId, u64>,
     deflate: Compress,
     scratch: Vec<u8>,
     /// Bytes of object content added (before compression).
@@ -94,7 +95,7 @@ impl<'a> PackWriter<'a> {
             out: Some(out),
             offset: header.len() as u64,
             entries: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             deflate: Compress::new(Compression::fast(), true),
             scratch: Vec::new(),
             raw_bytes: 0,
@@ -124,7 +125,7 @@ impl<'a> PackWriter<'a> {
     /// its id.
     pub fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::for_object(self.hash, kind, data);
-        if self.seen.contains(&id) {
+        if self.seen.contains_key(&id) {
             return Ok(id);
         }
         if let Some(packs) = self.packs {
@@ -148,7 +149,43 @@ impl<'a> PackWriter<'a> {
         let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
         out.write_all(&self.scratch).map_err(io_err(&self.tmp_path))?;
         self.entries.push((id, self.offset, crc));
-        self.seen.insert(id);
+        self.seen.insert(id, self.offset);
+        self.offset += self.scratch.len() as u64;
+        self.raw_bytes += data.len() as u64;
+        Ok(id)
+    }
+
+    /// Appends an object stored as a delta (`OFS_DELTA`) against `base`, an object already in
+    /// this pack, and returns the object's id. `data` is the whole object (for its id); `delta`
+    /// turns the base's content into it. Falls back to a whole entry if `base` is not here.
+    pub fn add_delta(&mut self, kind: ObjectKind, data: &[u8], base: &ObjectId, delta: &[u8]) -> Result<ObjectId> {
+        let id = ObjectId::for_object(self.hash, kind, data);
+        if self.seen.contains_key(&id) {
+            return Ok(id);
+        }
+        let Some(&base_offset) = self.seen.get(base) else {
+            return self.add(kind, data);
+        };
+        self.scratch.clear();
+        entry_header_code(6, delta.len() as u64, &mut self.scratch);
+        // The distance back to the base, in Git's offset encoding (each continuation adds one).
+        let mut dist = self.offset - base_offset;
+        let mut enc = vec![(dist & 0x7f) as u8];
+        dist >>= 7;
+        while dist != 0 {
+            dist -= 1;
+            enc.push(0x80 | (dist & 0x7f) as u8);
+            dist >>= 7;
+        }
+        enc.reverse();
+        self.scratch.extend_from_slice(&enc);
+        deflate_into(&mut self.deflate, delta, &mut self.scratch)
+            .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
+        let crc = crc32fast::hash(&self.scratch);
+        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
+        out.write_all(&self.scratch).map_err(io_err(&self.tmp_path))?;
+        self.entries.push((id, self.offset, crc));
+        self.seen.insert(id, self.offset);
         self.offset += self.scratch.len() as u64;
         self.raw_bytes += data.len() as u64;
         Ok(id)
@@ -325,6 +362,11 @@ fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
         ObjectKind::Blob => 3,
         ObjectKind::Tag => 4,
     };
+    entry_header_code(code, size, out);
+}
+
+/// Appends a pack entry header for a type code (6 = `OFS_DELTA`).
+fn entry_header_code(code: u8, size: u64, out: &mut Vec<u8>) {
     let mut c = (code << 4) | (size & 0x0f) as u8;
     let mut rest = size >> 4;
     while rest != 0 {

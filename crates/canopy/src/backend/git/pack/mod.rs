@@ -16,7 +16,7 @@
 //! keeps it alive), but a pack truncated *in place* by another program could fault.
 
 mod cache;
-mod delta;
+pub(crate) mod delta;
 #[cfg(test)]
 mod tests;
 
@@ -101,6 +101,14 @@ impl PackSet {
 
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         Ok(id.hash_kind() == self.hash && self.snapshot().iter().any(|p| p.lookup(id).is_some()))
+    }
+
+    /// The `.pack` file holding `id`, if any (to freshen its mtime when the object is reused).
+    pub fn pack_containing(&self, id: &ObjectId) -> Option<PathBuf> {
+        if id.hash_kind() != self.hash {
+            return None;
+        }
+        self.snapshot().iter().find(|p| p.lookup(id).is_some()).map(|p| p.pack_path.clone())
     }
 
     /// All ids in packs whose lowercase hex starts with `prefix`, sorted and without duplicates.

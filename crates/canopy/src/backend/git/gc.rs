@@ -1,0 +1,302 @@
+//! Garbage collection: repack everything reachable into one pack with deltas, drop what is
+//! unreachable and old, and write the commit-graph.
+//!
+//! Reachable means: from any reference, from `HEAD`, or from any reflog entry (so an overwritten
+//! head can still be found after a collection). Safety against concurrent writers rests on two
+//! rules, the same as Git's: nothing younger than the grace period is deleted unless it is in the
+//! new pack, and a writer that reuses an existing object freshens its file's mtime
+//! (`loose::freshen`), so an object about to be referenced again counts as young. A pack is only
+//! deleted once the new pack (which holds everything reachable) is installed, and a pack with a
+//! `.keep` file is never touched.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::loose::io_err;
+use super::pack_write::PackWriter;
+use super::{commit_graph, delta_encode, RepoLayout};
+use crate::backend::{AtomicWrite, ContentAddressable, Error, Result};
+use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag, TreeEntry};
+
+/// How a collection runs.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Unreachable objects younger than this are kept (Git's `gc.pruneExpire`, two weeks).
+    pub grace: Duration,
+    /// How many similar objects each one is tried as a delta against (0: no deltas).
+    pub window: usize,
+    /// Longest delta chain written.
+    pub max_depth: u32,
+}
+
+impl Default for GcOptions {
+    fn default() -> GcOptions {
+        GcOptions {
+            grace: Duration::from_secs(14 * 24 * 3600),
+            window: 10,
+            max_depth: 50,
+        }
+    }
+}
+
+/// What a collection did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub reachable_objects: usize,
+    pub deltas: usize,
+    pub packs_removed: usize,
+    pub loose_removed: usize,
+    pub commits_in_graph: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// An object on the way into the new pack, with the name it was reached by (similar names
+/// make good delta bases).
+struct Pending {
+    id: ObjectId,
+    kind: ObjectKind,
+    name: Vec<u8>,
+    size: usize,
+}
+
+/// Collects the repository at `layout`.
+pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
+    let objects = layout.objects()?;
+    let refs = layout.refs();
+    let objects_dir = layout.git_dir.join("objects");
+    let pack_dir = objects_dir.join("pack");
+    let hash = layout.hash;
+    let mut report = GcReport {
+        bytes_before: dir_size(&objects_dir),
+        ..GcReport::default()
+    };
+    let started = SystemTime::now();
+
+    // Roots: every reference, HEAD, and every reflog entry.
+    let mut roots: Vec<ObjectId> = Vec::new();
+    let mut names: Vec<String> = vec!["HEAD".into()];
+    for (name, id) in refs.list("refs/")? {
+        roots.push(id);
+        names.push(name);
+    }
+    if let Some(id) = refs.resolve("HEAD")? {
+        roots.push(id);
+    }
+    for name in &names {
+        for entry in refs.reflog(name)? {
+            roots.extend(entry.old.into_iter().chain(entry.new));
+        }
+    }
+
+    // Everything reachable, commits in walk order, then the rest grouped for deltas.
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut commits: Vec<ObjectId> = Vec::new();
+    let mut rest: Vec<Pending> = Vec::new();
+    let mut stack: Vec<(ObjectId, Vec<u8>)> = roots.iter().map(|id| (*id, Vec::new())).collect();
+    while let Some((id, name)) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let obj = objects.read(&id)?.ok_or(Error::MissingObject { id })?;
+        match obj.kind {
+            ObjectKind::Commit => {
+                let c = Commit::parse(hash, &obj.data).map_err(|e| e.with_id(id))?;
+                stack.push((c.tree, Vec::new()));
+                stack.extend(c.parents.iter().map(|p| (*p, Vec::new())));
+                commits.push(id);
+            }
+            ObjectKind::Tree => {
+                for e in TreeEntry::parse_all(hash, &obj.data).map_err(|e| e.with_id(id))? {
+                    if e.mode != Mode::Gitlink {
+                        stack.push((e.id, e.name));
+                    }
+                }
+                rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() });
+            }
+            ObjectKind::Blob => rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() }),
+            ObjectKind::Tag => {
+                let t = Tag::parse(hash, &obj.data).map_err(|e| e.with_id(id))?;
+                stack.push((t.object, Vec::new()));
+                rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() });
+            }
+        }
+    }
+    report.reachable_objects = seen.len();
+    // Git's heuristic: same kind, then same name, then larger first (deltas shrink things).
+    rest.sort_by(|a, b| (a.kind, &a.name, std::cmp::Reverse(a.size)).cmp(&(b.kind, &b.name, std::cmp::Reverse(b.size))));
+
+    let mut pack = PackWriter::create(&pack_dir, hash, layout.fsync)?;
+    for id in &commits {
+        let data = objects.read_kind(id, ObjectKind::Commit)?;
+        pack.add(ObjectKind::Commit, &data)?;
+    }
+    let mut window: Vec<(ObjectId, ObjectKind, Vec<u8>, u32)> = Vec::new();
+    for p in &rest {
+        let data = objects.read_kind(&p.id, p.kind)?;
+        let mut best: Option<(usize, Vec<u8>, u32)> = None;
+        if opts.window > 0 && p.kind != ObjectKind::Tag {
+            for (i, (_, kind, base, depth)) in window.iter().enumerate() {
+                if *kind != p.kind || *depth >= opts.max_depth {
+                    continue;
+                }
+                if let Some(delta) = delta_encode::encode(base, &data) {
+                    if best.as_ref().is_none_or(|(_, d, _)| delta.len() < d.len()) {
+                        best = Some((i, delta, depth + 1));
+                    }
+                }
+            }
+        }
+        let depth = match best {
+            Some((i, delta, depth)) => {
+                pack.add_delta(p.kind, &data, &window[i].0, &delta)?;
+                report.deltas += 1;
+                depth
+            }
+            None => {
+                pack.add(p.kind, &data)?;
+                0
+            }
+        };
+        if opts.window > 0 {
+            window.push((p.id, p.kind, data, depth));
+            if window.len() > opts.window {
+                window.remove(0);
+            }
+        }
+    }
+    let installed = pack.finish()?;
+    let new_pack = installed.as_ref().map(|i| i.pack.clone());
+
+    // Old packs: gone if everything in them is in the new pack or they are past the grace period.
+    let cutoff = started.checked_sub(opts.grace).unwrap_or(SystemTime::UNIX_EPOCH);
+    for (pack_path, idx_path) in list_packs(&pack_dir)? {
+        if Some(&pack_path) == new_pack.as_ref() || pack_path.with_extension("keep").exists() {
+            continue;
+        }
+        let ids = idx_ids(&idx_path, hash)?;
+        let old = mtime(&pack_path).is_some_and(|t| t < cutoff);
+        if old || ids.iter().all(|id| seen.contains(id)) {
+            // The index goes first: without it the pack is invisible, then it can go.
+            for ext in ["idx", "pack", "rev", "bitmap", "promisor", "mtimes"] {
+                let _ = fs::remove_file(pack_path.with_extension(ext));
+            }
+            report.packs_removed += 1;
+        }
+    }
+    if report.packs_removed > 0 {
+        // A multi-pack-index would name deleted packs.
+        let _ = fs::remove_file(pack_dir.join("multi-pack-index"));
+    }
+
+    // Loose objects: packed ones go, unreachable ones go once old, recent ones stay.
+    for fan in 0..=255u8 {
+        let dir = objects_dir.join(format!("{fan:02x}"));
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let old = mtime(&path).is_some_and(|t| t < cutoff);
+            let remove = if name.starts_with("tmp_") {
+                old
+            } else {
+                match ObjectId::from_hex(format!("{fan:02x}{name}").as_bytes()) {
+                    Some(id) if installed.is_some() && seen.contains(&id) => true,
+                    Some(_) => old,
+                    None => false,
+                }
+            };
+            if remove && fs::remove_file(&path).is_ok() {
+                report.loose_removed += 1;
+            }
+        }
+        let _ = fs::remove_dir(&dir);
+    }
+
+    // The commit-graph of everything reachable, read from the new pack.
+    let fresh = layout.objects()?;
+    report.commits_in_graph = commit_graph::write(&fresh, &objects_dir, &roots_commits(&fresh, &roots)?, layout.fsync)?;
+    report.bytes_after = dir_size(&objects_dir);
+    Ok(report)
+}
+
+/// The commits among the roots (tags peeled), for the commit-graph.
+fn roots_commits(objects: &dyn ContentAddressable, roots: &[ObjectId]) -> Result<Vec<ObjectId>> {
+    let mut out = Vec::new();
+    for &root in roots {
+        let mut id = root;
+        for _ in 0..16 {
+            let Some(obj) = objects.read(&id)? else { break };
+            match obj.kind {
+                ObjectKind::Commit => {
+                    out.push(id);
+                    break;
+                }
+                ObjectKind::Tag => id = Tag::parse(objects.hash_kind(), &obj.data).map_err(|e| e.with_id(id))?.object,
+                _ => break,
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn list_packs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_pack = path.extension().is_some_and(|e| e == "pack")
+            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pack-"));
+        if is_pack && path.with_extension("idx").exists() {
+            out.push((path.clone(), path.with_extension("idx")));
+        }
+    }
+    Ok(out)
+}
+
+/// The ids listed in a version 2 pack index.
+fn idx_ids(path: &Path, hash: HashKind) -> Result<Vec<ObjectId>> {
+    let data = fs::read(path).map_err(io_err(path))?;
+    let corrupt = || Error::CorruptFile {
+        path: path.to_path_buf(),
+        reason: "not a version 2 pack index".into(),
+    };
+    if data.len() < 8 + 1024 || &data[..8] != b"\xfftOc\x00\x00\x00\x02" {
+        return Err(corrupt());
+    }
+    let n = u32::from_be_bytes([data[8 + 1020], data[8 + 1021], data[8 + 1022], data[8 + 1023]]) as usize;
+    let hl = hash.len();
+    let start = 8 + 1024;
+    let end = n.checked_mul(hl).and_then(|b| b.checked_add(start)).ok_or_else(corrupt)?;
+    let table = data.get(start..end).ok_or_else(corrupt)?;
+    table.chunks_exact(hl).map(|raw| ObjectId::from_raw(hash, raw).ok_or_else(corrupt)).collect()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
