@@ -1,0 +1,119 @@
+//! History: `GET /branches/{b}/log`, `GET /commits/{REV}`, `GET /diff`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use canopy::{ObjectId, Path, Repo};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{caller, change_json, commit_json, ok_json, open_branch, resolve_rev, Params, Query};
+use crate::auth::Access;
+use crate::error::{blocking, ApiError};
+use crate::AppState;
+
+/// The most commits one `log` answer holds.
+const MAX_LOG: usize = 10_000;
+
+#[derive(Deserialize)]
+pub(crate) struct BranchOnly {
+    branch: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevOnly {
+    rev: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogQuery {
+    limit: Option<usize>,
+    path: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DiffQuery {
+    from: String,
+    to: String,
+    path: Option<String>,
+}
+
+pub(crate) async fn log(
+    State(state): State<AppState>,
+    Params(p): Params<BranchOnly>,
+    Query(q): Query<LogQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+        let limit = q.limit.unwrap_or(100).min(MAX_LOG);
+        let history = branch.history()?;
+        let commits: Vec<Value> = match &q.path {
+            Some(path) => history
+                .touching(Path::parse(path)?)
+                .take(limit)
+                .map(|c| c.map(|c| commit_json(&c)))
+                .collect::<Result<_, _>>()?,
+            None => history
+                .take(limit)
+                .map(|c| c.map(|c| commit_json(&c)))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(json!(commits))
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+pub(crate) async fn show_commit(
+    State(state): State<AppState>,
+    Params(p): Params<RevOnly>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let id = resolve_rev(&repo, &who, &p.rev)?;
+        let info = repo.commit_info(id)?;
+        let parent = info.commit.parents.first().copied();
+        let mut body = commit_json(&info);
+        body["changes"] = changes(&repo, parent, id, &Path::root())?;
+        Ok(body)
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+pub(crate) async fn diff(
+    State(state): State<AppState>,
+    Query(q): Query<DiffQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let from = resolve_rev(&repo, &who, &q.from)?;
+        let to = resolve_rev(&repo, &who, &q.to)?;
+        let prefix = Path::parse(q.path.as_deref().unwrap_or(""))?;
+        Ok(json!({
+            "from": from.to_hex(),
+            "to": to.to_hex(),
+            "changes": changes(&repo, Some(from), to, &prefix)?,
+        }))
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+/// The changes from commit `from` (`None`: the empty tree) to commit `to` below `prefix`.
+pub(crate) fn changes(
+    repo: &Repo,
+    from: Option<ObjectId>,
+    to: ObjectId,
+    prefix: &Path,
+) -> Result<Value, ApiError> {
+    let list = repo.diff_commits(from, Some(to), prefix)?;
+    Ok(Value::Array(list.iter().map(change_json).collect()))
+}

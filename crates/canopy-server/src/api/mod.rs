@@ -1,0 +1,227 @@
+//! The REST endpoints under `/api/v1`, grouped by what they act on: branches, values and
+//! trees, commits and merges, history and diffs. Shared here: request extractors that turn
+//! every malformed input into a 400 with the standard error body, branch and revision
+//! resolution with access checks, and the JSON forms of commits and changes.
+
+mod branches;
+mod commits;
+mod history;
+mod values;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use canopy::object::{ObjectId, Signature};
+use canopy::store::{CommitInfo, PathChange};
+use canopy::{Branch, Repo};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::auth::{Access, Challenge, Identity};
+use crate::error::ApiError;
+use crate::limits::Body;
+use crate::AppState;
+
+pub(crate) use history::changes as history_changes;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/branches", get(branches::list).post(branches::create))
+        .route(
+            "/api/v1/branches/{branch}",
+            get(branches::show).delete(branches::delete),
+        )
+        .route(
+            "/api/v1/branches/{branch}/values/{*path}",
+            get(values::get_value)
+                .put(values::put_value)
+                .delete(values::delete_value),
+        )
+        .route("/api/v1/branches/{branch}/tree", get(values::tree_root))
+        .route("/api/v1/branches/{branch}/tree/{*path}", get(values::tree))
+        .route("/api/v1/branches/{branch}/commits", post(commits::commit))
+        .route("/api/v1/branches/{branch}/merge", post(commits::merge))
+        .route("/api/v1/branches/{branch}/log", get(history::log))
+        .route("/api/v1/commits/{rev}", get(history::show_commit))
+        .route("/api/v1/diff", get(history::diff))
+}
+
+/// Unknown routes.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::not_found("no_such_route", "no such endpoint; see /api/v1/openapi.json")
+}
+
+/// Path parameters; a malformed one (bad percent-encoding) is a 400.
+pub struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Params(t)),
+            Err(e) => Err(ApiError::bad_request("bad_path", e.body_text())),
+        }
+    }
+}
+
+/// Query parameters; a malformed one is a 400 naming it.
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(t)) => Ok(Query(t)),
+            Err(e) => Err(ApiError::bad_request("bad_query", e.body_text())),
+        }
+    }
+}
+
+/// A JSON body (whatever its content type), within the body limit; a malformed one is a 400
+/// naming the field at fault (`changes[0].path: missing field`).
+pub struct Json<T>(pub T);
+
+impl<T> FromRequest<AppState> for Json<T>
+where
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let Body(bytes) = Body::from_request(req, state).await?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(t) => Ok(Json(t)),
+            Err(e) => {
+                let at = e.path().to_string();
+                let inner = e.into_inner();
+                let message = if at.is_empty() || at == "." {
+                    format!("invalid JSON body: {inner}")
+                } else {
+                    format!("invalid JSON body at '{at}': {inner}")
+                };
+                Err(ApiError::bad_request("bad_json", message))
+            }
+        }
+    }
+}
+
+/// The caller, authenticated for the REST API (Bearer challenge on 401).
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    state.auth().authenticate(headers, Challenge::Bearer)
+}
+
+/// Branch `name` for a caller with `access` on it: 403 without the right (checked first, so
+/// that names the caller may not read are not revealed), 400 for a bad name, 404 when it does
+/// not exist — except the branch `HEAD` names, which may be unborn (an empty store's `main`).
+pub(crate) fn open_branch(
+    repo: &Repo,
+    who: &Identity,
+    name: &str,
+    access: Access,
+) -> Result<Branch, ApiError> {
+    who.require(name, access)?;
+    let branch = repo.branch(name)?;
+    if branch.head()?.is_none() {
+        let is_default = repo.head_branch().map(|b| b.name() == name).unwrap_or(false);
+        if !is_default {
+            return Err(ApiError::not_found(
+                "no_such_branch",
+                format!("branch '{name}' does not exist"),
+            ));
+        }
+    }
+    Ok(branch)
+}
+
+/// Resolves a revision for a caller who must be able to read it: a caller restricted to some
+/// branches may only see commits in their histories.
+pub(crate) fn resolve_rev(repo: &Repo, who: &Identity, rev: &str) -> Result<ObjectId, ApiError> {
+    let id = repo.resolve(rev)?;
+    if who.reads_everything() {
+        return Ok(id);
+    }
+    // `feature/x~2`: a readable branch named as the base, with only parent steps after it.
+    let base = rev.split(['~', '^']).next().unwrap_or(rev);
+    if let Ok(branch) = repo.branch(base) {
+        if who.can(base, Access::Read) && branch.head()?.is_some_and(|h| repo.resolve(base).ok() == Some(h)) {
+            return Ok(id);
+        }
+    }
+    for (name, head) in repo.branches()? {
+        if who.can(&name, Access::Read) && repo.is_ancestor(id, head)? {
+            return Ok(id);
+        }
+    }
+    Err(ApiError::forbidden(format!(
+        "token '{}' may not read '{rev}': it is in no branch the token may read",
+        who.name()
+    )))
+}
+
+/// Parses a full commit id given by a client.
+pub(crate) fn parse_id(repo: &Repo, s: &str, what: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::from_hex(s.as_bytes())
+        .filter(|id| id.hash_kind() == repo.hash_kind())
+        .ok_or_else(|| ApiError::bad_request("bad_rev", format!("{what}: '{s}' is not a full commit id")))
+}
+
+/// An identity given as `Name <email>`, dated now.
+pub(crate) fn parse_author(repo: &Repo, s: &str) -> Result<Signature, ApiError> {
+    let now = repo.default_signature().time;
+    Signature::parse_name_email(s, now, 0).ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_identity",
+            format!("invalid author '{s}': expected 'Name <email>'"),
+        )
+    })
+}
+
+pub(crate) fn signature_json(s: &Signature) -> Value {
+    json!({ "name": s.name, "email": s.email, "time": s.time, "offset_minutes": s.offset_minutes })
+}
+
+pub(crate) fn commit_json(info: &CommitInfo) -> Value {
+    let c = &info.commit;
+    json!({
+        "id": info.id.to_hex(),
+        "tree": c.tree.to_hex(),
+        "parents": c.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+        "author": signature_json(&c.author),
+        "committer": signature_json(&c.committer),
+        "message": String::from_utf8_lossy(&c.message),
+        "summary": info.summary(),
+    })
+}
+
+pub(crate) fn change_json(c: &PathChange) -> Value {
+    let side = |s: &Option<canopy::store::Side>| match s {
+        Some(s) => json!({ "hash": s.id.to_hex(), "mode": s.mode.display() }),
+        None => Value::Null,
+    };
+    json!({
+        "path": c.path.to_string(),
+        "kind": c.kind.as_str(),
+        "status": c.status_letter().to_string(),
+        "old": side(&c.old),
+        "new": side(&c.new),
+    })
+}
+
+/// `201 Created` or `200 OK` with a JSON body.
+pub(crate) fn ok_json(status: StatusCode, body: Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(body)).into_response()
+}

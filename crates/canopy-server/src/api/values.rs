@@ -1,0 +1,381 @@
+//! Values and trees: `GET|PUT|DELETE /branches/{b}/values/{PATH}`, `GET /branches/{b}/tree`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use canopy::backend::{Expected, RefLog};
+use canopy::object::{ObjectId, ObjectKind};
+use canopy::store::{Change, CommitOptions, View};
+use canopy::tree::{Entry, Tree};
+use canopy::{Branch, Path, Repo};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{caller, ok_json, open_branch, parse_author, parse_id, resolve_rev, Params, Query};
+use crate::auth::{Access, Identity};
+use crate::error::{blocking, ApiError};
+use crate::limits::Body;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub(crate) struct BranchPath {
+    branch: String,
+    path: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BranchOnly {
+    branch: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct At {
+    at: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WriteQuery {
+    message: Option<String>,
+    author: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TreeQuery {
+    at: Option<String>,
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// The view a read asks for: the branch head, or `?at=REV`.
+fn read_view(repo: &Repo, who: &Identity, branch: &str, at: Option<&str>) -> Result<View, ApiError> {
+    let branch = open_branch(repo, who, branch, Access::Read)?;
+    Ok(match at {
+        Some(rev) => repo.view_at(resolve_rev(repo, who, rev)?)?,
+        None => branch.view()?,
+    })
+}
+
+fn value_path(path: &str) -> Result<Path, ApiError> {
+    let path = Path::parse(path)?;
+    if path.is_root() {
+        return Err(ApiError::bad_request(
+            "bad_path",
+            "the root is a directory, not a value",
+        ));
+    }
+    Ok(path)
+}
+
+pub(crate) async fn get_value(
+    State(state): State<AppState>,
+    Params(p): Params<BranchPath>,
+    Query(q): Query<At>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let (commit, id, bytes) = blocking(move || {
+        let path = value_path(&p.path)?;
+        let view = read_view(&repo, &who, &p.branch, q.at.as_deref())?;
+        let id = match view.find(&path)? {
+            Some(Entry::Value { id, .. }) => id,
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_a_value",
+                    format!("'{path}' is a directory; list it with the tree endpoint"),
+                ))
+            }
+            None => {
+                return Err(ApiError::not_found(
+                    "no_such_path",
+                    format!("no value at '{path}'"),
+                ))
+            }
+        };
+        let not_modified = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| unquote(t) == id.to_hex()));
+        let bytes = if not_modified {
+            None
+        } else {
+            Some(repo.objects().read_kind(&id, ObjectKind::Blob)?)
+        };
+        Ok((view.commit(), id, bytes))
+    })
+    .await?;
+    let mut response = match bytes {
+        Some(bytes) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_MODIFIED.into_response(),
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{id}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(c) = commit.and_then(|c| HeaderValue::from_str(&c.to_hex()).ok()) {
+        h.insert("x-canopy-commit", c);
+    }
+    Ok(response)
+}
+
+pub(crate) async fn put_value(
+    State(state): State<AppState>,
+    Params(p): Params<BranchPath>,
+    Query(q): Query<WriteQuery>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let name = p.branch.clone();
+    let commit = blocking(move || {
+        let path = value_path(&p.path)?;
+        let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
+        let opts = commit_options(&repo, &q, || format!("set {path}"))?;
+        let if_match = if_match(&repo, &headers)?;
+        let create_only = headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        let change = Change::Set(path.clone(), body.to_vec());
+        match (if_match, create_only) {
+            (Some(expected), _) => commit_if_head(&branch, expected, vec![change], &opts),
+            (None, true) => {
+                let tx = branch.transaction().expect(path.clone(), None).push(change);
+                tx.commit_checked(&opts)?
+                    .map_err(|_| ApiError::precondition_failed(format!("'{path}' already holds a value")))
+            }
+            (None, false) => Ok(branch.transaction().push(change).commit(&opts)?),
+        }
+    })
+    .await?;
+    state.notify(&name);
+    Ok(ok_json(StatusCode::OK, json!({ "commit": commit.to_hex() })))
+}
+
+pub(crate) async fn delete_value(
+    State(state): State<AppState>,
+    Params(p): Params<BranchPath>,
+    Query(q): Query<WriteQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let name = p.branch.clone();
+    let commit = blocking(move || {
+        let path = value_path(&p.path)?;
+        let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
+        let opts = commit_options(&repo, &q, || format!("remove {path}"))?;
+        let if_match = if_match(&repo, &headers)?;
+        let change = Change::Remove(path.clone());
+        match if_match {
+            Some(expected) => {
+                if !repo.view_at(expected)?.contains(&path)? {
+                    return Err(ApiError::not_found(
+                        "no_such_path",
+                        format!("nothing at '{path}'"),
+                    ));
+                }
+                commit_if_head(&branch, expected, vec![change], &opts)
+            }
+            None => {
+                if !branch.contains(&path)? {
+                    return Err(ApiError::not_found(
+                        "no_such_path",
+                        format!("nothing at '{path}'"),
+                    ));
+                }
+                Ok(branch.transaction().push(change).commit(&opts)?)
+            }
+        }
+    })
+    .await?;
+    state.notify(&name);
+    Ok(ok_json(StatusCode::OK, json!({ "commit": commit.to_hex() })))
+}
+
+pub(crate) async fn tree_root(
+    state: State<AppState>,
+    Params(p): Params<BranchOnly>,
+    q: Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list_tree(state, p.branch, String::new(), q, headers).await
+}
+
+pub(crate) async fn tree(
+    state: State<AppState>,
+    Params(p): Params<BranchPath>,
+    q: Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    list_tree(state, p.branch, p.path, q, headers).await
+}
+
+async fn list_tree(
+    State(state): State<AppState>,
+    branch: String,
+    path: String,
+    Query(q): Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let path = Path::parse(&path)?;
+        let view = read_view(&repo, &who, &branch, q.at.as_deref())?;
+        let store = repo.objects();
+        let mut entries = Vec::new();
+        match view.find(&path)? {
+            None if path.is_root() => {}
+            None => {
+                return Err(ApiError::not_found(
+                    "no_such_path",
+                    format!("nothing at '{path}'"),
+                ))
+            }
+            Some(Entry::Tree(_)) if q.recursive => {
+                let mut found = Vec::new();
+                view.tree().walk(store, &path, &mut |p, e| {
+                    found.push((p.clone(), e.clone()));
+                    Ok(())
+                })?;
+                for (p, e) in found {
+                    entries.push(entry_json(p.to_string(), last_step(&p), &e));
+                }
+            }
+            Some(Entry::Tree(tree)) => {
+                for (name, e) in tree.entries(store)?.iter() {
+                    let full = path.join(name)?;
+                    entries.push(entry_json(
+                        full.to_string(),
+                        String::from_utf8_lossy(name).into_owned(),
+                        e,
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_a_directory",
+                    format!("'{path}' is a value, not a directory"),
+                ))
+            }
+        }
+        Ok(json!({
+            "commit": view.commit().map(|c| c.to_hex()),
+            "path": path.to_string(),
+            "entries": entries,
+        }))
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+fn last_step(path: &Path) -> String {
+    path.steps()
+        .last()
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .unwrap_or_default()
+}
+
+fn entry_json(path: String, name: String, e: &Entry) -> Value {
+    let (kind, hash, mode) = match e {
+        Entry::Value { id, mode } => ("value", Some(*id), mode.display()),
+        Entry::Tree(t) => ("tree", t.id(), "40000"),
+        Entry::Gitlink(id) => ("gitlink", Some(*id), "160000"),
+    };
+    json!({ "name": name, "path": path, "kind": kind, "hash": hash.map(|h| h.to_hex()), "mode": mode })
+}
+
+/// The message (`?message=`, else a default) and author (`?author=Name <email>`) of a write.
+fn commit_options(
+    repo: &Repo,
+    q: &WriteQuery,
+    default: impl FnOnce() -> String,
+) -> Result<CommitOptions, ApiError> {
+    let mut opts = CommitOptions::message(q.message.clone().unwrap_or_else(default));
+    if let Some(author) = &q.author {
+        opts.author = Some(parse_author(repo, author)?);
+    }
+    Ok(opts)
+}
+
+/// `If-Match: "<commit>"`: the head the write must replace.
+fn if_match(repo: &Repo, headers: &HeaderMap) -> Result<Option<ObjectId>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("bad_precondition", "If-Match is not ASCII"))?;
+    Ok(Some(parse_id(repo, unquote(value), "If-Match")?))
+}
+
+fn unquote(tag: &str) -> &str {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
+}
+
+/// Applies `changes` on top of `expected` and moves the branch there only if its head still
+/// is `expected` (compare-and-swap, no retry, no merge): 412 if the branch has moved.
+pub(crate) fn commit_if_head(
+    branch: &Branch,
+    expected: ObjectId,
+    changes: Vec<Change>,
+    opts: &CommitOptions,
+) -> Result<ObjectId, ApiError> {
+    let repo = branch.repo();
+    let store = repo.objects();
+    let moved = |head: Option<ObjectId>| {
+        ApiError::precondition_failed(format!(
+            "branch '{}' is at {}, not {expected}",
+            branch.name(),
+            head.map_or_else(|| "no commit".to_string(), |h| h.to_hex())
+        ))
+    };
+    let head = branch.head()?;
+    if head != Some(expected) {
+        return Err(moved(head));
+    }
+    let old_tree = repo.commit_info(expected)?.commit.tree;
+    let mut tree = Tree::from_id(old_tree);
+    for change in changes {
+        tree = match change {
+            Change::Set(path, value) => {
+                let id = store.write(ObjectKind::Blob, &value)?;
+                tree.with(store, &path, Some(Entry::value(id)))?
+            }
+            Change::Remove(path) => tree.with(store, &path, None)?,
+            Change::SetTree(path, t) => tree.with(store, &path, Some(Entry::Tree(t)))?,
+            Change::Expect(..) => tree,
+        };
+    }
+    let tree_id = tree.write(store)?;
+    if tree_id == old_tree {
+        return Ok(expected);
+    }
+    let commit = repo.write_commit(tree_id, vec![expected], opts)?;
+    store.flush()?;
+    let log = RefLog {
+        who: opts.author.clone().unwrap_or_else(|| repo.default_signature()),
+        message: format!("commit: {}", opts.message.lines().next().unwrap_or("")),
+    };
+    if !repo
+        .refs()
+        .update(branch.ref_name(), Expected::Value(expected), Some(commit), &log)?
+    {
+        return Err(moved(branch.head()?));
+    }
+    Ok(commit)
+}

@@ -1,0 +1,141 @@
+//! Canopy's HTTP server: a JSON REST API over a store's branches, live watches as server-sent
+//! events, and per-branch access control by token. One process serves it all: the Git smart
+//! HTTP endpoints (`/git`, issue 7) are meant to be added to the same [`router`].
+//!
+//! The library underneath is synchronous; every call into it runs on Tokio's blocking pool
+//! ([`error::blocking`]), so a slow disk never stalls the reactor. Requests are bounded
+//! ([`Limits`]): body size (413), time to send the headers and to finish a request, requests
+//! in flight (503 beyond), connections, and watch streams (503 beyond), so a slow or greedy
+//! client cannot starve the others.
+//!
+//! Start it from Rust:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), canopy_server::ServeError> {
+//! let repo = canopy::Repo::open("canopy-data")?;
+//! let opts = canopy_server::ServeOptions::new(repo, "127.0.0.1:8080".parse().unwrap());
+//! canopy_server::serve(opts).await
+//! # }
+//! ```
+//!
+//! or mount [`router`] in a test and drive it in-process.
+//!
+//! # Adding endpoints (the Git routes)
+//!
+//! Handlers take `State<AppState>`; [`AppState::repo`] is the store and [`AppState::auth`]
+//! the policy. A Git handler authenticates with
+//! `state.auth().authenticate(&headers, Challenge::Basic)` (401 with a Basic challenge, so
+//! `git` asks for credentials), then asks [`auth::Identity::can`]`(branch, Access::Write)` for
+//! each ref a push updates, refusing the refs it may not write. Call [`AppState::notify`] after
+//! moving a branch so that watchers see the change at once. Add the routes in [`router`] inside
+//! the `limited` group so they share the limits.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod limits;
+pub mod openapi;
+mod server;
+pub mod tokens;
+pub mod watch;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use canopy::Repo;
+
+pub use error::ApiError;
+pub use limits::Limits;
+pub use server::{serve, ServeError, ServeOptions, Server};
+
+use auth::Auth;
+use tokens::TokenStore;
+
+/// What every handler shares: the store, the access policy, the limits and the watch hub.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    repo: Repo,
+    auth: Auth,
+    limits: Limits,
+    requests: Arc<tokio::sync::Semaphore>,
+    watches: Arc<tokio::sync::Semaphore>,
+    hub: watch::Hub,
+}
+
+impl AppState {
+    /// State for serving `repo`. `anonymous`: whether to allow everything while no token is
+    /// defined (only right when listening on loopback, or when the operator said so).
+    pub fn new(repo: Repo, anonymous: bool, limits: Limits) -> AppState {
+        let auth = Auth::new(TokenStore::for_repo(&repo), anonymous);
+        AppState {
+            inner: Arc::new(Inner {
+                hub: watch::Hub::new(repo.clone(), limits.watch_poll_interval),
+                requests: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+                watches: Arc::new(tokio::sync::Semaphore::new(limits.max_watch_connections)),
+                repo,
+                auth,
+                limits,
+            }),
+        }
+    }
+
+    pub fn repo(&self) -> &Repo {
+        &self.inner.repo
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Tells watchers of `branch` that it may have moved (they re-read the head).
+    pub fn notify(&self, branch: &str) {
+        self.inner.hub.notify(branch);
+    }
+
+    pub(crate) fn hub(&self) -> &watch::Hub {
+        &self.inner.hub
+    }
+
+    pub(crate) fn request_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.requests
+    }
+
+    pub(crate) fn watch_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.watches
+    }
+}
+
+/// Every route of the server. Ordinary requests share the request limits (slots, time, body
+/// size); watch streams are long-lived and have their own limit instead.
+pub fn router(state: AppState) -> Router {
+    let limited = api::routes()
+        .route("/api/v1/openapi.json", get(openapi::serve_document))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_requests,
+        ));
+    let streams = Router::new().route("/api/v1/branches/{branch}/watch", get(watch::watch));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(limited)
+        .merge(streams)
+        .fallback(api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.limits().max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}

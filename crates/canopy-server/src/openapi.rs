@@ -1,0 +1,374 @@
+//! The OpenAPI 3.1 document of the REST API, written by hand next to the handlers it
+//! describes. Its schemas are JSON Schema 2020-12, so a client (and this crate's tests) can
+//! validate live answers against them.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+/// `GET /api/v1/openapi.json`.
+pub async fn serve_document() -> Json<Value> {
+    Json(document())
+}
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn param(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/parameters/{name}") })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The standard error answers, by status.
+fn errors(statuses: &[u16]) -> serde_json::Map<String, Value> {
+    statuses
+        .iter()
+        .map(|s| {
+            (
+                s.to_string(),
+                json!({ "$ref": format!("#/components/responses/E{s}") }),
+            )
+        })
+        .collect()
+}
+
+fn responses(ok: &[(u16, Value)], error_statuses: &[u16]) -> Value {
+    let mut map = errors(error_statuses);
+    for (status, response) in ok {
+        map.insert(status.to_string(), response.clone());
+    }
+    Value::Object(map)
+}
+
+fn json_body(schema_name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "Canopy",
+            "version": env!("CARGO_PKG_VERSION"),
+            "summary": "Values at paths on branches of a Git repository; every write is a commit.",
+            "description": "Branch names that hold '/' are percent-encoded in their URL segment (feature%2Fx). \
+                A PATH parameter may hold '/' (a/b/c); its steps are never empty, '.', '..', '.git' or NUL. \
+                A REV is what `canopy` accepts: a branch or tag name, a full or abbreviated commit id, \
+                with ~N and ^N suffixes. Errors are {\"error\": {\"code\", \"message\"}}.",
+            "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" }
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }, {}],
+        "tags": [
+            { "name": "branches" }, { "name": "values" }, { "name": "history" }, { "name": "watch" }, { "name": "meta" }
+        ],
+        "paths": paths(),
+        "components": components(),
+    })
+}
+
+fn paths() -> Value {
+    let read_errors: &[u16] = &[400, 401, 403, 404, 503];
+    let write_errors: &[u16] = &[400, 401, 403, 404, 409, 412, 413, 503];
+    let commit_result = json_response(
+        "The commit made (the head, when nothing changed)",
+        schema("CommitResult"),
+    );
+    json!({
+        "/healthz": {
+            "get": {
+                "operationId": "health", "tags": ["meta"], "summary": "Liveness",
+                "security": [],
+                "responses": { "200": json_response("The server is up", schema("Health")) }
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi", "tags": ["meta"], "summary": "This document",
+                "security": [],
+                "responses": { "200": json_response("The OpenAPI 3.1 document", json!({ "type": "object" })) }
+            }
+        },
+        "/api/v1/branches": {
+            "get": {
+                "operationId": "listBranches", "tags": ["branches"],
+                "summary": "The branches the caller may read, with their heads",
+                "responses": responses(&[(200, json_response("Branches, sorted by name",
+                    json!({ "type": "array", "items": schema("Branch") })))], &[401, 503])
+            },
+            "post": {
+                "operationId": "createBranch", "tags": ["branches"],
+                "summary": "Create a branch at a revision (default: the head of the default branch)",
+                "requestBody": json_body("BranchCreate"),
+                "responses": responses(&[(201, json_response("The new branch", schema("Branch")))],
+                    &[400, 401, 403, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}": {
+            "parameters": [param("branch")],
+            "get": {
+                "operationId": "getBranch", "tags": ["branches"], "summary": "A branch and its head",
+                "responses": responses(&[(200, json_response("The branch", schema("Branch")))], read_errors)
+            },
+            "delete": {
+                "operationId": "deleteBranch", "tags": ["branches"],
+                "summary": "Delete a branch (not the default one)",
+                "responses": responses(&[(200, json_response("The deleted branch and its last head", schema("Branch")))],
+                    &[400, 401, 403, 404, 409, 412, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/values/{path}": {
+            "parameters": [param("branch"), param("path")],
+            "get": {
+                "operationId": "getValue", "tags": ["values"], "summary": "The raw bytes of a value",
+                "parameters": [param("at"), {
+                    "name": "If-None-Match", "in": "header", "required": false,
+                    "description": "The value's ETag: 304 if it is unchanged", "schema": { "type": "string" }
+                }],
+                "responses": responses(&[
+                    (200, json!({
+                        "description": "The value",
+                        "headers": {
+                            "ETag": { "description": "The value's hash, quoted", "schema": { "type": "string" } },
+                            "X-Canopy-Commit": { "description": "The commit read", "schema": schema("Hash") }
+                        },
+                        "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } }
+                    })),
+                    (304, json!({ "description": "Unchanged since the ETag given in If-None-Match" })),
+                ], &[400, 401, 403, 404, 409, 503])
+            },
+            "put": {
+                "operationId": "putValue", "tags": ["values"], "summary": "Set a value (one commit)",
+                "parameters": [param("message"), param("author"), param("ifMatch"), {
+                    "name": "If-None-Match", "in": "header", "required": false,
+                    "description": "'*': write only if nothing is at PATH (412 otherwise)", "schema": { "const": "*" }
+                }],
+                "requestBody": { "required": true, "content": { "application/octet-stream": {
+                    "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } },
+                "responses": responses(&[(200, commit_result.clone())], write_errors)
+            },
+            "delete": {
+                "operationId": "deleteValue", "tags": ["values"],
+                "summary": "Remove a value or a whole directory (one commit)",
+                "parameters": [param("message"), param("author"), param("ifMatch")],
+                "responses": responses(&[(200, commit_result.clone())], &[400, 401, 403, 404, 409, 412, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/tree": {
+            "parameters": [param("branch")],
+            "get": {
+                "operationId": "listRoot", "tags": ["values"], "summary": "The root directory's entries",
+                "parameters": [param("at"), param("recursive")],
+                "responses": responses(&[(200, json_response("Entries", schema("TreeListing")))], read_errors)
+            }
+        },
+        "/api/v1/branches/{branch}/tree/{path}": {
+            "parameters": [param("branch"), param("path")],
+            "get": {
+                "operationId": "listTree", "tags": ["values"],
+                "summary": "A directory's entries (children, or with recursive=true every value below)",
+                "parameters": [param("at"), param("recursive")],
+                "responses": responses(&[(200, json_response("Entries", schema("TreeListing")))],
+                    &[400, 401, 403, 404, 409, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/commits": {
+            "parameters": [param("branch")],
+            "post": {
+                "operationId": "commit", "tags": ["values"],
+                "summary": "Several changes as one commit; with 'parent', merged onto a moved head by the drivers",
+                "requestBody": json_body("CommitRequest"),
+                "responses": responses(&[(200, json_response("The commit made", schema("CommitResult")))],
+                    &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/merge": {
+            "parameters": [param("branch")],
+            "post": {
+                "operationId": "merge", "tags": ["history"],
+                "summary": "Merge a branch or commit into this branch with the per-path drivers",
+                "requestBody": json_body("MergeRequest"),
+                "responses": responses(&[(200, json_response("What the merge did", schema("MergeResult")))],
+                    &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/log": {
+            "parameters": [param("branch")],
+            "get": {
+                "operationId": "log", "tags": ["history"], "summary": "History, newest first",
+                "parameters": [
+                    { "name": "limit", "in": "query", "required": false, "description": "At most this many (default 100, at most 10000)",
+                      "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "path", "in": "query", "required": false, "description": "Only commits that changed this path",
+                      "schema": { "type": "string" } }
+                ],
+                "responses": responses(&[(200, json_response("Commits", json!({ "type": "array", "items": schema("Commit") })))],
+                    read_errors)
+            }
+        },
+        "/api/v1/branches/{branch}/watch": {
+            "parameters": [param("branch")],
+            "get": {
+                "operationId": "watch", "tags": ["watch"],
+                "summary": "Server-sent events: one 'change' event per commit, id = commit hash",
+                "description": "Events: 'ready' first ({branch, head}; its id is the head unless resuming), then \
+                    'change' per commit (data: a WatchEvent), 'deleted' if the branch goes away. \
+                    Reconnect with Last-Event-ID to get exactly the commits missed; if that commit left the \
+                    branch's history, one 'change' with reset=true carries the whole diff.",
+                "parameters": [
+                    { "name": "path", "in": "query", "required": false, "description": "Only commits that change something below this path",
+                      "schema": { "type": "string" } },
+                    { "name": "Last-Event-ID", "in": "header", "required": false, "description": "The last commit received",
+                      "schema": schema("Hash") }
+                ],
+                "responses": responses(&[(200, json!({
+                    "description": "An event stream",
+                    "content": { "text/event-stream": {
+                        "schema": { "type": "string", "description": "Events whose data is a WatchEvent (JSON)" },
+                        "itemSchema": schema("WatchEvent")
+                    } }
+                }))], read_errors)
+            }
+        },
+        "/api/v1/commits/{rev}": {
+            "get": {
+                "operationId": "getCommit", "tags": ["history"], "summary": "A commit and the paths it changed (against its first parent)",
+                "parameters": [{ "name": "rev", "in": "path", "required": true, "description": "A REV", "schema": { "type": "string" } }],
+                "responses": responses(&[(200, json_response("The commit", schema("CommitWithChanges")))], &[400, 401, 403, 503])
+            }
+        },
+        "/api/v1/diff": {
+            "get": {
+                "operationId": "diff", "tags": ["history"], "summary": "The value paths that differ between two revisions",
+                "parameters": [
+                    { "name": "from", "in": "query", "required": true, "schema": { "type": "string" }, "description": "A REV" },
+                    { "name": "to", "in": "query", "required": true, "schema": { "type": "string" }, "description": "A REV" },
+                    { "name": "path", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only below this path" }
+                ],
+                "responses": responses(&[(200, json_response("The changes, in path order", schema("Diff")))], &[400, 401, 403, 503])
+            }
+        }
+    })
+}
+
+fn components() -> Value {
+    json!({
+        "securitySchemes": {
+            "bearer": { "type": "http", "scheme": "bearer",
+                "description": "A token from `canopy token create`. Not needed on a loopback server with no token defined." }
+        },
+        "parameters": {
+            "branch": { "name": "branch", "in": "path", "required": true,
+                "description": "A branch name; '/' in it percent-encoded (feature%2Fx)", "schema": { "type": "string" } },
+            "path": { "name": "path", "in": "path", "required": true,
+                "description": "A path; may hold '/' (a/b/c)", "schema": { "type": "string" } },
+            "at": { "name": "at", "in": "query", "required": false,
+                "description": "Read at this REV instead of the branch head", "schema": { "type": "string" } },
+            "recursive": { "name": "recursive", "in": "query", "required": false,
+                "description": "List every value below instead of the direct children", "schema": { "type": "boolean" } },
+            "message": { "name": "message", "in": "query", "required": false,
+                "description": "The commit message", "schema": { "type": "string" } },
+            "author": { "name": "author", "in": "query", "required": false,
+                "description": "The author, 'Name <email>'", "schema": { "type": "string" } },
+            "ifMatch": { "name": "If-Match", "in": "header", "required": false,
+                "description": "\"<commit>\": write only if the branch head is this commit (412 otherwise, nothing written)",
+                "schema": { "type": "string" } }
+        },
+        "responses": {
+            "E400": json_response("Bad request: a bad path, REV, branch name, JSON body or parameter", schema("Error")),
+            "E401": json_response("No token, or a wrong one", schema("Error")),
+            "E403": json_response("The token may not read or write this branch", schema("Error")),
+            "E404": json_response("No such branch, path or route", schema("Error")),
+            "E409": json_response("A merge conflict (with the paths), or a state that forbids the request", schema("Error")),
+            "E412": json_response("If-Match or If-None-Match failed: the branch moved; nothing was written", schema("Error")),
+            "E413": json_response("The request body is over the server's limit", schema("Error")),
+            "E503": json_response("Too many requests or watches at once, or too much contention; retry", schema("Error"))
+        },
+        "schemas": {
+            "Hash": { "type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$", "description": "An object id (hex)" },
+            "Error": {
+                "type": "object", "required": ["error"],
+                "properties": {
+                    "error": { "type": "object", "required": ["code", "message"],
+                        "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
+                    "conflicts": { "type": "array", "items": schema("Conflict") }
+                }
+            },
+            "Conflict": { "type": "object", "required": ["path", "reason"],
+                "properties": { "path": { "type": "string" }, "reason": { "type": "string" } } },
+            "Health": { "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } },
+            "Branch": { "type": "object", "required": ["name", "head"],
+                "properties": { "name": { "type": "string" }, "head": { "oneOf": [schema("Hash"), { "type": "null" }] } } },
+            "BranchCreate": { "type": "object", "required": ["name"], "additionalProperties": false,
+                "properties": { "name": { "type": "string" }, "from": { "type": "string", "description": "A REV" } } },
+            "CommitResult": { "type": "object", "required": ["commit"],
+                "properties": { "commit": schema("Hash"),
+                    "merged": { "type": "boolean", "description": "Whether the changes were merged onto a head that had moved past 'parent'" } } },
+            "TreeEntry": { "type": "object", "required": ["name", "path", "kind", "hash", "mode"],
+                "properties": {
+                    "name": { "type": "string" }, "path": { "type": "string" },
+                    "kind": { "enum": ["value", "tree", "gitlink"] },
+                    "hash": { "oneOf": [schema("Hash"), { "type": "null" }] },
+                    "mode": { "type": "string" } } },
+            "TreeListing": { "type": "object", "required": ["commit", "path", "entries"],
+                "properties": {
+                    "commit": { "oneOf": [schema("Hash"), { "type": "null" }] },
+                    "path": { "type": "string" },
+                    "entries": { "type": "array", "items": schema("TreeEntry") } } },
+            "Change": { "type": "object", "required": ["path"], "additionalProperties": false,
+                "description": "Exactly one of value, value_base64 or delete: true",
+                "properties": {
+                    "path": { "type": "string" },
+                    "value": { "type": "string", "description": "The new value as text" },
+                    "value_base64": { "type": "string", "contentEncoding": "base64" },
+                    "delete": { "type": "boolean" } } },
+            "CommitRequest": { "type": "object", "required": ["message", "changes"], "additionalProperties": false,
+                "properties": {
+                    "message": { "type": "string" },
+                    "author": { "type": "string", "description": "'Name <email>'" },
+                    "parent": { "type": "string", "description": "The commit (a REV) the changes were made against" },
+                    "changes": { "type": "array", "items": schema("Change") } } },
+            "MergeRequest": { "type": "object", "required": ["from"], "additionalProperties": false,
+                "properties": {
+                    "from": { "type": "string", "description": "A REV" },
+                    "message": { "type": "string" }, "author": { "type": "string" },
+                    "no_ff": { "type": "boolean" } } },
+            "MergeResult": { "type": "object", "required": ["commit", "outcome"],
+                "properties": { "commit": schema("Hash"), "outcome": { "enum": ["up_to_date", "fast_forward", "merged"] } } },
+            "Signature": { "type": "object", "required": ["name", "email", "time", "offset_minutes"],
+                "properties": { "name": { "type": "string" }, "email": { "type": "string" },
+                    "time": { "type": "integer", "description": "Unix time" }, "offset_minutes": { "type": "integer" } } },
+            "Commit": { "type": "object", "required": ["id", "tree", "parents", "author", "committer", "message", "summary"],
+                "properties": {
+                    "id": schema("Hash"), "tree": schema("Hash"),
+                    "parents": { "type": "array", "items": schema("Hash") },
+                    "author": schema("Signature"), "committer": schema("Signature"),
+                    "message": { "type": "string" }, "summary": { "type": "string" } } },
+            "Side": { "type": "object", "required": ["hash", "mode"],
+                "properties": { "hash": schema("Hash"), "mode": { "type": "string" } } },
+            "PathChange": { "type": "object", "required": ["path", "kind", "status", "old", "new"],
+                "properties": {
+                    "path": { "type": "string" },
+                    "kind": { "enum": ["added", "removed", "changed"] },
+                    "status": { "enum": ["A", "D", "M", "T"] },
+                    "old": { "oneOf": [schema("Side"), { "type": "null" }] },
+                    "new": { "oneOf": [schema("Side"), { "type": "null" }] } } },
+            "CommitWithChanges": { "allOf": [schema("Commit"), { "type": "object", "required": ["changes"],
+                "properties": { "changes": { "type": "array", "items": schema("PathChange") } } }] },
+            "Diff": { "type": "object", "required": ["from", "to", "changes"],
+                "properties": { "from": schema("Hash"), "to": schema("Hash"),
+                    "changes": { "type": "array", "items": schema("PathChange") } } },
+            "WatchEvent": { "allOf": [schema("Commit"), { "type": "object", "required": ["branch", "changes"],
+                "properties": {
+                    "branch": { "type": "string" },
+                    "changes": { "type": "array", "items": schema("PathChange") },
+                    "reset": { "type": "boolean", "description": "The changes run from 'from' to this commit, not from its parent" },
+                    "from": { "oneOf": [schema("Hash"), { "type": "null" }] } } }] }
+        }
+    })
+}

@@ -1,0 +1,167 @@
+//! Listening: the accept loop, HTTP/1.1 connections with a header read timeout, a bound on
+//! open connections, the loopback rule for anonymous access, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::tokens::{TokenError, TokenStore};
+use crate::{router, AppState, Limits};
+
+/// How to serve a store.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub repo: canopy::Repo,
+    pub addr: SocketAddr,
+    /// Let everyone in while no token is defined, even on a non-loopback address.
+    pub allow_anonymous: bool,
+    pub limits: Limits,
+}
+
+impl ServeOptions {
+    pub fn new(repo: canopy::Repo, addr: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            repo,
+            addr,
+            allow_anonymous: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to listen on {0} without access tokens: create one with `canopy token create`, or pass --allow-anonymous"
+    )]
+    AnonymousRefused(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    #[error(transparent)]
+    Store(#[from] canopy::store::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Binds `opts.addr` (port 0 picks a free one). Refuses a non-loopback address while no
+    /// token is defined, unless `allow_anonymous`.
+    pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
+        let loopback = opts.addr.ip().is_loopback();
+        let no_tokens = TokenStore::for_repo(&opts.repo).is_empty()?;
+        if !loopback && no_tokens && !opts.allow_anonymous {
+            return Err(ServeError::AnonymousRefused(opts.addr));
+        }
+        let listener = TcpListener::bind(opts.addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.addr,
+                source,
+            })?;
+        let state = AppState::new(opts.repo, loopback || opts.allow_anonymous, opts.limits);
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C (or SIGTERM).
+    pub async fn run(self) -> Result<(), ServeError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then stops accepting and gives open requests a few
+    /// seconds to finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let limits = self.state.limits().clone();
+        let app = router(self.state.clone());
+        let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(signal);
+        loop {
+            let Ok(slot) = connections.clone().acquire_owned().await else {
+                break;
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                drop(slot);
+            });
+        }
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Binds and serves `opts` until Ctrl-C.
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    Server::bind(opts).await?.run().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

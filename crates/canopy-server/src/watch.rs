@@ -1,0 +1,321 @@
+//! Live watches: `GET /api/v1/branches/{b}/watch[?path=P]` as server-sent events.
+//!
+//! Each commit that reaches the branch becomes one `change` event whose id is the commit hash
+//! and whose data lists the paths it changed (below `path`, when given; commits that change
+//! nothing there send no event). Events come in history order: when the branch moves by
+//! several commits at once, its first-parent chain is walked from the last commit sent.
+//! A client that reconnects with `Last-Event-ID: <commit>` gets exactly the commits after that
+//! one. If that commit is no longer in the branch's first-parent history (the branch was
+//! reset), or too far back, one `change` event with `"reset": true` carries the whole diff from
+//! it to the head instead, so that nothing is missed either way.
+//!
+//! The first event is `ready`, with the head as its id unless the client resumed. A deleted
+//! branch sends `deleted`. Comments keep idle connections alive.
+//!
+//! Noticing a move: writes through this server wake the watchers at once ([`Hub::notify`]);
+//! writes by other processes (`canopy`, `git push`) are noticed by the library's
+//! [`canopy::store::Watch`] (file notifications, else polling), one per watched branch
+//! whatever the number of watchers. Each stream then walks the history itself from the last
+//! commit it sent, so a coalesced wake-up never loses a commit.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use canopy::store::{CommitInfo, WatchOptions};
+use canopy::{Branch, ObjectId, Path, Repo};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch as channel;
+
+use crate::api::{caller, commit_json, open_branch, Params, Query};
+use crate::auth::Access;
+use crate::error::{blocking, ApiError};
+use crate::AppState;
+
+/// The most commits sent one by one on a catch-up; further back, one `reset` event.
+const MAX_WALK: usize = 10_000;
+
+/// Wake-ups per watched branch.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    repo: Repo,
+    interval: Duration,
+    channels: Mutex<HashMap<String, channel::Sender<u64>>>,
+}
+
+impl Hub {
+    pub(crate) fn new(repo: Repo, interval: Duration) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                repo,
+                interval,
+                channels: Mutex::default(),
+            }),
+        }
+    }
+
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, channel::Sender<u64>>> {
+        self.inner.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the watchers of `branch` (they re-read its head).
+    pub fn notify(&self, branch: &str) {
+        if let Some(tx) = self.channels().get(branch) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// A wake-up receiver for `branch`; starts its poller if it is the first.
+    fn subscribe(&self, branch: &str) -> channel::Receiver<u64> {
+        let mut channels = self.channels();
+        if let Some(tx) = channels.get(branch) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = channel::channel(0);
+        channels.insert(branch.to_string(), tx.clone());
+        tokio::spawn(self.clone().poll(branch.to_string(), tx));
+        rx
+    }
+
+    /// Follows `name` with the library's [`canopy::Branch::watch_with`] (file notifications,
+    /// polling as a fallback) on one blocking thread while anyone watches it, and wakes the
+    /// watchers at each move.
+    async fn poll(self, name: String, tx: channel::Sender<u64>) {
+        let hub = self.clone();
+        let follow = move || {
+            let opts = WatchOptions {
+                poll_interval: hub.inner.interval,
+                notify: true,
+            };
+            let mut watch = match hub
+                .inner
+                .repo
+                .branch(&name)
+                .and_then(|b| b.watch_with(&Path::root(), &opts))
+            {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(branch = name, "cannot watch: {e}; polling");
+                    None
+                }
+            };
+            let mut last = None;
+            loop {
+                {
+                    let mut channels = hub.channels();
+                    if tx.receiver_count() == 0 {
+                        if channels.get(&name).is_some_and(|t| t.same_channel(&tx)) {
+                            channels.remove(&name);
+                        }
+                        return;
+                    }
+                }
+                let moved = match &mut watch {
+                    Some(w) => matches!(w.next_timeout(Duration::from_millis(500)), Ok(Some(_))),
+                    None => {
+                        std::thread::sleep(hub.inner.interval);
+                        let head = hub.inner.repo.branch(&name).and_then(|b| b.head()).ok().flatten();
+                        std::mem::replace(&mut last, head) != head
+                    }
+                };
+                if moved {
+                    tx.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
+        };
+        if let Err(e) = tokio::task::spawn_blocking(follow).await {
+            tracing::warn!("watch follower failed: {e}");
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BranchOnly {
+    branch: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WatchQuery {
+    path: Option<String>,
+}
+
+struct Stream {
+    repo: Repo,
+    branch: Branch,
+    prefix: Path,
+    last: Option<ObjectId>,
+    pending: VecDeque<Event>,
+    wake: channel::Receiver<u64>,
+    check_now: bool,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// `GET /api/v1/branches/{branch}/watch`.
+pub(crate) async fn watch(
+    State(state): State<AppState>,
+    Params(p): Params<BranchOnly>,
+    Query(q): Query<WatchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(&state, &headers)?;
+    let slot = state.watch_slots().clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable(
+            "too_many_watches",
+            format!(
+                "{} watch streams are open already; retry later",
+                state.limits().max_watch_connections
+            ),
+        )
+    })?;
+    let repo = state.repo().clone();
+    let resume = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().unwrap_or("").trim();
+            let id = ObjectId::from_hex(v.as_bytes())
+                .filter(|id| id.hash_kind() == repo.hash_kind())
+                .ok_or_else(|| {
+                    ApiError::bad_request("bad_rev", format!("Last-Event-ID '{v}' is not a commit id"))
+                })?;
+            Some(id)
+        }
+    };
+    // Subscribe before reading the head, so that no move falls between the two.
+    let wake = state.hub().subscribe(&p.branch);
+    let name = p.branch.clone();
+    let (branch, prefix, head) = blocking({
+        let repo = repo.clone();
+        move || {
+            let branch = open_branch(&repo, &who, &name, Access::Read)?;
+            let prefix = Path::parse(q.path.as_deref().unwrap_or(""))?;
+            let head = branch.head()?;
+            Ok((branch, prefix, head))
+        }
+    })
+    .await?;
+    let mut ready = Event::default()
+        .event("ready")
+        .data(json!({ "branch": branch.name(), "head": head.map(|h| h.to_hex()) }).to_string());
+    if resume.is_none() {
+        if let Some(h) = head {
+            ready = ready.id(h.to_hex());
+        }
+    }
+    let stream = Stream {
+        repo,
+        branch,
+        prefix,
+        last: if resume.is_some() { resume } else { head },
+        pending: VecDeque::from([ready]),
+        wake,
+        check_now: resume.is_some(),
+        _slot: slot,
+    };
+    let events = futures_util::stream::unfold(stream, |mut s| async move {
+        loop {
+            if let Some(event) = s.pending.pop_front() {
+                return Some((Ok::<Event, Infallible>(event), s));
+            }
+            if !s.check_now && s.wake.changed().await.is_err() {
+                return None;
+            }
+            s.check_now = false;
+            let (repo, branch, prefix, last) = (s.repo.clone(), s.branch.clone(), s.prefix.clone(), s.last);
+            match blocking(move || catch_up(&repo, &branch, last, &prefix)).await {
+                Ok((events, head)) => {
+                    s.pending.extend(events);
+                    s.last = head;
+                }
+                Err(e) => {
+                    let data = json!({ "error": { "code": e.code, "message": e.message } });
+                    s.pending
+                        .push_back(Event::default().event("error").data(data.to_string()));
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The events that take a client from `last` to the branch's head, and that head.
+fn catch_up(
+    repo: &Repo,
+    branch: &Branch,
+    last: Option<ObjectId>,
+    prefix: &Path,
+) -> Result<(Vec<Event>, Option<ObjectId>), ApiError> {
+    let head = branch.head()?;
+    if head == last {
+        return Ok((Vec::new(), last));
+    }
+    let Some(head) = head else {
+        let data = json!({ "branch": branch.name() });
+        return Ok((
+            vec![Event::default().event("deleted").data(data.to_string())],
+            None,
+        ));
+    };
+    // The first-parent chain from the head back to `last` (or to the root).
+    let mut chain: Vec<CommitInfo> = Vec::new();
+    let mut cursor = Some(head);
+    let mut found = false;
+    while let Some(id) = cursor {
+        if Some(id) == last {
+            found = true;
+            break;
+        }
+        if chain.len() >= MAX_WALK {
+            break;
+        }
+        let info = repo.commit_info(id)?;
+        cursor = info.commit.parents.first().copied();
+        chain.push(info);
+    }
+    if last.is_none() && cursor.is_none() {
+        found = true;
+    }
+    let mut events = Vec::new();
+    if found {
+        for info in chain.iter().rev() {
+            let parent = info.commit.parents.first().copied();
+            let changes = crate::api::history_changes(repo, parent, info.id, prefix)?;
+            if !prefix.is_root() && changes.as_array().is_some_and(Vec::is_empty) {
+                continue;
+            }
+            let mut data = commit_json(info);
+            data["branch"] = json!(branch.name());
+            data["changes"] = changes;
+            events.push(
+                Event::default()
+                    .event("change")
+                    .id(info.id.to_hex())
+                    .data(data.to_string()),
+            );
+        }
+    } else {
+        // `last` is not behind the head on its first-parent chain: send the whole difference.
+        let from = last.filter(|id| repo.commit_info(*id).is_ok());
+        let mut data = commit_json(&repo.commit_info(head)?);
+        data["branch"] = json!(branch.name());
+        data["reset"] = json!(true);
+        data["from"] = json!(last.map(|l| l.to_hex()));
+        data["changes"] = crate::api::history_changes(repo, from, head, prefix)?;
+        events.push(
+            Event::default()
+                .event("change")
+                .id(head.to_hex())
+                .data(data.to_string()),
+        );
+    }
+    Ok((events, Some(head)))
+}
