@@ -114,19 +114,36 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
                         stack.push((e.id, e.name));
                     }
                 }
-                rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() });
+                rest.push(Pending {
+                    id,
+                    kind: obj.kind,
+                    name,
+                    size: obj.data.len(),
+                });
             }
-            ObjectKind::Blob => rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() }),
+            ObjectKind::Blob => rest.push(Pending {
+                id,
+                kind: obj.kind,
+                name,
+                size: obj.data.len(),
+            }),
             ObjectKind::Tag => {
                 let t = Tag::parse(hash, &obj.data).map_err(|e| e.with_id(id))?;
                 stack.push((t.object, Vec::new()));
-                rest.push(Pending { id, kind: obj.kind, name, size: obj.data.len() });
+                rest.push(Pending {
+                    id,
+                    kind: obj.kind,
+                    name,
+                    size: obj.data.len(),
+                });
             }
         }
     }
     report.reachable_objects = seen.len();
     // Git's heuristic: same kind, then same name, then larger first (deltas shrink things).
-    rest.sort_by(|a, b| (a.kind, &a.name, std::cmp::Reverse(a.size)).cmp(&(b.kind, &b.name, std::cmp::Reverse(b.size))));
+    rest.sort_by(|a, b| {
+        (a.kind, &a.name, std::cmp::Reverse(a.size)).cmp(&(b.kind, &b.name, std::cmp::Reverse(b.size)))
+    });
 
     let mut pack = PackWriter::create(&pack_dir, hash, layout.fsync)?;
     for id in &commits {
@@ -197,7 +214,9 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         let Ok(entries) = fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             let old = mtime(&path).is_some_and(|t| t < cutoff);
             let remove = if name.starts_with("tmp_") {
                 old
@@ -212,12 +231,17 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
                 report.loose_removed += 1;
             }
         }
-        let _ = fs::remove_dir(&dir);
+        // Empty fan-out directories stay: a concurrent writer may be about to use one.
     }
 
     // The commit-graph of everything reachable, read from the new pack.
     let fresh = layout.objects()?;
-    report.commits_in_graph = commit_graph::write(&fresh, &objects_dir, &roots_commits(&fresh, &roots)?, layout.fsync)?;
+    report.commits_in_graph = commit_graph::write(
+        &fresh,
+        &objects_dir,
+        &roots_commits(&fresh, &roots)?,
+        layout.fsync,
+    )?;
     report.bytes_after = dir_size(&objects_dir);
     Ok(report)
 }
@@ -234,7 +258,11 @@ fn roots_commits(objects: &dyn ContentAddressable, roots: &[ObjectId]) -> Result
                     out.push(id);
                     break;
                 }
-                ObjectKind::Tag => id = Tag::parse(objects.hash_kind(), &obj.data).map_err(|e| e.with_id(id))?.object,
+                ObjectKind::Tag => {
+                    id = Tag::parse(objects.hash_kind(), &obj.data)
+                        .map_err(|e| e.with_id(id))?
+                        .object
+                }
                 _ => break,
             }
         }
@@ -258,7 +286,10 @@ fn list_packs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
     for entry in entries.flatten() {
         let path = entry.path();
         let is_pack = path.extension().is_some_and(|e| e == "pack")
-            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pack-"));
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pack-"));
         if is_pack && path.with_extension("idx").exists() {
             out.push((path.clone(), path.with_extension("idx")));
         }
@@ -279,9 +310,15 @@ fn idx_ids(path: &Path, hash: HashKind) -> Result<Vec<ObjectId>> {
     let n = u32::from_be_bytes([data[8 + 1020], data[8 + 1021], data[8 + 1022], data[8 + 1023]]) as usize;
     let hl = hash.len();
     let start = 8 + 1024;
-    let end = n.checked_mul(hl).and_then(|b| b.checked_add(start)).ok_or_else(corrupt)?;
+    let end = n
+        .checked_mul(hl)
+        .and_then(|b| b.checked_add(start))
+        .ok_or_else(corrupt)?;
     let table = data.get(start..end).ok_or_else(corrupt)?;
-    table.chunks_exact(hl).map(|raw| ObjectId::from_raw(hash, raw).ok_or_else(corrupt)).collect()
+    table
+        .chunks_exact(hl)
+        .map(|raw| ObjectId::from_raw(hash, raw).ok_or_else(corrupt))
+        .collect()
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -292,11 +329,11 @@ fn dir_size(dir: &Path) -> u64 {
         for e in entries.flatten() {
             match e.metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
+                // Space on disk (blocks), as `du` counts it: what a user sees shrink.
+                Ok(m) => total += std::os::unix::fs::MetadataExt::blocks(&m) * 512,
                 Err(_) => {}
             }
         }
     }
     total
 }
-
