@@ -46,7 +46,7 @@ impl Branch {
             }
             let commit = repo.write_commit(tree, head.into_iter().collect(), opts)?;
             repo.objects().flush()?;
-            let log = reflog_line(self, opts, format!("rollback: to {target}"));
+            let log = reflog_line(self, opts, "rollback");
             if repo
                 .refs()
                 .update(self.ref_name(), Expected::from_option(head), Some(commit), &log)?
@@ -91,7 +91,7 @@ impl Branch {
             }
             let new = repo.write_commit(tree, vec![head], opts)?;
             repo.objects().flush()?;
-            let log = reflog_line(self, opts, format!("revert: {commit}"));
+            let log = reflog_line(self, opts, "revert");
             if repo
                 .refs()
                 .update(self.ref_name(), Expected::Value(head), Some(new), &log)?
@@ -135,7 +135,7 @@ impl Branch {
     }
 }
 
-fn reflog_line(branch: &Branch, opts: &CommitOptions, what: String) -> RefLog {
+fn reflog_line(branch: &Branch, opts: &CommitOptions, what: &str) -> RefLog {
     let who = opts
         .committer
         .clone()
