@@ -90,6 +90,8 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Outcome {
+    // `serve` and `token` default to ./canopy-data rather than the current directory.
+    let explicit_root = cli.root.clone();
     let root = match cli.root {
         Some(r) => r,
         None => std::env::current_dir().map_err(|e| Failure::usage(format!("cannot find the current directory: {e}")))?,
@@ -131,9 +133,12 @@ pub fn run(cli: Cli) -> Outcome {
             strategy_option,
             commit,
         } => crate::merging::merge(&ctx, &from, no_ff, strategy_option.as_deref(), &commit),
+        Command::Squash { before, adopt } => crate::maintenance::squash(&ctx, before.as_deref(), adopt.as_deref()),
         Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
+        Command::Serve(args) => crate::serve::serve(explicit_root, &args),
+        Command::Token(cmd) => crate::serve::token(explicit_root, ctx.json, cmd),
         Command::Import {
             file,
             format,

@@ -7,6 +7,7 @@ mod history;
 mod maintenance;
 mod merging;
 mod output;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,6 +133,16 @@ pub enum Command {
         #[arg(long, value_name = "AGE", default_value = "2w")]
         grace: String,
     },
+    /// Squash all history up to REV into one root commit, deterministically, on every branch
+    /// containing it (replicas squashing at the same commit get the same ids).
+    Squash {
+        /// The last commit of the history to squash.
+        #[arg(long, value_name = "REV", required_unless_present = "adopt")]
+        before: Option<String>,
+        /// Adopt a squash made elsewhere, given its root commit (e.g. a fetched refs/canopy/squash).
+        #[arg(long, value_name = "REV", conflicts_with = "before")]
+        adopt: Option<String>,
+    },
     /// Print the best common ancestors of A and B, one per line.
     MergeBase { a: String, b: String },
     /// Load many values in one commit from JSON lines or a tar archive ('-' reads standard input).
@@ -154,6 +165,12 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         at: Option<String>,
     },
+    /// Serve the store over HTTP: the REST API, watches, and (with the sync routes) Git.
+    /// Without --root or $CANOPY_ROOT, serves ./canopy-data (created if missing).
+    Serve(serve::ServeArgs),
+    /// Manage the server's access tokens (in ./canopy-data without --root).
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,

@@ -1,4 +1,4 @@
-//! `canopy gc`.
+//! `canopy gc` and `canopy squash`.
 
 use std::time::Duration;
 
@@ -46,6 +46,27 @@ pub fn gc(ctx: &Ctx, grace: &str) -> Outcome {
             report.bytes_before,
             report.bytes_after
         )]);
+    }
+    Ok(0)
+}
+
+pub fn squash(ctx: &Ctx, before: Option<&str>, adopt: Option<&str>) -> Outcome {
+    let repo = ctx.open()?;
+    let outcome = match (before, adopt) {
+        (Some(rev), _) => Some(repo.squash(repo.resolve(rev)?)?),
+        (None, Some(rev)) => repo.adopt_squash(repo.resolve(rev)?)?,
+        (None, None) => return Err(Failure::usage("name the squash point with --before REV")),
+    };
+    if ctx.json {
+        output::json(&json!(outcome));
+    } else {
+        match outcome {
+            None => output::lines(["Nothing to squash here.".to_string()]),
+            Some(o) => output::lines(
+                std::iter::once(format!("Squashed history up to {} into root {}", o.point, o.root))
+                    .chain(o.rewritten.iter().map(|(b, old, new)| format!("  {b}: {old} -> {new}"))),
+            ),
+        }
     }
     Ok(0)
 }

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{check_ref_name, AtomicWrite, ContentAddressable, Error, Expected, RefLog, RefTarget, ReflogEntry, Result};
+use super::{
+    check_ref_name, AtomicWrite, ContentAddressable, Error, Expected, RefLog, RefTarget, ReflogEntry, Result,
+};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 
 /// Objects kept in memory.
@@ -54,7 +56,11 @@ impl ContentAddressable for MemObjects {
 
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
         let map = self.objects.read().map_err(|_| poisoned())?;
-        Ok(map.keys().filter(|id| id.to_hex().starts_with(prefix)).copied().collect())
+        Ok(map
+            .keys()
+            .filter(|id| id.to_hex().starts_with(prefix))
+            .copied()
+            .collect())
     }
 }
 
@@ -116,7 +122,9 @@ impl AtomicWrite for MemRefs {
         check_ref_name(name)?;
         check_ref_name(target)?;
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        state.refs.insert(name.to_string(), RefTarget::Symbolic(target.to_string()));
+        state
+            .refs
+            .insert(name.to_string(), RefTarget::Symbolic(target.to_string()));
         Ok(())
     }
 
@@ -131,6 +139,12 @@ impl AtomicWrite for MemRefs {
                 RefTarget::Symbolic(_) => None,
             })
             .collect())
+    }
+
+    fn expire_reflog(&self, name: &str) -> Result<()> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        state.logs.remove(name);
+        Ok(())
     }
 
     fn reflog(&self, name: &str) -> Result<Vec<ReflogEntry>> {

@@ -187,6 +187,10 @@ pub trait AtomicWrite: Send + Sync {
     /// The reflog of `name`, oldest first; empty when there is none.
     fn reflog(&self, name: &str) -> Result<Vec<ReflogEntry>>;
 
+    /// Forgets the reflog of `name` (after history was deliberately rewritten, so that `gc`
+    /// may free what only the old entries kept alive).
+    fn expire_reflog(&self, name: &str) -> Result<()>;
+
     /// Follows symbolic references (at most 5 deep, as Git) to the name they end at and its id.
     fn resolve_name(&self, name: &str) -> Result<(String, Option<ObjectId>)> {
         let mut current = name.to_string();
@@ -242,14 +246,36 @@ mod tests {
 
     #[test]
     fn ref_names_follow_check_ref_format() {
-        for ok in ["HEAD", "refs/heads/main", "refs/heads/feature/x", "refs/tags/v1.0", "ORIG_HEAD"] {
+        for ok in [
+            "HEAD",
+            "refs/heads/main",
+            "refs/heads/feature/x",
+            "refs/tags/v1.0",
+            "ORIG_HEAD",
+        ] {
             assert!(check_ref_name(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "main", "refs/heads/a..b", "refs/heads/.x", "refs/heads/x.lock", "refs/heads/x/",
-            "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^", "refs/heads/a:b", "refs/heads/a?",
-            "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b", "refs/heads/a@{1}", "@", "refs//x",
-            "refs/heads/x.", "/refs/heads/x", "refs/heads/\u{7f}",
+            "",
+            "main",
+            "refs/heads/a..b",
+            "refs/heads/.x",
+            "refs/heads/x.lock",
+            "refs/heads/x/",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads/a@{1}",
+            "@",
+            "refs//x",
+            "refs/heads/x.",
+            "/refs/heads/x",
+            "refs/heads/\u{7f}",
         ] {
             assert!(check_ref_name(bad).is_err(), "{bad:?}");
         }

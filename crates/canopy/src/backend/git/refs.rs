@@ -631,6 +631,16 @@ impl AtomicWrite for GitRefs {
             .collect())
     }
 
+    fn expire_reflog(&self, name: &str) -> Result<()> {
+        check_ref_name(name)?;
+        let path = self.log_path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if is_absent(&e) => Ok(()),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
     fn reflog(&self, name: &str) -> Result<Vec<ReflogEntry>> {
         check_ref_name(name)?;
         let path = self.log_path(name);
