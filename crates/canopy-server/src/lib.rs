@@ -47,7 +47,7 @@ use canopy::Repo;
 
 pub use error::ApiError;
 pub use limits::Limits;
-pub use server::{serve, ServeError, ServeOptions, Server};
+pub use server::{serve, serve_blocking, ServeError, ServeOptions, Server};
 
 use auth::Auth;
 use tokens::TokenStore;

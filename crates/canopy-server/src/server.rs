@@ -145,6 +145,18 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     Server::bind(opts).await?.run().await
 }
 
+/// Binds and serves `opts` on a Tokio runtime of its own until Ctrl-C or SIGTERM, for callers
+/// that are not async (the CLI). `on_ready` is told the bound address once it accepts
+/// connections.
+pub fn serve_blocking(opts: ServeOptions, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = Server::bind(opts).await?;
+        on_ready(server.local_addr()?);
+        server.run().await
+    })
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
