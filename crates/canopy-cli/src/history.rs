@@ -757,8 +757,8 @@ pub fn blame(ctx: &Ctx, args: &BlameArgs) -> Outcome {
         .ok_or_else(|| Failure::no(format!("path '{path}' not found")))?;
     let mut infos = std::collections::HashMap::new();
     for l in &lines {
-        if !infos.contains_key(&l.commit) {
-            infos.insert(l.commit, repo.commit_info(l.commit)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = infos.entry(l.commit) {
+            e.insert(repo.commit_info(l.commit)?);
         }
     }
     if ctx.json {
