@@ -7,6 +7,7 @@ use std::process::Stdio;
 use crate::harness::{err, git, run_ok, BenchResult};
 
 pub fn init_bare(dir: &Path) -> BenchResult<()> {
+    std::fs::create_dir_all(dir).map_err(err("mkdir"))?;
     let mut cmd = git(dir);
     cmd.args(["init", "--bare", "-q", "-b", "main", "."]);
     run_ok(cmd, "git init").map(|_| ())

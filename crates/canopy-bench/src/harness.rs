@@ -84,6 +84,9 @@ fn summary(m: &Measure) -> String {
 
 /// Runs `reps` samples of one peer: `setup(dir)` untimed in a fresh directory, `sync`, then
 /// `run(dir)` timed. `run` may return its own measured time.
+/// Sample names to run (`--peers`); empty runs every peer.
+pub static PEERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 pub fn sample(
     base: &Path,
     name: &str,
@@ -93,6 +96,11 @@ pub fn sample(
     setup: &mut dyn FnMut(&Path) -> BenchResult<()>,
     run: &mut dyn FnMut(&Path) -> BenchResult<Option<Duration>>,
 ) -> Measure {
+    if let Some(only) = PEERS.get() {
+        if !only.is_empty() && !only.iter().any(|p| name.contains(p.as_str())) {
+            return Measure::Missing("skipped (--peers)".into());
+        }
+    }
     let mut secs = Vec::with_capacity(reps);
     for rep in 0..reps {
         let dir = base.join(format!("{}-{rep}", slug(name)));

@@ -62,6 +62,9 @@ struct Args {
     /// Workloads to run, from a,b,c,d,e,diff,merge (default: all).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     only: Vec<String>,
+    /// Run only the samples whose name contains one of these (canopy, git, libgit2, doltlite…).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    peers: Vec<String>,
     /// Keep every sample's files in DIR (default: a temporary directory removed at the end).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -82,13 +85,13 @@ impl Args {
     fn sizes(&self) -> Sizes {
         let q = self.quick;
         Sizes {
-            commits: self.commits.unwrap_or(if q { 300 } else { 10_000 }),
-            cli_commits: self.cli_commits.unwrap_or(if q { 50 } else { 1_000 }),
-            bulk: self.bulk.unwrap_or(if q { 10_000 } else { 1_000_000 }),
-            keys: self.keys.unwrap_or(if q { 5_000 } else { 100_000 }),
-            reads: self.reads.unwrap_or(if q { 10_000 } else { 100_000 }),
-            history: self.history.unwrap_or(if q { 2_000 } else { 100_000 }),
-            changes: self.changes.unwrap_or(if q { 100 } else { 1_000 }),
+            commits: self.commits.unwrap_or(if q { 50 } else { 10_000 }),
+            cli_commits: self.cli_commits.unwrap_or(if q { 20 } else { 1_000 }),
+            bulk: self.bulk.unwrap_or(if q { 5_000 } else { 1_000_000 }),
+            keys: self.keys.unwrap_or(if q { 2_000 } else { 100_000 }),
+            reads: self.reads.unwrap_or(if q { 5_000 } else { 100_000 }),
+            history: self.history.unwrap_or(if q { 1_000 } else { 100_000 }),
+            changes: self.changes.unwrap_or(if q { 50 } else { 1_000 }),
             reps: self.reps.unwrap_or(3).max(1),
         }
     }
@@ -101,6 +104,7 @@ impl Args {
 fn main() {
     let args = Args::parse();
     let sizes = args.sizes();
+    let _ = harness::PEERS.set(args.peers.clone());
     let tmp;
     let base = match &args.dir {
         Some(d) => d.clone(),
