@@ -14,6 +14,7 @@ pub mod merge;
 pub mod object;
 pub mod path;
 pub mod store;
+pub mod sync;
 pub mod tree;
 
 pub use object::{HashKind, ObjectId};

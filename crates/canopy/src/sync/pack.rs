@@ -1,0 +1,479 @@
+//! What to send and how: the objects reachable from the wants that the other side does not
+//! have, cut at a shallow depth and filtered (`blob:none`, `blob:limit=N`), then written as a
+//! version 2 pack of whole objects (no deltas) with its trailer.
+//!
+//! The commit walk is Git's `rev-list wants --not haves`: commits are visited newest first
+//! (committer date), "uninteresting" spreads from the haves to their ancestors, and the walk
+//! stops once only uninteresting commits are queued. Trees and blobs reachable from the edge
+//! (uninteresting parents of sent commits, and the haves) are not sent. Commits listed as
+//! shallow (the client's boundary, or the new one a `deepen` computes) have their parents
+//! hidden, as Git's shallow grafts do.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+
+use flate2::{Compress, Compression};
+
+use super::ingest::{deflate_into, entry_header};
+use super::{Error, Result};
+use crate::backend::{AtomicWrite, ContentAddressable};
+use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag, TreeEntry};
+
+/// An object filter (`--filter=<spec>`), the ones Canopy implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `blob:none`: no blobs (except those wanted by id).
+    BlobNone,
+    /// `blob:limit=<n>`: only blobs smaller than n bytes.
+    BlobLimit(u64),
+}
+
+impl Filter {
+    pub fn parse(spec: &str) -> Result<Filter> {
+        if spec == "blob:none" {
+            return Ok(Filter::BlobNone);
+        }
+        if let Some(n) = spec.strip_prefix("blob:limit=") {
+            let (digits, mult) = match n.chars().last() {
+                Some('k') => (&n[..n.len() - 1], 1024),
+                Some('m') => (&n[..n.len() - 1], 1024 * 1024),
+                Some('g') => (&n[..n.len() - 1], 1024 * 1024 * 1024),
+                _ => (n, 1),
+            };
+            if let Ok(v) = digits.parse::<u64>() {
+                return Ok(Filter::BlobLimit(v.saturating_mul(mult)));
+            }
+        }
+        Err(Error::Unsupported(format!(
+            "filter '{spec}' (supported: blob:none, blob:limit=<n>)"
+        )))
+    }
+
+    pub fn spec(&self) -> String {
+        match self {
+            Filter::BlobNone => "blob:none".into(),
+            Filter::BlobLimit(n) => format!("blob:limit={n}"),
+        }
+    }
+}
+
+/// What the other side asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub wants: Vec<ObjectId>,
+    /// Objects the other side has (unknown ones are ignored).
+    pub haves: Vec<ObjectId>,
+    /// Commits the other side has without their parents.
+    pub client_shallow: HashSet<ObjectId>,
+    /// `deepen <n>`: history cut n commits below the wants.
+    pub depth: Option<u32>,
+    pub filter: Option<Filter>,
+    /// Also send annotated tags (from `refs/tags/`) that point at sent objects.
+    pub include_tag: bool,
+}
+
+/// The objects to send, in pack order, and the shallow boundary changes to announce.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub objects: Vec<ObjectId>,
+    /// New boundary commits (`shallow <id>`), not already shallow on the other side.
+    pub shallow: Vec<ObjectId>,
+    /// Client-shallow commits whose parents are now sent (`unshallow <id>`).
+    pub unshallow: Vec<ObjectId>,
+}
+
+struct CommitNode {
+    time: i64,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+}
+
+/// Reads and caches commits.
+struct Commits<'a> {
+    store: &'a dyn ContentAddressable,
+    nodes: HashMap<ObjectId, CommitNode>,
+}
+
+impl<'a> Commits<'a> {
+    fn get(&mut self, id: ObjectId) -> Result<&CommitNode> {
+        if !self.nodes.contains_key(&id) {
+            let data = self.store.read_kind(&id, ObjectKind::Commit)?;
+            let c = Commit::parse(self.store.hash_kind(), &data).map_err(|e| e.with_id(id))?;
+            self.nodes.insert(
+                id,
+                CommitNode {
+                    time: c.committer.time,
+                    tree: c.tree,
+                    parents: c.parents,
+                },
+            );
+        }
+        self.nodes
+            .get(&id)
+            .ok_or_else(|| Error::Protocol("internal error: commit cache".into()))
+    }
+}
+
+/// Follows tags to the object they finally name; returns the chain of tags and the target.
+fn peel(store: &dyn ContentAddressable, id: ObjectId) -> Result<(Vec<ObjectId>, ObjectId, ObjectKind)> {
+    let mut tags = Vec::new();
+    let mut cur = id;
+    for _ in 0..64 {
+        let obj = store
+            .read(&cur)?
+            .ok_or_else(|| Error::Refused(format!("upload-pack: not our ref {cur}")))?;
+        if obj.kind != ObjectKind::Tag {
+            return Ok((tags, cur, obj.kind));
+        }
+        tags.push(cur);
+        cur = Tag::parse(store.hash_kind(), &obj.data)
+            .map_err(|e| e.with_id(cur))?
+            .object;
+    }
+    Err(Error::Protocol(format!("tag chain from {id} is too long")))
+}
+
+/// Decides what to send for `req` (see the module documentation).
+pub fn plan(store: &dyn ContentAddressable, refs: Option<&dyn AtomicWrite>, req: &Request) -> Result<Plan> {
+    let mut commits = Commits {
+        store,
+        nodes: HashMap::new(),
+    };
+    let mut out = Plan::default();
+    let mut sent: HashSet<ObjectId> = HashSet::new();
+    let mut want_commits = Vec::new();
+    let mut explicit_trees = Vec::new();
+    let mut head_objects = Vec::new();
+    for w in dedup(&req.wants) {
+        let (tags, target, kind) = peel(store, w)?;
+        head_objects.extend(tags);
+        match kind {
+            ObjectKind::Commit => want_commits.push(target),
+            ObjectKind::Tree => explicit_trees.push(target),
+            _ => head_objects.push(target),
+        }
+    }
+    let mut have_commits = Vec::new();
+    for h in dedup(&req.haves) {
+        if !store.contains(&h)? {
+            continue;
+        }
+        if let Ok((_, target, ObjectKind::Commit)) = peel(store, h) {
+            have_commits.push(target);
+        }
+    }
+
+    // Shallow boundary.
+    let mut grafts: HashSet<ObjectId> = req.client_shallow.clone();
+    if let Some(depth) = req.depth {
+        let depth = depth.max(1);
+        let mut seen: HashMap<ObjectId, u32> = HashMap::new();
+        let mut queue: VecDeque<(ObjectId, u32)> = want_commits.iter().map(|c| (*c, 1)).collect();
+        let mut boundary = Vec::new();
+        while let Some((c, d)) = queue.pop_front() {
+            if seen.contains_key(&c) {
+                continue;
+            }
+            seen.insert(c, d);
+            let parents = commits.get(c)?.parents.clone();
+            if d < depth {
+                for p in parents {
+                    if !seen.contains_key(&p) {
+                        queue.push_back((p, d + 1));
+                    }
+                }
+            } else if !parents.is_empty() {
+                boundary.push(c);
+            }
+        }
+        for s in &req.client_shallow {
+            if seen.get(s).is_some_and(|&d| d < depth) {
+                grafts.remove(s);
+                out.unshallow.push(*s);
+            }
+        }
+        for b in boundary {
+            grafts.insert(b);
+            if !req.client_shallow.contains(&b) {
+                out.shallow.push(b);
+            }
+        }
+        out.unshallow.sort();
+        out.shallow.sort();
+    }
+
+    // Commits: wants minus what the haves reach, newest first.
+    let mut uninteresting: HashSet<ObjectId> = HashSet::new();
+    let mut queued: HashSet<ObjectId> = HashSet::new();
+    let mut heap: BinaryHeap<(i64, Reverse<ObjectId>)> = BinaryHeap::new();
+    // Queued commits not (yet) known to be uninteresting: the walk ends when there are none.
+    let mut pending: HashSet<ObjectId> = HashSet::new();
+    for &h in &have_commits {
+        uninteresting.insert(h);
+        if queued.insert(h) {
+            heap.push((commits.get(h)?.time, Reverse(h)));
+        }
+    }
+    for &w in &want_commits {
+        if queued.insert(w) {
+            heap.push((commits.get(w)?.time, Reverse(w)));
+            if !uninteresting.contains(&w) {
+                pending.insert(w);
+            }
+        }
+    }
+    let mut candidates = Vec::new();
+    while let Some((_, Reverse(c))) = heap.pop() {
+        pending.remove(&c);
+        let is_uninteresting = uninteresting.contains(&c);
+        let parents = if grafts.contains(&c) {
+            Vec::new()
+        } else {
+            commits.get(c)?.parents.clone()
+        };
+        if is_uninteresting {
+            for p in &parents {
+                mark_uninteresting(&mut commits, &mut uninteresting, &mut pending, &grafts, *p);
+            }
+        } else {
+            candidates.push(c);
+        }
+        for p in parents {
+            if queued.insert(p) {
+                if !store.contains(&p)? {
+                    // History the server itself lacks (it is shallow): stop here.
+                    continue;
+                }
+                heap.push((commits.get(p)?.time, Reverse(p)));
+                if !uninteresting.contains(&p) {
+                    pending.insert(p);
+                }
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+    }
+    let send_commits: Vec<ObjectId> = candidates
+        .into_iter()
+        .filter(|c| !uninteresting.contains(c))
+        .collect();
+
+    // Trees and blobs the other side has: those of the edge commits.
+    let mut excluded: HashSet<ObjectId> = HashSet::new();
+    if !send_commits.is_empty() || !explicit_trees.is_empty() {
+        let mut edges: Vec<ObjectId> = have_commits.clone();
+        for c in &send_commits {
+            if grafts.contains(c) {
+                continue;
+            }
+            for p in &commits.get(*c)?.parents {
+                if uninteresting.contains(p) {
+                    edges.push(*p);
+                }
+            }
+        }
+        // Client-shallow commits the other side has: their trees too.
+        for s in &req.client_shallow {
+            if store.contains(s)? && !send_commits.contains(s) {
+                edges.push(*s);
+            }
+        }
+        edges.sort();
+        edges.dedup();
+        for e in edges {
+            if let Ok(node) = commits.get(e) {
+                let tree = node.tree;
+                walk_tree(store, tree, &mut excluded, &mut |_, _| Ok(()), None)?;
+            }
+        }
+    }
+
+    for c in &send_commits {
+        if sent.insert(*c) {
+            out.objects.push(*c);
+        }
+    }
+    for o in &head_objects {
+        if sent.insert(*o) {
+            out.objects.push(*o);
+        }
+    }
+    let mut tree_objects = Vec::new();
+    let mut seen_trees = excluded;
+    let filter = req.filter;
+    let roots: Vec<ObjectId> = send_commits
+        .iter()
+        .map(|c| commits.get(*c).map(|n| n.tree))
+        .collect::<Result<_>>()?;
+    for t in roots.into_iter().chain(explicit_trees) {
+        walk_tree(
+            store,
+            t,
+            &mut seen_trees,
+            &mut |id, kind| {
+                if kind == ObjectKind::Blob {
+                    match filter {
+                        Some(Filter::BlobNone) => return Ok(()),
+                        Some(Filter::BlobLimit(n)) => {
+                            let size = store.read(&id)?.map_or(0, |o| o.data.len() as u64);
+                            if size >= n {
+                                return Ok(());
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                tree_objects.push(id);
+                Ok(())
+            },
+            Some(&sent),
+        )?;
+    }
+    for o in tree_objects {
+        if sent.insert(o) {
+            out.objects.push(o);
+        }
+    }
+
+    if req.include_tag {
+        if let Some(refs) = refs {
+            for (_, id) in refs.list("refs/tags/")? {
+                if sent.contains(&id) {
+                    continue;
+                }
+                let Ok((tags, target, _)) = peel(store, id) else {
+                    continue;
+                };
+                if !tags.is_empty() && sent.contains(&target) {
+                    for t in tags {
+                        if sent.insert(t) {
+                            out.objects.push(t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn dedup(ids: &[ObjectId]) -> Vec<ObjectId> {
+    let mut seen = HashSet::new();
+    ids.iter().copied().filter(|i| seen.insert(*i)).collect()
+}
+
+/// Marks `start` and its (already loaded) ancestors uninteresting.
+fn mark_uninteresting(
+    commits: &mut Commits<'_>,
+    uninteresting: &mut HashSet<ObjectId>,
+    pending: &mut HashSet<ObjectId>,
+    grafts: &HashSet<ObjectId>,
+    start: ObjectId,
+) {
+    let mut stack = vec![start];
+    while let Some(c) = stack.pop() {
+        if !uninteresting.insert(c) {
+            continue;
+        }
+        pending.remove(&c);
+        if grafts.contains(&c) {
+            continue;
+        }
+        // Only spread through commits already read; unread ones get the mark when reached.
+        if let Some(node) = commits.nodes.get(&c) {
+            stack.extend(node.parents.iter().copied());
+        }
+    }
+}
+
+/// Visits `root` and everything below it not yet in `seen` (trees first, then their entries);
+/// `emit` gets each new object. Gitlinks are skipped. Objects in `skip` are not emitted.
+fn walk_tree(
+    store: &dyn ContentAddressable,
+    root: ObjectId,
+    seen: &mut HashSet<ObjectId>,
+    emit: &mut dyn FnMut(ObjectId, ObjectKind) -> Result<()>,
+    skip: Option<&HashSet<ObjectId>>,
+) -> Result<()> {
+    let hash = store.hash_kind();
+    let mut stack = vec![root];
+    while let Some(t) = stack.pop() {
+        if !seen.insert(t) {
+            continue;
+        }
+        if !skip.is_some_and(|s| s.contains(&t)) {
+            emit(t, ObjectKind::Tree)?;
+        }
+        let data = store.read_kind(&t, ObjectKind::Tree)?;
+        let entries = TreeEntry::parse_all(hash, &data).map_err(|e| e.with_id(t))?;
+        let mut subtrees = Vec::new();
+        for e in entries {
+            match e.mode {
+                Mode::Tree => subtrees.push(e.id),
+                Mode::Gitlink => {}
+                _ => {
+                    if seen.insert(e.id) && !skip.is_some_and(|s| s.contains(&e.id)) {
+                        emit(e.id, ObjectKind::Blob)?;
+                    }
+                }
+            }
+        }
+        // Reversed so that the first subtree is walked first.
+        stack.extend(subtrees.into_iter().rev());
+    }
+    Ok(())
+}
+
+/// Writes the objects as a version 2 pack (whole objects, each its own zlib stream) followed by
+/// its trailer; returns the number of bytes written. `progress` gets a line now and then.
+pub fn write_pack(
+    store: &dyn ContentAddressable,
+    ids: &[ObjectId],
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(&str),
+) -> Result<u64> {
+    let hash: HashKind = store.hash_kind();
+    let count = u32::try_from(ids.len()).map_err(|_| Error::Unsupported("more than 2^32 objects".into()))?;
+    let mut h = hash.hasher();
+    let mut written = 0u64;
+    let mut emit = |buf: &[u8], out: &mut dyn Write| -> Result<()> {
+        h.update(buf);
+        out.write_all(buf)?;
+        written += buf.len() as u64;
+        Ok(())
+    };
+    let mut header = Vec::with_capacity(12);
+    header.extend_from_slice(b"PACK");
+    header.extend_from_slice(&2u32.to_be_bytes());
+    header.extend_from_slice(&count.to_be_bytes());
+    emit(&header, out)?;
+    let mut z = Compress::new(Compression::fast(), true);
+    let mut buf = Vec::new();
+    let step = (ids.len() / 20).max(1000);
+    for (i, id) in ids.iter().enumerate() {
+        let obj = store
+            .read(id)?
+            .ok_or(crate::backend::Error::MissingObject { id: *id })?;
+        buf.clear();
+        entry_header(obj.kind, obj.data.len() as u64, &mut buf);
+        deflate_into(&mut z, &obj.data, &mut buf)?;
+        emit(&buf, out)?;
+        if (i + 1) % step == 0 {
+            progress(&format!(
+                "Writing objects: {}% ({}/{})\r",
+                (i + 1) * 100 / ids.len(),
+                i + 1,
+                ids.len()
+            ));
+        }
+    }
+    drop(emit);
+    let sum = h.finish();
+    out.write_all(sum.as_bytes())?;
+    if !ids.is_empty() {
+        progress(&format!("Writing objects: 100% ({0}/{0}), done.\n", ids.len()));
+    }
+    Ok(written + sum.as_bytes().len() as u64)
+}
