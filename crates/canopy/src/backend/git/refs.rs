@@ -422,14 +422,19 @@ impl GitRefs {
                 Err(e) if is_absent(&e) && !create => return Ok(()),
                 // Create it; retry if a concurrent deletion removes the empty parent directory
                 // between the two steps.
-                Err(e) if is_absent(&e) && attempts < 5 => {
+                Err(e) if is_absent(&e) && attempts < 50 => {
                     attempts += 1;
                     if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                         // Left behind by deleted references below `name/`.
                         remove_empty_dirs(&path);
                     }
                     if let Some(parent) = path.parent() {
-                        fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+                        match fs::create_dir_all(parent) {
+                            Ok(()) => {}
+                            // A concurrent deletion removed a directory on the way: again.
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(io_err(parent, e)),
+                        }
                     }
                     match OpenOptions::new().append(true).create(true).open(&path) {
                         Ok(f) => break f,
@@ -774,6 +779,11 @@ impl LockFile {
         loop {
             if let Some(parent) = path.parent() {
                 if let Err(e) = fs::create_dir_all(parent) {
+                    if e.kind() == io::ErrorKind::NotFound && vanished < 50 {
+                        // A concurrent deletion removed a directory on the way: again.
+                        vanished += 1;
+                        continue;
+                    }
                     if matches!(
                         e.kind(),
                         io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists
@@ -813,7 +823,7 @@ impl LockFile {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 // A concurrent deletion removed the (empty) parent directory: create it again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < 10 => vanished += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < 50 => vanished += 1,
                 Err(source) => return Err(Error::Io { path, source }),
             }
         }
