@@ -79,9 +79,11 @@ impl TokenInfo {
 pub struct TokenStore {
     source: Source,
     /// The last parse of the config file and the (mtime, length) it was parsed at.
-    cache: Arc<Mutex<Option<(FileStamp, Arc<Vec<TokenInfo>>)>>>,
+    cache: Arc<Mutex<Option<Cached>>>,
 }
 
+/// The config file's (mtime, length) when parsed, and what it held.
+type Cached = (FileStamp, Arc<Vec<TokenInfo>>);
 type FileStamp = (Option<SystemTime>, u64);
 
 #[derive(Clone)]
