@@ -68,6 +68,8 @@ pub struct Request {
     pub client_shallow: HashSet<ObjectId>,
     /// `deepen <n>`: history cut n commits below the wants.
     pub depth: Option<u32>,
+    /// `deepen-relative`: the depth counts from the other side's shallow boundary.
+    pub deepen_relative: bool,
     pub filter: Option<Filter>,
     /// Also send annotated tags (from `refs/tags/`) that point at sent objects.
     pub include_tag: bool,
@@ -167,9 +169,22 @@ pub fn plan(store: &dyn ContentAddressable, refs: Option<&dyn AtomicWrite>, req:
     // Shallow boundary.
     let mut grafts: HashSet<ObjectId> = req.client_shallow.clone();
     if let Some(depth) = req.depth {
-        let depth = depth.max(1);
+        let mut depth = depth.max(1);
         let mut seen: HashMap<ObjectId, u32> = HashMap::new();
-        let mut queue: VecDeque<(ObjectId, u32)> = want_commits.iter().map(|c| (*c, 1)).collect();
+        let mut queue: VecDeque<(ObjectId, u32)> = if req.deepen_relative {
+            // N more generations below each client-shallow commit.
+            depth = depth.saturating_add(1);
+            let mut starts: Vec<ObjectId> = Vec::new();
+            for s in &req.client_shallow {
+                if store.contains(s)? {
+                    starts.push(*s);
+                }
+            }
+            starts.sort();
+            starts.into_iter().map(|c| (c, 1)).collect()
+        } else {
+            want_commits.iter().map(|c| (*c, 1)).collect()
+        };
         let mut boundary = Vec::new();
         while let Some((c, d)) = queue.pop_front() {
             if seen.contains_key(&c) {
@@ -189,8 +204,14 @@ pub fn plan(store: &dyn ContentAddressable, refs: Option<&dyn AtomicWrite>, req:
         }
         for s in &req.client_shallow {
             if seen.get(s).is_some_and(|&d| d < depth) {
-                grafts.remove(s);
+                // The other side keeps it as a have without parents (so it stays grafted
+                // here), and gets its parents as new wants (what upload-pack does).
                 out.unshallow.push(*s);
+                for p in commits.get(*s)?.parents.clone() {
+                    if !want_commits.contains(&p) {
+                        want_commits.push(p);
+                    }
+                }
             }
         }
         for b in boundary {

@@ -102,7 +102,7 @@ pub fn advertise_v2(repo: &Repo) -> Vec<u8> {
 pub fn advertise_v0(repo: &Repo) -> Result<Vec<u8>> {
     let refs = list_refs(repo)?;
     let mut caps = String::from(
-        "multi_ack_detailed no-done side-band-64k side-band thin-pack ofs-delta shallow no-progress include-tag allow-tip-sha1-in-want allow-reachable-sha1-in-want filter",
+        "multi_ack_detailed no-done side-band-64k side-band thin-pack ofs-delta shallow deepen-relative no-progress include-tag allow-tip-sha1-in-want allow-reachable-sha1-in-want filter",
     );
     if let Some(head) = refs.iter().find(|r| r.name == "HEAD") {
         if let (Some(t), Some(_)) = (&head.symref_target, head.id) {
@@ -269,8 +269,10 @@ pub fn parse_fetch_args(repo: &Repo, args: &[String]) -> Result<FetchArgs> {
             "include-tag" => f.request.include_tag = true,
             "wait-for-done" => f.wait_for_done = true,
             "thin-pack" | "ofs-delta" => {}
-            "deepen-relative" | "deepen-since" | "deepen-not" | "want-ref" | "sideband-all"
-            | "packfile-uris" => return Err(Error::Unsupported(format!("fetch argument '{word}'"))),
+            "deepen-relative" => f.request.deepen_relative = true,
+            "deepen-since" | "deepen-not" | "want-ref" | "sideband-all" | "packfile-uris" => {
+                return Err(Error::Unsupported(format!("fetch argument '{word}'")))
+            }
             other => return Err(Error::Protocol(format!("unexpected fetch argument '{other}'"))),
         }
     }
@@ -387,6 +389,9 @@ pub struct V0Request {
     pub caps: Capabilities,
     /// Whether the request had a wants section at all (an empty one is git's probe).
     pub empty: bool,
+    /// The request ended right after the wants (git's first shallow request): no
+    /// negotiation lines are answered, only the shallow list.
+    pub wants_only: bool,
 }
 
 /// Parses a v0 upload-pack request: wants (capabilities on the first), shallow/deepen/filter
@@ -431,8 +436,13 @@ pub fn parse_v0_request(repo: &Repo, input: &mut dyn Read) -> Result<V0Request> 
         req.empty = true;
         return Ok(req);
     }
+    let mut any_have_packet = false;
     loop {
-        match pkts.read()? {
+        let pkt = pkts.read()?;
+        if pkt.is_some() {
+            any_have_packet = true;
+        }
+        match pkt {
             None | Some(Pkt::Flush) => break,
             Some(Pkt::Data(d)) => {
                 let line = d.strip_suffix(b"\n").unwrap_or(d);
@@ -454,12 +464,16 @@ pub fn parse_v0_request(repo: &Repo, input: &mut dyn Read) -> Result<V0Request> 
             }
         }
     }
+    req.wants_only = !any_have_packet;
     req.fetch = parse_fetch_args(repo, &args)?;
     if req.caps.has("no-progress") {
         req.fetch.no_progress = true;
     }
     if req.caps.has("include-tag") {
         req.fetch.request.include_tag = true;
+    }
+    if req.caps.has("deepen-relative") {
+        req.fetch.request.deepen_relative = true;
     }
     Ok(req)
 }
@@ -483,6 +497,9 @@ pub fn fetch_v0(repo: &Repo, req: &V0Request) -> Result<(Vec<u8>, Option<Plan>)>
             }
         }
         write_flush(&mut out);
+    }
+    if req.wants_only {
+        return Ok((out, None));
     }
     let detailed = req.caps.has("multi_ack_detailed");
     let no_done = req.caps.has("no-done");

@@ -1,0 +1,222 @@
+//! Real `git` against Canopy's smart-HTTP service (served by the test helper's HTTP server):
+//! clone (full, shallow, blobless, protocol v0), fetch, push (thin packs, forced and refused
+//! non-fast-forward, deletions, merge on push), and `git fsck --strict` on both sides.
+
+mod sync_support;
+
+use canopy::store::CommitOptions;
+use canopy::{Path, Repo};
+use sync_support::{canopy_handler, git, git_output, Server};
+
+fn p(s: &str) -> Path {
+    Path::parse(s).unwrap()
+}
+
+fn store_with_history(dir: &std::path::Path, commits: usize) -> Repo {
+    let repo = Repo::init(dir).unwrap();
+    let main = repo.branch("main").unwrap();
+    for i in 0..commits {
+        main.set(
+            &p(&format!("items/{}", i % 7)),
+            format!("value {i}\n"),
+            &CommitOptions::message(format!("c{i}")),
+        )
+        .unwrap();
+    }
+    repo
+}
+
+#[test]
+fn git_clone_fetch_and_push_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = store_with_history(&store, 5);
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+
+    git(tmp.path(), &["clone", &url, "clone"]);
+    let clone = tmp.path().join("clone");
+    assert_eq!(
+        std::fs::read_to_string(clone.join("items/4")).unwrap(),
+        "value 4\n"
+    );
+    assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]).trim(), "5");
+    git(&clone, &["fsck", "--strict"]);
+
+    // Push a commit from git; Canopy reads the value.
+    std::fs::write(clone.join("items/new"), "from git\n").unwrap();
+    git(&clone, &["add", "."]);
+    git(&clone, &["commit", "-qm", "from git"]);
+    git(&clone, &["push", "origin", "HEAD:main"]);
+    let repo = Repo::open(&store).unwrap();
+    assert_eq!(
+        repo.branch("main")
+            .unwrap()
+            .get(&p("items/new"))
+            .unwrap()
+            .unwrap(),
+        b"from git\n"
+    );
+    git(&store, &["fsck", "--strict"]);
+    // Received as a pack with its index, not as loose objects.
+    let packs: Vec<_> = std::fs::read_dir(store.join("objects/pack"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(packs
+        .iter()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".idx")));
+    assert!(!std::fs::read_dir(store.join("objects"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("tmp_objdir")));
+
+    // A change made by Canopy reaches the clone with git pull.
+    repo.branch("main")
+        .unwrap()
+        .set(&p("items/0"), "from canopy\n", &CommitOptions::message("canopy"))
+        .unwrap();
+    git(&clone, &["pull", "-q", "--ff-only", "origin", "main"]);
+    assert_eq!(
+        std::fs::read_to_string(clone.join("items/0")).unwrap(),
+        "from canopy\n"
+    );
+    git(&clone, &["fsck", "--strict"]);
+    git(&store, &["fsck", "--strict"]);
+}
+
+#[test]
+fn git_shallow_and_blobless_clones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    store_with_history(&store, 6);
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+
+    git(tmp.path(), &["clone", "--depth", "1", &url, "shallow"]);
+    let shallow = tmp.path().join("shallow");
+    assert_eq!(git(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    assert!(shallow.join(".git/shallow").exists());
+    git(&shallow, &["fsck", "--strict"]);
+    // Deepen it.
+    git(&shallow, &["fetch", "-q", "--deepen", "2"]);
+    assert_eq!(git(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "3");
+    git(&shallow, &["fetch", "-q", "--unshallow"]);
+    assert_eq!(git(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "6");
+    git(&shallow, &["fsck", "--strict"]);
+
+    git(tmp.path(), &["clone", "--filter=blob:none", &url, "blobless"]);
+    let blobless = tmp.path().join("blobless");
+    assert_eq!(
+        std::fs::read_to_string(blobless.join("items/5")).unwrap(),
+        "value 5\n"
+    );
+    // An old value is fetched lazily from the server.
+    let old = git(&blobless, &["show", "HEAD~4:items/1"]);
+    assert_eq!(old, "value 1\n");
+    git(&blobless, &["fsck", "--strict"]);
+}
+
+#[test]
+fn git_protocol_v0_clone_and_fetch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = store_with_history(&store, 3);
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+    git(tmp.path(), &["-c", "protocol.version=0", "clone", &url, "v0"]);
+    let clone = tmp.path().join("v0");
+    assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]).trim(), "3");
+    repo.branch("main")
+        .unwrap()
+        .set(&p("x"), "1", &CommitOptions::message("x"))
+        .unwrap();
+    git(&clone, &["-c", "protocol.version=0", "pull", "-q", "--ff-only"]);
+    assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
+    git(
+        tmp.path(),
+        &[
+            "-c",
+            "protocol.version=0",
+            "clone",
+            "--depth",
+            "1",
+            &url,
+            "v0shallow",
+        ],
+    );
+    assert_eq!(
+        git(&tmp.path().join("v0shallow"), &["rev-list", "--count", "HEAD"]).trim(),
+        "1"
+    );
+    git(&clone, &["fsck", "--strict"]);
+}
+
+#[test]
+fn forced_and_refused_non_fast_forward_pushes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = store_with_history(&store, 2);
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+    git(tmp.path(), &["clone", "-q", &url, "a"]);
+    let a = tmp.path().join("a");
+    git(&a, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::fs::write(a.join("other"), "x\n").unwrap();
+    git(&a, &["add", "."]);
+    git(&a, &["commit", "-qm", "diverged"]);
+    // Refused by the git client, as with any Git server.
+    let out = git_output(&a, &["push", "origin", "HEAD:main"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rejected"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = repo.branch("main").unwrap().head().unwrap().unwrap();
+    // Forced: accepted (receive.denyNonFastForwards is false by default, as in Git).
+    git(&a, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    let new_head = Repo::open(&store)
+        .unwrap()
+        .branch("main")
+        .unwrap()
+        .head()
+        .unwrap()
+        .unwrap();
+    assert_ne!(head, new_head);
+    assert_eq!(git(&a, &["rev-parse", "HEAD"]).trim(), new_head.to_hex());
+    // With the policy set, a forced non-fast-forward push is refused by the server.
+    git(&store, &["config", "receive.denyNonFastForwards", "true"]);
+    git(&a, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(&a, &["commit", "-q", "--allow-empty", "-m", "again"]);
+    let out = git_output(&a, &["push", "--force", "origin", "HEAD:main"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("non-fast-forward"), "{err}");
+    assert_eq!(
+        Repo::open(&store)
+            .unwrap()
+            .branch("main")
+            .unwrap()
+            .head()
+            .unwrap()
+            .unwrap(),
+        new_head
+    );
+    // Deleting a branch, and creating one.
+    git(&a, &["push", "-q", "origin", "HEAD:refs/heads/feature"]);
+    assert!(Repo::open(&store)
+        .unwrap()
+        .refs()
+        .resolve("refs/heads/feature")
+        .unwrap()
+        .is_some());
+    git(&a, &["push", "-q", "origin", ":feature"]);
+    assert!(Repo::open(&store)
+        .unwrap()
+        .refs()
+        .resolve("refs/heads/feature")
+        .unwrap()
+        .is_none());
+    git(&store, &["fsck", "--strict"]);
+}
