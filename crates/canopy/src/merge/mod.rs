@@ -1,55 +1,157 @@
-//! Three-way merge: lowest common ancestors, tree merge, and value drivers.
-//! (Temporary module index; the drivers and attributes below are placeholders until the real
-//! driver module lands.)
+//! Three-way merge of values: the functions that let diverged branches reconcile by meaning.
+//!
+//! A merge function sees the common ancestor (`base`) and the two sides (`ours`, `theirs`), each
+//! possibly absent (a value added on one side, removed on the other, …), and returns the merged
+//! value or a [`Conflict`]. A conflict is an ordinary value, not an error: the caller reports it
+//! with the path it came from, and nothing is lost silently.
+//!
+//! The store-level parts — [`lca`] (merge bases) and [`tree`] (path-by-path tree merge) — use
+//! the store-independent ones:
+//!
+//! - [`Merge`], the merge of typed values, with combinators: [`option`] lifts a merge of present
+//!   values to one over presence, [`atomic`], [`pair`], [`map`] (key by key), [`typed_json`]
+//!   (serde values stored as JSON), [`counter`] and [`set`];
+//! - [`drivers`]: merges of raw blob bytes chosen per path by name (`text`, `binary`, `json`,
+//!   `counter`, `lww`, `set`, `log`, `union`, or one registered by the user);
+//! - [`attributes`]: which driver name a `.gitattributes` file assigns to a path;
+//! - [`text`]: the line-based three-way merge that gives the bytes `git merge-file` gives.
+//!
+//! Every merge here starts with the same rules ([`trivial`]): if both sides agree, that is the
+//! result; if one side kept the base, the other side wins; if one side deleted what the other
+//! modified, that is a `modify/delete` conflict. Only when both sides changed a value differently
+//! does a merge look inside it. So every merge satisfies `merge(b, b, x) = x`,
+//! `merge(b, x, b) = x` and `merge(b, x, x) = x`.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use canopy::merge::{counter, map, Merge};
+//!
+//! let hits = |a: i64, b: i64| BTreeMap::from([("home".to_string(), a), ("about".to_string(), b)]);
+//! let base = hits(10, 1);
+//! let ours = hits(15, 1); // five more visits to "home" here…
+//! let theirs = hits(13, 4); // …three more there, and three to "about"
+//! let merged = map(counter()).merge(Some(&base), Some(&ours), Some(&theirs)).unwrap();
+//! assert_eq!(merged, Some(hits(18, 4)));
+//! ```
 
+pub mod attributes;
+mod combinators;
+pub mod drivers;
 pub mod lca;
+pub mod text;
 pub mod tree;
+mod wildmatch;
+mod xdiff;
 
-pub mod attributes {
-    /// Placeholder: no attribute rules.
-    pub struct Attributes;
-    impl Attributes {
-        pub fn parse(_text: &[u8]) -> Attributes {
-            Attributes
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use attributes::{AttrValue, Attributes};
+pub use combinators::{atomic, counter, map, option, pair, set, typed_json, Lifted, TypedJson};
+pub use drivers::{Driver, Drivers, MergeContext};
+
+/// Why two sides could not be reconciled. A value, returned in [`MergeResult`]'s `Err`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Conflict {
+    /// One line a person can act on, e.g. `both sides changed lines 3-5`.
+    pub reason: String,
+}
+
+impl Conflict {
+    pub fn new(reason: impl Into<String>) -> Conflict {
+        Conflict {
+            reason: reason.into(),
         }
-        pub fn merge_driver(&self, _path: &[u8]) -> Option<String> {
-            None
+    }
+
+    /// The same conflict with `context` in front of its reason (`key "a": …`).
+    pub fn within(self, context: impl fmt::Display) -> Conflict {
+        Conflict {
+            reason: format!("{context}: {}", self.reason),
         }
     }
 }
 
-pub mod drivers {
-    pub struct Conflict {
-        pub reason: String,
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
     }
-    pub struct MergeContext {
-        pub path: String,
-        pub ours: Option<(i64, String)>,
-        pub theirs: Option<(i64, String)>,
+}
+
+impl std::error::Error for Conflict {}
+
+/// The merged value, or why there is none.
+pub type MergeResult<T> = Result<T, Conflict>;
+
+/// A three-way merge of optional values of type `T`.
+///
+/// `None` means absent: `base = None` and both sides present is an add/add, a side `None` where
+/// the base is present is a deletion. The result is `Ok(None)` when the merged value is absent.
+/// Closures of the right shape are merges too.
+pub trait Merge<T> {
+    fn merge(&self, base: Option<&T>, ours: Option<&T>, theirs: Option<&T>) -> MergeResult<Option<T>>;
+}
+
+impl<T, F> Merge<T> for F
+where
+    F: Fn(Option<&T>, Option<&T>, Option<&T>) -> MergeResult<Option<T>>,
+{
+    fn merge(&self, base: Option<&T>, ours: Option<&T>, theirs: Option<&T>) -> MergeResult<Option<T>> {
+        self(base, ours, theirs)
     }
-    pub struct Drivers;
-    impl Drivers {
-        pub fn builtin() -> Drivers {
-            Drivers
-        }
-        /// Binary rules for every driver name.
-        pub fn merge(
-            &self,
-            _name: &str,
-            _ctx: &MergeContext,
-            base: Option<&[u8]>,
-            ours: Option<&[u8]>,
-            theirs: Option<&[u8]>,
-        ) -> Result<Option<Vec<u8>>, Conflict> {
-            if ours == theirs || base == theirs {
-                Ok(ours.map(<[u8]>::to_vec))
-            } else if base == ours {
-                Ok(theirs.map(<[u8]>::to_vec))
-            } else {
-                Err(Conflict {
-                    reason: "changed on both sides".into(),
-                })
-            }
-        }
+}
+
+/// The outcome of the rules every merge starts with; see [`trivial`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Trivial<'a, T: ?Sized> {
+    /// Decided without looking inside the values: this is the result (`None`: absent).
+    Resolved(Option<&'a T>),
+    /// Both sides are present and changed the value differently; `base` is `None` when both
+    /// added it. This is where a merge function does its work.
+    Diverged {
+        base: Option<&'a T>,
+        ours: &'a T,
+        theirs: &'a T,
+    },
+}
+
+/// Applies the rules shared by every merge:
+///
+/// 1. both sides equal (including both absent) → that;
+/// 2. one side equal to the base → the other side;
+/// 3. one side absent and the other changed → `Err`, a `modify/delete` conflict;
+/// 4. otherwise → [`Trivial::Diverged`].
+///
+/// ```
+/// use canopy::merge::{trivial, Trivial};
+///
+/// assert_eq!(trivial(Some("a"), Some("a"), Some("b")).unwrap(), Trivial::Resolved(Some("b")));
+/// assert_eq!(trivial(Some("a"), None, Some("a")).unwrap(), Trivial::Resolved(None));
+/// assert!(trivial(Some("a"), None, Some("b")).is_err());
+/// ```
+pub fn trivial<'a, T: PartialEq + ?Sized>(
+    base: Option<&'a T>,
+    ours: Option<&'a T>,
+    theirs: Option<&'a T>,
+) -> MergeResult<Trivial<'a, T>> {
+    if ours == theirs {
+        return Ok(Trivial::Resolved(ours));
+    }
+    if ours == base {
+        return Ok(Trivial::Resolved(theirs));
+    }
+    if theirs == base {
+        return Ok(Trivial::Resolved(ours));
+    }
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) => Ok(Trivial::Diverged { base, ours, theirs }),
+        (None, _) => Err(Conflict::new(
+            "modify/delete: deleted in ours, modified in theirs",
+        )),
+        (_, None) => Err(Conflict::new(
+            "modify/delete: modified in ours, deleted in theirs",
+        )),
     }
 }
