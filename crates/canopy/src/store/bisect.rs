@@ -243,10 +243,12 @@ impl Bisect {
     /// bad one, the merge bases of the bad commit and the good ones must be good; an untested
     /// one is tested first.
     fn check_merge_bases(&mut self) -> Result<Option<Next>> {
-        let bad_ancestors = self.ancestors(self.bad)?;
-        if self.good.iter().all(|g| bad_ancestors.contains(g)) {
+        // `git rev-list GOOD… --not BAD` is empty when every good commit is an ancestor of the
+        // bad one: a walk as short as the difference, not the history.
+        if self.walk(&self.good.clone(), &[self.bad])?.is_empty() {
             return Ok(None);
         }
+        let bad_ancestors = self.ancestors(self.bad)?;
         let mut good_ancestors = HashSet::new();
         for g in self.good.clone() {
             good_ancestors.extend(self.ancestors(g)?);
@@ -283,18 +285,20 @@ impl Bisect {
 
     /// `git rev-list BAD --not GOOD…`: newest first by committer date.
     fn candidates(&mut self) -> Result<Vec<ObjectId>> {
-        let mut uninteresting: HashSet<ObjectId> = HashSet::new();
+        self.walk(&[self.bad], &self.good.clone())
+    }
+
+    /// `git rev-list INCLUDE… --not EXCLUDE…` (without Git's clock-skew slop): the ancestors of
+    /// `include` that are not ancestors of `exclude`, newest first by committer date. The walk
+    /// stops once only excluded commits are left to visit.
+    fn walk(&mut self, include: &[ObjectId], exclude: &[ObjectId]) -> Result<Vec<ObjectId>> {
+        let mut uninteresting: HashSet<ObjectId> = exclude.iter().copied().collect();
         let mut seen: HashSet<ObjectId> = HashSet::new();
         let mut popped: HashSet<ObjectId> = HashSet::new();
         let mut queue: BinaryHeap<(i64, u64, ObjectId)> = BinaryHeap::new();
         let mut counter = 0u64;
         let mut order = Vec::new();
-        let mut starts = vec![self.bad];
-        starts.extend(self.good.iter().copied());
-        for (i, id) in starts.into_iter().enumerate() {
-            if i > 0 {
-                uninteresting.insert(id);
-            }
+        for &id in include.iter().chain(exclude) {
             if seen.insert(id) {
                 counter += 1;
                 queue.push((self.node(id)?.time, u64::MAX - counter, id));
