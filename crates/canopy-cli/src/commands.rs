@@ -139,6 +139,12 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
         Command::Serve(args) => crate::serve::serve(explicit_root, &args),
         Command::Token(cmd) => crate::serve::token(explicit_root, ctx.json, cmd),
+        Command::Clone(args) => crate::sync::clone(&ctx, &args),
+        Command::Remote(cmd) => crate::sync::remote_cmd(&ctx, &cmd),
+        Command::Fetch(args) => crate::sync::fetch(&ctx, &args),
+        Command::Pull(args) => crate::sync::pull(&ctx, &args),
+        Command::Push(args) => crate::sync::push(&ctx, &args),
+        Command::Sync(args) => crate::sync::sync(&ctx, &args),
         Command::Import {
             file,
             format,

@@ -8,6 +8,7 @@ mod maintenance;
 mod merging;
 mod output;
 mod serve;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,6 +172,19 @@ pub enum Command {
     /// Manage the server's access tokens (in ./canopy-data without --root).
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Create a store from a remote one (http(s)://, file:// or a path) in DIR.
+    Clone(sync::CloneArgs),
+    /// Add, remove or list remotes.
+    #[command(subcommand)]
+    Remote(sync::RemoteCommand),
+    /// Fetch a remote's branches into refs/remotes/REMOTE/*.
+    Fetch(sync::FetchArgs),
+    /// Fetch, then merge the remote branch with the drivers (exit 1 on conflict, branch unchanged).
+    Pull(sync::FetchArgs),
+    /// Push a branch to a remote (refused unless a fast-forward, or --force / --merge).
+    Push(sync::PushArgs),
+    /// Pull then push, retrying while another node pushes in between.
+    Sync(sync::FetchArgs),
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,

@@ -33,6 +33,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+mod git;
 pub mod limits;
 pub mod openapi;
 mod server;
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
     let streams = Router::new().route("/api/v1/branches/{branch}/watch", get(watch::watch));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(git::routes())
         .merge(limited)
         .merge(streams)
         .fallback(api::not_found)

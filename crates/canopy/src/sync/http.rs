@@ -237,20 +237,40 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
     }
 }
 
-/// `POST git-receive-pack`.
+/// `POST git-receive-pack`, with the repository's policy (`receive.*` configuration).
 pub fn receive_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -> Response {
+    receive_pack_with(repo, body, headers, &receive::Policy::from_repo(repo)).0
+}
+
+/// `POST git-receive-pack` with a given policy; also returns the references that moved.
+pub fn receive_pack_with(
+    repo: &Repo,
+    body: &mut dyn Read,
+    headers: &RequestHeaders,
+    policy: &receive::Policy,
+) -> (Response, Vec<String>) {
     if let Err(r) = check_content_type(headers, "git-receive-pack") {
-        return r;
+        return (r, Vec::new());
     }
-    let policy = receive::Policy::from_repo(repo);
     // The pack's own limit applies; the commands before it are bounded by pkt-line limits.
     let limit = policy.limits.max_pack_bytes.saturating_add(64 << 20);
     let mut reader = match body_reader(body, headers, limit) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return (r, Vec::new()),
     };
-    match receive::serve(repo, &mut reader, &policy) {
-        Ok(b) => response(200, "application/x-git-receive-pack-result", b),
-        Err(e) => text(400, &e.to_string()),
+    match receive::serve_report(repo, &mut reader, policy) {
+        Ok((b, report)) => {
+            let moved = report
+                .map(|r| {
+                    r.refs
+                        .into_iter()
+                        .filter(|s| s.error.is_none())
+                        .map(|s| s.name)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (response(200, "application/x-git-receive-pack-result", b), moved)
+        }
+        Err(e) => (text(400, &e.to_string()), Vec::new()),
     }
 }

@@ -57,12 +57,29 @@ pub struct PushRequest {
     pub options: Vec<String>,
 }
 
+/// Decides whether the caller may update a reference: `None` allows it, `Some(reason)`
+/// refuses that command (`ng <ref> <reason>`). Servers with per-branch rights install one.
+pub type RefCheck = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What the server allows.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Policy {
     pub deny_non_fast_forwards: bool,
     pub deny_deletes: bool,
     pub limits: Limits,
+    /// Per-reference authorization (checked before anything is installed).
+    pub check_ref: Option<RefCheck>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("deny_non_fast_forwards", &self.deny_non_fast_forwards)
+            .field("deny_deletes", &self.deny_deletes)
+            .field("limits", &self.limits)
+            .field("check_ref", &self.check_ref.is_some())
+            .finish()
+    }
 }
 
 impl Policy {
@@ -86,6 +103,7 @@ impl Policy {
             deny_non_fast_forwards: flag("receive.denynonfastforwards"),
             deny_deletes: flag("receive.denydeletes"),
             limits,
+            check_ref: None,
         }
     }
 }
@@ -275,14 +293,19 @@ fn one_line(s: &str) -> String {
 /// them with an HTTP error); a bad pack is reported as `unpack <error>` with every command
 /// refused.
 pub fn serve(repo: &Repo, input: &mut dyn Read, policy: &Policy) -> Result<Vec<u8>> {
+    serve_report(repo, input, policy).map(|(body, _)| body)
+}
+
+/// [`serve`], also returning the report (to learn which references moved).
+pub fn serve_report(repo: &Repo, input: &mut dyn Read, policy: &Policy) -> Result<(Vec<u8>, Option<Report>)> {
     let mut pkts = PktReader::new(input);
     let Some(req) = parse_request(repo, &mut pkts)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let report = apply(repo, &req, pkts.get_mut(), policy);
     let wants_report = req.caps.has("report-status") || req.caps.has("report-status-v2");
     if !wants_report {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Some(report)));
     }
     let body = report.encode();
     if req.caps.has("side-band-64k") || req.caps.has("side-band") {
@@ -290,9 +313,9 @@ pub fn serve(repo: &Repo, input: &mut dyn Read, policy: &Policy) -> Result<Vec<u
         band.write_all(&body)?;
         let mut out = band.into_inner();
         write_flush(&mut out);
-        return Ok(out);
+        return Ok((out, Some(report)));
     }
-    Ok(body)
+    Ok((body, Some(report)))
 }
 
 /// Receives the pack (if any) and applies the commands.
@@ -469,6 +492,11 @@ fn check_command(
         || (!c.is_delete() && c.name.split('/').count() < 3);
     if funny {
         return Some("funny refname".into());
+    }
+    if let Some(check) = &policy.check_ref {
+        if let Some(reason) = check(&c.name) {
+            return Some(reason);
+        }
     }
     if c.is_delete() {
         if policy.deny_deletes {
