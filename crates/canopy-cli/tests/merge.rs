@@ -227,9 +227,11 @@ fn counters_merge_by_meaning_and_conflicts_leave_the_branch_alone() {
     let run = sb.canopy(&store, &["merge", "other"]).code(1);
     assert!(run.err().contains("notes"), "{run:?}");
     assert_eq!(sb.rev_parse(&store, "main"), head);
-    // -X theirs resolves it to their side.
+    // -X theirs resolves the conflicting lines to their side and, as Git does, keeps our
+    // changes that do not conflict.
+    sb.canopy_ok(&store, &["set", "notes", "one\nTWO main\nthree\nfour\nfive\nsix main\n"]);
     sb.canopy_ok(&store, &["merge", "other", "-X", "theirs"]);
-    assert_eq!(sb.canopy_ok(&store, &["get", "notes"]), "one\nTWO other\nthree\n");
+    assert_eq!(sb.canopy_ok(&store, &["get", "notes"]), "one\nTWO other\nthree\nfour\nfive\nsix main\n");
     sb.assert_fsck_clean(&store);
     // Fast-forward and up to date.
     sb.canopy_ok(&store, &["branch", "ff"]);

@@ -15,6 +15,7 @@ use crate::backend::{Expected, RefLog};
 use crate::merge::attributes::Attributes;
 use crate::merge::drivers::{Drivers, MergeContext};
 use crate::merge::lca::CommitGraph;
+use crate::merge::text::{merge_text, Favor as TextFavor, TextOptions};
 use crate::merge::tree::{merge_trees, ConflictSide, PathConflict, Resolution, TreeMerge};
 use crate::object::{Mode, ObjectId, ObjectKind, Signature};
 use crate::path::Path;
@@ -75,11 +76,27 @@ impl Repo {
         let base = self.merge_base_tree(ours, theirs, 0)?;
         let sides = self.sides(ours, theirs)?;
         let (ot, tt) = (self.commit_tree(ours)?, self.commit_tree(theirs)?);
-        self.merge_trees(&base, &ot, &tt, sides, favor.map_or(ConflictSide::Ours, side_of))
+        self.merge_trees_with(&base, &ot, &tt, sides, favor.map_or(ConflictSide::Ours, side_of), favor)
     }
 
-    /// Merges three trees with the drivers the merged `.gitattributes` names.
+    /// Merges three trees with the drivers the merged `.gitattributes` names. Conflicting paths
+    /// are reported and hold `side`'s entry in the result.
     pub fn merge_trees(&self, base: &Tree, ours: &Tree, theirs: &Tree, sides: MergeSides, side: ConflictSide) -> Result<TreeMerge> {
+        self.merge_trees_with(base, ours, theirs, sides, side, None)
+    }
+
+    /// As [`Repo::merge_trees`]; with `favor`, value conflicts are resolved the way Git's
+    /// `-X ours|theirs` resolves them: text keeps the other side's non-conflicting changes and
+    /// takes the favoured side's lines where they conflict; other values take the favoured side.
+    fn merge_trees_with(
+        &self,
+        base: &Tree,
+        ours: &Tree,
+        theirs: &Tree,
+        sides: MergeSides,
+        side: ConflictSide,
+        favor: Option<Favor>,
+    ) -> Result<TreeMerge> {
         let store = self.objects();
         let attrs = self.merged_attributes(base, ours, theirs, sides)?;
         let drivers = self.drivers();
@@ -107,6 +124,27 @@ impl Repo {
             };
             let bytes = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(b, _)| b.as_slice()).map(<[u8]>::to_vec);
             let merged = drivers.merge(&name, &ctx, bytes(&bv).as_deref(), bytes(&ov).as_deref(), bytes(&tv).as_deref());
+            let merged = match (merged, favor) {
+                (Err(conflict), Some(f)) => {
+                    let both_text = name == "text" && ov.is_some() && tv.is_some();
+                    if both_text {
+                        let options = TextOptions {
+                            favor: Some(match f {
+                                Favor::Ours => TextFavor::Ours,
+                                Favor::Theirs => TextFavor::Theirs,
+                            }),
+                            ..TextOptions::default()
+                        };
+                        let empty = Vec::new();
+                        let pick = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map_or(&empty, |(b, _)| b).clone();
+                        let m = merge_text(&pick(&bv), &pick(&ov), &pick(&tv), &options);
+                        if m.is_clean() { Ok(Some(m.content)) } else { Err(conflict) }
+                    } else {
+                        Ok(bytes(if f == Favor::Ours { &ov } else { &tv }))
+                    }
+                }
+                (other, _) => other,
+            };
             match merged {
                 Err(conflict) => Ok(Resolution::Conflict(conflict.reason)),
                 Ok(None) => Ok(Resolution::Merged(None)),

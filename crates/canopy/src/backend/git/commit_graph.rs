@@ -58,7 +58,7 @@ pub fn write(objects: &dyn ContentAddressable, objects_dir: &Path, tips: &[Objec
         );
     }
     let mut sorted: Vec<&Node> = nodes.values().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted.sort_by_key(|n| n.id);
     let position: HashMap<ObjectId, u32> = sorted.iter().enumerate().map(|(i, n)| (n.id, i as u32)).collect();
 
     // Generation numbers, parents first (iteratively: histories are deep).

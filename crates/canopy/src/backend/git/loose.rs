@@ -268,7 +268,7 @@ mod tests {
         bytes[mid] ^= 0x40;
         fs::set_permissions(
             &path,
-            fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644)),
+            <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644),
         )
         .unwrap();
         fs::write(&path, &bytes).unwrap();
