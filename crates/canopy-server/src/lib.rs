@@ -40,6 +40,7 @@ mod server;
 pub mod tokens;
 pub mod watch;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -67,6 +68,25 @@ struct Inner {
     requests: Arc<tokio::sync::Semaphore>,
     watches: Arc<tokio::sync::Semaphore>,
     hub: watch::Hub,
+    writers: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Held while this server writes to one branch; see [`AppState::lock_branch`].
+pub struct BranchLock {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    name: String,
+    writers: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Drop for BranchLock {
+    fn drop(&mut self) {
+        self.guard.take();
+        // Forget the lock once nobody holds or waits for it, so the map stays small.
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if writers.get(&self.name).is_some_and(|m| Arc::strong_count(m) == 1) {
+            writers.remove(&self.name);
+        }
+    }
 }
 
 impl AppState {
@@ -77,6 +97,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 hub: watch::Hub::new(repo.clone(), limits.watch_poll_interval),
+                writers: Arc::default(),
                 requests: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
                 watches: Arc::new(tokio::sync::Semaphore::new(limits.max_watch_connections)),
                 repo,
@@ -101,6 +122,22 @@ impl AppState {
     /// Tells watchers of `branch` that it may have moved (they re-read the head).
     pub fn notify(&self, branch: &str) {
         self.inner.hub.notify(branch);
+    }
+
+    /// Queues this request behind the server's other writes to `branch` (first come, first
+    /// served). Writers in one process never race each other's compare-and-swap, so a burst of
+    /// writes to one branch costs one commit each instead of a storm of retries and merges;
+    /// other processes writing the same store are still handled by the library's retries.
+    pub async fn lock_branch(&self, branch: &str) -> BranchLock {
+        let mutex = {
+            let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());
+            writers.entry(branch.to_string()).or_default().clone()
+        };
+        BranchLock {
+            guard: Some(mutex.lock_owned().await),
+            name: branch.to_string(),
+            writers: self.inner.writers.clone(),
+        }
     }
 
     pub(crate) fn hub(&self) -> &watch::Hub {

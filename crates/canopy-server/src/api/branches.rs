@@ -64,6 +64,7 @@ pub(crate) async fn create(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = req.name.clone();
+    let _writing = state.lock_branch(&name).await;
     let body = blocking(move || {
         who.require(&req.name, Access::Write)?;
         let from = match &req.from {
@@ -92,6 +93,7 @@ pub(crate) async fn delete(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
+    let _writing = state.lock_branch(&name).await;
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         if repo

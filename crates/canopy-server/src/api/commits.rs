@@ -65,6 +65,7 @@ pub(crate) async fn commit(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
+    let _writing = state.lock_branch(&name).await;
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         let mut opts = CommitOptions::message(req.message);
@@ -141,6 +142,7 @@ pub(crate) async fn merge(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
+    let _writing = state.lock_branch(&name).await;
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         let from = resolve_rev(&repo, &who, &req.from)?;

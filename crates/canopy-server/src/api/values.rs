@@ -136,6 +136,7 @@ pub(crate) async fn put_value(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
+    let _writing = state.lock_branch(&name).await;
     let commit = blocking(move || {
         let path = value_path(&p.path)?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
@@ -169,6 +170,7 @@ pub(crate) async fn delete_value(
     let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
+    let _writing = state.lock_branch(&name).await;
     let commit = blocking(move || {
         let path = value_path(&p.path)?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
