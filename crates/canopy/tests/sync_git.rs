@@ -220,3 +220,101 @@ fn forced_and_refused_non_fast_forward_pushes() {
         .is_none());
     git(&store, &["fsck", "--strict"]);
 }
+
+#[test]
+fn git_push_sends_thin_packs_that_are_completed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = Repo::init(&store).unwrap();
+    let big: String = (0..2000).map(|i| format!("line {i} of a long value\n")).collect();
+    repo.branch("main")
+        .unwrap()
+        .set(&p("doc"), big.clone(), &CommitOptions::message("big"))
+        .unwrap();
+    let server = Server::start(canopy_handler(store.clone()));
+    git(tmp.path(), &["clone", "-q", &server.url("/git"), "c"]);
+    let c = tmp.path().join("c");
+    let changed = big.replace("line 1000 of", "line ONE THOUSAND of");
+    std::fs::write(c.join("doc"), &changed).unwrap();
+    git(&c, &["commit", "-qam", "small change"]);
+    let out = git_output(&c, &["push", "-v", "origin", "HEAD:main"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let repo = Repo::open(&store).unwrap();
+    assert_eq!(
+        repo.branch("main").unwrap().get(&p("doc")).unwrap().unwrap(),
+        changed.as_bytes()
+    );
+    // The thin pack was completed with the local base: the stored pack stands alone.
+    for e in std::fs::read_dir(store.join("objects/pack")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "idx") {
+            git(&store, &["verify-pack", e.path().to_str().unwrap()]);
+        }
+    }
+    git(&store, &["fsck", "--strict"]);
+}
+
+#[test]
+fn merge_on_push_with_push_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = Repo::init(&store).unwrap();
+    repo.branch("main")
+        .unwrap()
+        .transaction()
+        .set(p(".gitattributes"), "counter merge=counter\n")
+        .set(p("counter"), "1\n")
+        .set(p("text"), "a\nb\nc\nd\ne\n")
+        .commit(&CommitOptions::message("seed"))
+        .unwrap();
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+    git(tmp.path(), &["clone", "-q", &url, "x"]);
+    git(tmp.path(), &["clone", "-q", &url, "y"]);
+    let (x, y) = (tmp.path().join("x"), tmp.path().join("y"));
+    std::fs::write(x.join("counter"), "3\n").unwrap();
+    std::fs::write(x.join("text"), "A\nb\nc\nd\ne\n").unwrap();
+    git(&x, &["commit", "-qam", "x"]);
+    std::fs::write(y.join("counter"), "6\n").unwrap();
+    std::fs::write(y.join("text"), "a\nb\nc\nd\nE\n").unwrap();
+    git(&y, &["commit", "-qam", "y"]);
+    git(&x, &["push", "-q", "origin", "HEAD:main"]);
+    // y is behind: a plain push is refused; with -o merge the server merges.
+    assert!(!git_output(&y, &["push", "origin", "HEAD:main"]).status.success());
+    let out = git_output(&y, &["push", "--force", "-o", "merge", "origin", "HEAD:main"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let main = Repo::open(&store).unwrap().branch("main").unwrap();
+    assert_eq!(main.get(&p("counter")).unwrap().unwrap(), b"8\n");
+    assert_eq!(main.get(&p("text")).unwrap().unwrap(), b"A\nb\nc\nd\nE\n");
+    for clone in [&x, &y] {
+        git(clone, &["pull", "-q", "--ff-only", "origin", "main"]);
+        assert_eq!(std::fs::read_to_string(clone.join("counter")).unwrap(), "8\n");
+    }
+    // A conflicting merge is refused, naming the path, and nothing moves.
+    let before = main.head().unwrap();
+    std::fs::write(x.join("text"), "A\nX\nc\nd\nE\n").unwrap();
+    git(&x, &["commit", "-qam", "x2"]);
+    std::fs::write(y.join("text"), "A\nY\nc\nd\nE\n").unwrap();
+    git(&y, &["commit", "-qam", "y2"]);
+    git(&x, &["push", "-q", "origin", "HEAD:main"]);
+    let after_x = Repo::open(&store)
+        .unwrap()
+        .branch("main")
+        .unwrap()
+        .head()
+        .unwrap();
+    assert_ne!(before, after_x);
+    let out = git_output(&y, &["push", "--force", "-o", "merge", "origin", "HEAD:main"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("merge conflict: text"), "{err}");
+    assert_eq!(
+        Repo::open(&store)
+            .unwrap()
+            .branch("main")
+            .unwrap()
+            .head()
+            .unwrap(),
+        after_x
+    );
+    git(&store, &["fsck", "--strict"]);
+}
