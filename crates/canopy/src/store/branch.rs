@@ -309,7 +309,7 @@ impl Transaction {
                 }
                 merged.tree
             };
-            let tree_id = tree.write(store)?;
+            let tree_id = repo.write_tree(&tree)?;
             if let Some(head) = head {
                 if head_tree.id() == Some(tree_id) {
                     return Ok(Ok(head));

@@ -215,7 +215,7 @@ impl Repo {
             let sides = self.sides(virtual_commit, next)?;
             let (a, b) = (self.commit_tree(virtual_commit)?, self.commit_tree(next)?);
             let merged = self.merge_trees(&base, &a, &b, sides, ConflictSide::Base)?;
-            let tree = merged.tree.write(self.objects())?;
+            let tree = self.write_tree(&merged.tree)?;
             // The virtual base is a commit (unreferenced) so that later folds can find its
             // own merge bases through its parents.
             let time = sides.ours.map_or(0, |s| s.1).max(sides.theirs.map_or(0, |s| s.1));
@@ -276,7 +276,7 @@ impl Branch {
             if !merged.conflicts.is_empty() && opts.favor.is_none() {
                 return Ok(MergeOutcome::Conflicts(merged.conflicts));
             }
-            let tree = merged.tree.write(repo.objects())?;
+            let tree = repo.write_tree(&merged.tree)?;
             let commit = repo.write_commit(tree, vec![head, from], &opts.commit)?;
             repo.objects().flush()?;
             let message = format!("merge {from}: Merge made by the 'canopy' strategy.");

@@ -229,6 +229,19 @@ impl Repo {
         History::new(self.clone(), starts)
     }
 
+    /// Stores a tree's new nodes: one by one as loose objects when they are few (as Git does),
+    /// into one pack when a merge or a large change made many.
+    pub fn write_tree(&self, tree: &Tree) -> Result<ObjectId> {
+        const PACK_THRESHOLD: usize = 100;
+        if tree.unwritten() < PACK_THRESHOLD {
+            return Ok(tree.write(self.objects())?);
+        }
+        let mut batch = self.objects().begin_batch()?;
+        let id = tree.write_to(self.objects(), &mut |kind, data| batch.add(kind, data))?;
+        batch.finish()?;
+        Ok(id)
+    }
+
     /// Writes a commit object with `tree` and `parents`, filling in identities.
     pub fn write_commit(&self, tree: ObjectId, parents: Vec<ObjectId>, opts: &CommitOptions) -> Result<ObjectId> {
         let author = opts.author.clone().unwrap_or_else(|| self.default_signature());

@@ -239,10 +239,40 @@ impl Tree {
 
     /// Stores every node without an id, bottom up, and returns the root's id.
     pub fn write(&self, store: &dyn ContentAddressable) -> Result<ObjectId> {
-        self.write_at(store, 0)
+        self.write_to(store, &mut |kind, data| store.write(kind, data))
     }
 
-    fn write_at(&self, store: &dyn ContentAddressable, depth: usize) -> Result<ObjectId> {
+    /// Like [`Tree::write`], with every new node handed to `sink` (a pack being written, say)
+    /// instead of the store.
+    pub fn write_to(
+        &self,
+        store: &dyn ContentAddressable,
+        sink: &mut dyn FnMut(ObjectKind, &[u8]) -> backend::Result<ObjectId>,
+    ) -> Result<ObjectId> {
+        self.write_at(store, sink, 0)
+    }
+
+    /// How many nodes [`Tree::write`] would store (those built in memory and not yet written).
+    pub fn unwritten(&self) -> usize {
+        if self.id().is_some() {
+            return 0;
+        }
+        let Some(entries) = self.0.entries.get() else { return 0 };
+        1 + entries
+            .values()
+            .map(|e| match e {
+                Entry::Tree(t) => t.unwritten(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    }
+
+    fn write_at(
+        &self,
+        store: &dyn ContentAddressable,
+        sink: &mut dyn FnMut(ObjectKind, &[u8]) -> backend::Result<ObjectId>,
+        depth: usize,
+    ) -> Result<ObjectId> {
         if let Some(id) = self.id() {
             return Ok(id);
         }
@@ -254,7 +284,7 @@ impl Tree {
         for (name, e) in entries.iter() {
             let id = match e {
                 Entry::Value { id, .. } | Entry::Gitlink(id) => *id,
-                Entry::Tree(t) => t.write_at(store, depth + 1)?,
+                Entry::Tree(t) => t.write_at(store, sink, depth + 1)?,
             };
             raw.push(TreeEntry {
                 mode: e.mode(),
@@ -262,7 +292,7 @@ impl Tree {
                 id,
             });
         }
-        let id = store.write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw))?;
+        let id = sink(ObjectKind::Tree, &TreeEntry::serialize(&mut raw))?;
         Ok(*self.0.id.get_or_init(|| id))
     }
 
