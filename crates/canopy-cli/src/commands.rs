@@ -104,7 +104,10 @@ pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Init { dir, object_format } => init(&ctx, dir.as_deref(), &object_format),
         Command::Set { path, value, commit } => set(&ctx, &path, &value, &commit),
-        Command::Get { path, at } => get(&ctx, &path, at.as_deref()),
+        Command::Get { path, at } => {
+            crate::sync::prefetch_value(&ctx, &path, at.as_deref())?;
+            get(&ctx, &path, at.as_deref())
+        }
         Command::Rm { path, commit } => rm(&ctx, &path, &commit),
         Command::TestAndSet {
             path,

@@ -22,7 +22,7 @@ use crate::output;
 pub struct CloneArgs {
     /// Where to clone from: http(s)://…, file://…, or a path.
     url: String,
-    /// The new store's directory.
+    /// The new store's directory (relative to --root, default the current directory).
     dir: PathBuf,
     /// Only the last N commits of history (a shallow replica).
     #[arg(long, value_name = "N")]
@@ -132,13 +132,8 @@ fn parse_filter(spec: Option<&str>) -> Result<Option<Filter>, Failure> {
 }
 
 pub fn clone(ctx: &Ctx, args: &CloneArgs) -> Outcome {
-    let dir = if args.dir.is_absolute() {
-        args.dir.clone()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| Failure::usage(format!("cannot find the current directory: {e}")))?
-            .join(&args.dir)
-    };
+    // As `canopy init DIR`: relative to --root (which defaults to the current directory).
+    let dir = ctx.root.join(&args.dir);
     let progress = Progress::new(&args.quiet);
     let mut cb = progress.callback();
     let mut opts = CloneOptions {
@@ -423,4 +418,34 @@ pub fn sync(ctx: &Ctx, args: &FetchArgs) -> Outcome {
         return Ok(0);
     }
     Err(Failure::no("the remote kept moving; gave up syncing"))
+}
+
+/// Before `get PATH` in a partial clone (`clone --filter blob:none`): fetches the value from
+/// the promisor remote if it was left out, so reads stay transparent. Anything else (not a
+/// partial clone, a bad path, an absent value) is left for the command itself to report.
+pub fn prefetch_value(ctx: &Ctx, path: &str, at: Option<&str>) -> Result<(), Failure> {
+    let Ok(layout) = canopy::backend::git::RepoLayout::open(&ctx.root) else {
+        return Ok(());
+    };
+    let promisor = layout.config.subsections("remote").iter().any(|r| {
+        layout
+            .config
+            .get_bool(&format!("remote.{r}.promisor"))
+            .ok()
+            .flatten()
+            == Some(true)
+    });
+    if !promisor {
+        return Ok(());
+    }
+    let (Ok(p), Ok(repo)) = (canopy::Path::parse(path), ctx.open()) else {
+        return Ok(());
+    };
+    let Ok(view) = ctx.view(&repo, at) else {
+        return Ok(());
+    };
+    if let Ok(Some(canopy::tree::Entry::Value { id, .. })) = view.find(&p) {
+        client::fetch_missing(&repo, &[id]).map_err(failure)?;
+    }
+    Ok(())
 }

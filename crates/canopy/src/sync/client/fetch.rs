@@ -171,6 +171,8 @@ pub struct FetchOptions<'a> {
     pub filter: Option<Filter>,
     pub progress: Option<Progress<'a>>,
     pub limits: Limits,
+    /// Send no haves (a lazy fetch of named objects: Git's `noop` negotiation).
+    pub skip_negotiation: bool,
 }
 
 /// What a fetch did.
@@ -355,6 +357,9 @@ pub fn fetch_pack(
     }
     let local_shallow = shallow::read(repo)?;
     let mut haves = Haves::new(repo, local_shallow.iter().copied().collect())?;
+    if opts.skip_negotiation {
+        haves.heap.clear();
+    }
     let mut common: Vec<ObjectId> = Vec::new();
     let mut batch_size = 16usize;
     let mut sent = 0usize;
@@ -603,4 +608,42 @@ pub fn clone(url: &str, dir: &std::path::Path, opts: &mut CloneOptions<'_>) -> R
         }
     }
     result
+}
+
+/// Fetches objects this partial clone lacks (values left out by `--filter`) from its promisor
+/// remote, as Git's lazy fetch does: `want <id>` lines, no negotiation, `done`. Returns how
+/// many objects arrived; nothing happens (0) when none is missing or the store is no partial
+/// clone.
+pub fn fetch_missing(repo: &Repo, ids: &[ObjectId]) -> Result<usize> {
+    let mut missing = Vec::new();
+    for id in ids {
+        if !repo.objects().contains(id)? {
+            missing.push(*id);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let Some(name) = remote::promisor(repo)? else {
+        return Ok(0);
+    };
+    let url = remote::url(repo, &name)?;
+    let mut t = super::open_transport(&url)?;
+    let body = t.info_refs(Service::UploadPack, true)?;
+    let caps = read_v2_caps(&body, t.url())?;
+    let info = RemoteInfo {
+        caps,
+        refs: Vec::new(),
+        hash: repo.hash_kind(),
+    };
+    let filter = remote::load_config(repo)?
+        .get(&format!("remote.{name}.partialclonefilter"))
+        .map(Filter::parse)
+        .transpose()?;
+    let mut opts = FetchOptions {
+        filter,
+        skip_negotiation: true,
+        ..FetchOptions::default()
+    };
+    Ok(fetch_pack(repo, t.as_mut(), &info, &missing, &mut opts)?.objects)
 }

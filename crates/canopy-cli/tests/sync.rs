@@ -1,0 +1,324 @@
+//! Sync as a user meets it, against a real `canopy serve` on an ephemeral loopback port:
+//! stock `git` clones (full, shallow, blobless), pushes and pulls; `canopy clone/remote/fetch/
+//! pull/push/sync` between replicas; hostile raw HTTP that the server refuses and survives.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::Sandbox;
+
+/// A running `canopy serve`, killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Served {
+    fn start(sb: &Sandbox, store: &Path) -> Served {
+        let mut cmd = sb.canopy_command(store, &["serve", "--addr", "127.0.0.1:0"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("canopy serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("unexpected serve output: {line}"))
+            .to_string();
+        Served { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/git", self.addr)
+    }
+
+    /// One raw HTTP request; returns (status, body).
+    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let status = String::from_utf8_lossy(&resp[9..12]).parse().unwrap();
+        let at = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut body = resp[at..].to_vec();
+        let head = String::from_utf8_lossy(&resp[..at]).to_ascii_lowercase();
+        if head.contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let n = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + n]);
+        data = &data[eol + 4 + n..];
+    }
+    out
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pkt(s: &str) -> String {
+    format!("{:04x}{s}", s.len() + 4)
+}
+
+#[test]
+fn git_clones_pushes_and_pulls_against_canopy_serve() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    for i in 0..3 {
+        sb.canopy_ok(&store, &["set", &format!("items/{i}"), &format!("v{i}")]);
+    }
+    let served = Served::start(&sb, &store);
+    assert_eq!(served.raw("GET", "/healthz", &[], b"").0, 200);
+    let url = served.url();
+    let top = sb.path("");
+
+    sb.git_ok(&top, &["clone", "-q", &url, "full"]);
+    sb.git_ok(&top, &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    sb.git_ok(&top, &["clone", "-q", "--filter=blob:none", &url, "blobless"]);
+    let full = sb.path("full");
+    assert_eq!(sb.git_str(&full, &["rev-list", "--count", "HEAD"]), "3");
+    assert_eq!(
+        sb.git_str(&sb.path("shallow"), &["rev-list", "--count", "HEAD"]),
+        "1"
+    );
+    assert_eq!(
+        sb.git_str(&sb.path("blobless"), &["show", "HEAD~2:items/0"]),
+        "v0"
+    );
+    for c in ["full", "shallow", "blobless"] {
+        sb.assert_fsck_clean(&sb.path(c));
+    }
+
+    // git push → canopy get on the server's store.
+    std::fs::write(full.join("items/from-git"), "pushed").unwrap();
+    sb.git_ok(&full, &["add", "."]);
+    sb.git_ok(&full, &["commit", "-qm", "from git"]);
+    sb.git_ok(&full, &["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "items/from-git"]), "pushed");
+    // canopy set on the server → git pull.
+    sb.canopy_ok(&store, &["set", "items/0", "changed on the server"]);
+    sb.git_ok(&full, &["pull", "-q", "--ff-only", "origin", "main"]);
+    assert_eq!(
+        std::fs::read_to_string(full.join("items/0")).unwrap(),
+        "changed on the server"
+    );
+    sb.assert_fsck_clean(&full);
+    sb.assert_fsck_clean(&store);
+
+    // Non-fast-forward: refused unless forced, as with a Git server.
+    sb.git_ok(&full, &["reset", "-q", "--hard", "HEAD~1"]);
+    sb.git_ok(&full, &["commit", "-q", "--allow-empty", "-m", "diverge"]);
+    let refused = sb.git(&full, &["push", "origin", "HEAD:main"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.err().contains("rejected"), "{refused:?}");
+    sb.git_ok(&full, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    assert_eq!(
+        sb.rev_parse(&store, "main"),
+        sb.git_str(&full, &["rev-parse", "HEAD"])
+    );
+    sb.assert_fsck_clean(&store);
+}
+
+#[test]
+fn canopy_replicas_sync_counters_and_sets_through_serve() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(
+        &store,
+        &[
+            "set",
+            ".gitattributes",
+            "counter merge=counter\nmembers merge=set\n",
+        ],
+    );
+    sb.canopy_ok(&store, &["set", "counter", "100\n"]);
+    sb.canopy_ok(&store, &["set", "members", "ann\nbob\n"]);
+    sb.canopy_ok(&store, &["set", "notes", "1\n2\n3\n4\n5\n6\n"]);
+    let served = Served::start(&sb, &store);
+    let url = served.url();
+    let top = sb.path("");
+    sb.canopy_ok(&top, &["clone", "-q", &url, "a"]);
+    sb.canopy_ok(&top, &["clone", "-q", &url, "b"]);
+    let (a, b) = (sb.path("a"), sb.path("b"));
+    assert_eq!(sb.canopy_ok(&a, &["get", "counter"]), "100\n");
+    assert!(sb.canopy_ok(&a, &["remote", "list"]).contains(&url));
+    assert!(sb.git_str(&a, &["remote", "-v"]).contains(&url));
+
+    sb.canopy_ok(&a, &["set", "counter", "101\n"]);
+    sb.canopy_ok(&a, &["set", "members", "ann\nbob\ncid\n"]);
+    sb.canopy_ok(&a, &["set", "notes", "one\n2\n3\n4\n5\n6\n"]);
+    sb.canopy_ok(&b, &["set", "counter", "105\n"]);
+    sb.canopy_ok(&b, &["set", "members", "bob\ndan\n"]);
+    sb.canopy_ok(&b, &["set", "notes", "1\n2\n3\n4\n5\nsix\n"]);
+    // b syncs first, then a, then b again (a's push came after b's).
+    for r in [&b, &a, &b] {
+        sb.canopy_ok(r, &["sync", "-q"]);
+    }
+    assert_eq!(sb.rev_parse(&a, "main"), sb.rev_parse(&b, "main"));
+    assert_eq!(sb.rev_parse(&a, "main"), sb.rev_parse(&store, "main"));
+    for r in [&a, &b, &store] {
+        assert_eq!(sb.canopy_ok(r, &["get", "counter"]), "106\n");
+        assert_eq!(sb.canopy_ok(r, &["get", "members"]), "bob\ncid\ndan\n");
+        assert_eq!(sb.canopy_ok(r, &["get", "notes"]), "one\n2\n3\n4\n5\nsix\n");
+        sb.assert_fsck_clean(r);
+    }
+
+    // A conflicting pull exits 1 and leaves the branch as it was.
+    sb.canopy_ok(&a, &["set", "notes", "A\n"]);
+    sb.canopy_ok(&a, &["push", "-q"]);
+    sb.canopy_ok(&b, &["set", "notes", "B\n"]);
+    let before = sb.rev_parse(&b, "main");
+    let run = sb.canopy(&b, &["pull", "-q"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.err().contains("conflict in notes"), "{run:?}");
+    assert_eq!(sb.rev_parse(&b, "main"), before);
+    // Push refused as non-fast-forward; --force overwrites.
+    let run = sb.canopy(&b, &["push"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    sb.canopy_ok(&b, &["push", "-q", "--force"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "notes"]), "B\n");
+
+    // Fetch updates remote-tracking branches; remotes can be added and removed.
+    sb.canopy_ok(&a, &["fetch", "-q"]);
+    assert_eq!(
+        sb.rev_parse(&a, "refs/remotes/origin/main"),
+        sb.rev_parse(&store, "main")
+    );
+    sb.canopy_ok(&a, &["remote", "add", "other", b.to_str().unwrap()]);
+    sb.canopy_ok(&a, &["fetch", "-q", "other"]);
+    assert_eq!(
+        sb.rev_parse(&a, "refs/remotes/other/main"),
+        sb.rev_parse(&b, "main")
+    );
+    sb.canopy_ok(&a, &["remote", "remove", "other"]);
+    assert!(!sb.canopy_ok(&a, &["remote", "list"]).contains("other"));
+}
+
+#[test]
+fn shallow_and_blobless_canopy_clones() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    for i in 0..4 {
+        sb.canopy_ok(&store, &["set", "v", &format!("{i}")]);
+    }
+    let served = Served::start(&sb, &store);
+    let top = sb.path("");
+    sb.canopy_ok(&top, &["clone", "-q", "--depth", "1", &served.url(), "shallow"]);
+    assert_eq!(
+        sb.git_str(&sb.path("shallow"), &["rev-list", "--count", "main"]),
+        "1"
+    );
+    assert_eq!(sb.canopy_ok(&sb.path("shallow"), &["get", "v"]), "3");
+
+    sb.canopy_ok(
+        &top,
+        &["clone", "-q", "--filter", "blob:none", &served.url(), "blobless"],
+    );
+    let blobless = sb.path("blobless");
+    // The old value is not there until it is read (git itself must not fetch it).
+    let no_lazy = [("GIT_NO_LAZY_FETCH", "1")];
+    let old_blob = sb.git_str(&store, &["rev-parse", "main~3:v"]);
+    assert_ne!(
+        sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
+            .code,
+        0
+    );
+    assert_eq!(sb.canopy_ok(&blobless, &["get", "v", "--at", "main~3"]), "0");
+    assert_eq!(
+        sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
+            .code,
+        0
+    );
+    sb.assert_fsck_clean(&blobless);
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_server_keeps_serving() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(&store, &["set", "a", "1"]);
+    let served = Served::start(&sb, &store);
+    let rp = [("Content-Type", "application/x-git-receive-pack-request")];
+    let before = sb.rev_parse(&store, "main");
+
+    // Malformed and oversized pkt-lines.
+    let (status, body) = served.raw("POST", "/git/git-receive-pack", &rp, b"12");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = served.raw("POST", "/git/git-receive-pack", &rp, b"ffffxxxx");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("exceeds the limit"));
+    // A truncated pack.
+    let zero = "0".repeat(40);
+    let target = "1".repeat(40);
+    let mut req = pkt(&format!("{zero} {target} refs/heads/evil\0report-status"));
+    req.push_str("0000PACK\0\0\0\x02\0\0\0\x01\x35");
+    let (status, body) = served.raw("POST", "/git/git-receive-pack", &rp, req.as_bytes());
+    assert_eq!(status, 200);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("unpack bad pack"), "{body}");
+    assert!(body.contains("ng refs/heads/evil unpacker error"), "{body}");
+    // A ref name git refuses (a deletion needs no pack).
+    let req = format!(
+        "{}0000",
+        pkt(&format!(
+            "{before} {zero} refs/heads/a..b\0report-status delete-refs"
+        ))
+    );
+    let (_, body) = served.raw("POST", "/git/git-receive-pack", &rp, req.as_bytes());
+    assert!(String::from_utf8_lossy(&body).contains("ng refs/heads/a..b funny refname"));
+    // Unknown service.
+    assert_eq!(
+        served
+            .raw("GET", "/git/info/refs?service=git-frobnicate", &[], b"")
+            .0,
+        403
+    );
+
+    // Nothing moved, nothing left behind, and the server still serves a clone.
+    assert_eq!(sb.rev_parse(&store, "main"), before);
+    assert!(sb
+        .git_str(&store, &["for-each-ref", "--format=%(refname)"])
+        .lines()
+        .all(|r| r == "refs/heads/main"));
+    let leftovers: Vec<_> = std::fs::read_dir(store.join("objects"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    sb.git_ok(&sb.path(""), &["clone", "-q", &served.url(), "after"]);
+    sb.assert_fsck_clean(&store);
+}
