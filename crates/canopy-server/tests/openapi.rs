@@ -349,3 +349,65 @@ async fn live_answers_match_the_document() {
     );
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[tokio::test]
+async fn an_openapi_3_1_parser_accepts_the_document() {
+    let s = common::start().await;
+    let text = s
+        .client
+        .get(s.api("openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let spec = oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    spec.validate_version().expect("a supported 3.1 version");
+    let raw: Value = serde_json::from_str(&text).unwrap();
+    let mut count = 0;
+    for (path, method, op) in spec.operations() {
+        count += 1;
+        let what = format!("{method} {path}");
+        // Every reference resolves: parameters, request body, responses and their schemas.
+        assert_eq!(
+            op.parameters(&spec).unwrap().len(),
+            op.parameters.len(),
+            "{what}: parameters"
+        );
+        op.request_body(&spec)
+            .unwrap_or_else(|e| panic!("{what}: request body: {e}"));
+        let declared = op.responses.as_ref().map_or(0, |r| r.len());
+        let responses = op.responses(&spec);
+        assert_eq!(responses.len(), declared, "{what}: responses");
+        for (status, response) in &responses {
+            for (media, content) in &response.content {
+                if let Some(schema) = &content.schema {
+                    schema
+                        .resolve(&spec)
+                        .unwrap_or_else(|e| panic!("{what} {status} {media}: {e}"));
+                }
+            }
+        }
+    }
+    let documented: usize = raw["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "delete", "patch"].contains(&k.as_str()))
+                .count()
+        })
+        .sum();
+    assert_eq!(count, documented);
+    assert_eq!(count, 17);
+    let components = spec.components.as_ref().unwrap();
+    for (name, schema) in &components.schemas {
+        schema
+            .resolve(&spec)
+            .unwrap_or_else(|e| panic!("schema {name}: {e}"));
+    }
+}
