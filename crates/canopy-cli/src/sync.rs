@@ -108,8 +108,7 @@ impl Progress {
         Some(move |m: &str| {
             let line = m
                 .split(['\r', '\n'])
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("");
             if !line.is_empty() {
                 bar.set_message(line.trim().to_string());

@@ -30,7 +30,7 @@ fn store_with_history(dir: &std::path::Path, commits: usize) -> Repo {
 fn git_clone_fetch_and_push_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    let repo = store_with_history(&store, 5);
+    store_with_history(&store, 5);
     let server = Server::start(canopy_handler(store.clone()));
     let url = server.url("/git");
 

@@ -24,10 +24,13 @@ use crate::Repo;
 /// Largest request body accepted after gzip inflation (upload-pack requests are small).
 pub const MAX_UPLOAD_REQUEST: u64 = 64 << 20;
 
+/// Writes a streamed response body.
+pub type BodyWriter = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
 /// A response body: bytes, or a callback that writes them (run it on a blocking thread).
 pub enum Body {
     Bytes(Vec<u8>),
-    Stream(Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>),
+    Stream(BodyWriter),
 }
 
 impl std::fmt::Debug for Body {

@@ -490,7 +490,6 @@ pub fn write_pack(
             ));
         }
     }
-    drop(emit);
     let sum = h.finish();
     out.write_all(sum.as_bytes())?;
     if !ids.is_empty() {

@@ -490,11 +490,12 @@ pub fn fetch_with(
                     .update(&local, Expected::from_option(old), Some(id), &log)?;
                 outcome.updated.push((local, old, id));
             }
-        } else if r.name.starts_with("refs/tags/") {
-            if repo.refs().resolve(&r.name)?.is_none() && repo.objects().contains(&id)? {
-                repo.refs().update(&r.name, Expected::Absent, Some(id), &log)?;
-                outcome.updated.push((r.name.clone(), None, id));
-            }
+        } else if r.name.starts_with("refs/tags/")
+            && repo.refs().resolve(&r.name)?.is_none()
+            && repo.objects().contains(&id)?
+        {
+            repo.refs().update(&r.name, Expected::Absent, Some(id), &log)?;
+            outcome.updated.push((r.name.clone(), None, id));
         }
     }
     if let Some(target) = info.head_target().and_then(|t| t.strip_prefix("refs/heads/")) {
