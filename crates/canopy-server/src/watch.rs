@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch as channel;
 
-use crate::api::{caller, commit_json, open_branch, Params, Query};
+use crate::api::{commit_json, open_branch, Caller, Params, Query};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -163,11 +163,11 @@ struct Stream {
 /// `GET /api/v1/branches/{branch}/watch`.
 pub(crate) async fn watch(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
     Query(q): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let slot = state.watch_slots().clone().try_acquire_owned().map_err(|_| {
         ApiError::unavailable(
             "too_many_watches",

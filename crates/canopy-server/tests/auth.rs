@@ -315,3 +315,24 @@ async fn anonymous_access_is_off_when_not_allowed() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn unauthenticated_uploads_are_refused_before_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, _t) = server_with_tokens().await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // Announces 10 MB and sends none of it: the answer must not wait for the body.
+    stream
+        .write_all(
+            b"PUT /api/v1/branches/main/values/k HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}

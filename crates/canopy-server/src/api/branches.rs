@@ -1,13 +1,13 @@
 //! Branches: list, show, create, delete.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use canopy::backend::{Expected, RefLog};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{caller, ok_json, open_branch, resolve_rev, Json, Params};
+use super::{ok_json, open_branch, resolve_rev, Caller, Json, Params};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -26,8 +26,7 @@ pub(crate) struct CreateBranch {
 }
 
 /// `GET /branches`: the branches the caller may read, with their heads.
-pub(crate) async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
+pub(crate) async fn list(State(state): State<AppState>, Caller(who): Caller) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let list = blocking(move || {
         Ok(repo
@@ -43,10 +42,9 @@ pub(crate) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
 
 pub(crate) async fn show(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
@@ -58,10 +56,9 @@ pub(crate) async fn show(
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     Json(req): Json<CreateBranch>,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = req.name.clone();
     let _writing = state.lock_branch(&name).await;
@@ -87,10 +84,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;

@@ -2,7 +2,7 @@
 //! (`POST /branches/{b}/merge`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
@@ -10,7 +10,7 @@ use canopy::Path;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{caller, ok_json, open_branch, parse_author, resolve_rev, Json, Params};
+use super::{ok_json, open_branch, parse_author, resolve_rev, Caller, Json, Params};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -58,11 +58,10 @@ pub(crate) struct MergeRequest {
 
 pub(crate) async fn commit(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
-    headers: HeaderMap,
     Json(req): Json<CommitRequest>,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;
@@ -135,11 +134,10 @@ pub(crate) async fn commit(
 
 pub(crate) async fn merge(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
-    headers: HeaderMap,
     Json(req): Json<MergeRequest>,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;

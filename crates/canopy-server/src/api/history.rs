@@ -1,13 +1,13 @@
 //! History: `GET /branches/{b}/log`, `GET /commits/{REV}`, `GET /diff`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use canopy::{ObjectId, Path, Repo};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{caller, change_json, commit_json, ok_json, open_branch, resolve_rev, Params, Query};
+use super::{change_json, commit_json, ok_json, open_branch, resolve_rev, Caller, Params, Query};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -40,11 +40,10 @@ pub(crate) struct DiffQuery {
 
 pub(crate) async fn log(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchOnly>,
     Query(q): Query<LogQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
@@ -69,10 +68,9 @@ pub(crate) async fn log(
 
 pub(crate) async fn show_commit(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<RevOnly>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let body = blocking(move || {
         let id = resolve_rev(&repo, &who, &p.rev)?;
@@ -88,10 +86,9 @@ pub(crate) async fn show_commit(
 
 pub(crate) async fn diff(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Query(q): Query<DiffQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let body = blocking(move || {
         let from = resolve_rev(&repo, &who, &q.from)?;

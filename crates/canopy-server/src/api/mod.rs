@@ -10,7 +10,7 @@ mod values;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use canopy::object::{ObjectId, Signature};
@@ -118,9 +118,19 @@ where
     }
 }
 
-/// The caller, authenticated for the REST API (Bearer challenge on 401).
-pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    state.auth().authenticate(headers, Challenge::Bearer)
+/// The caller, authenticated for the REST API (401 with a Bearer challenge otherwise). As an
+/// extractor it runs before the body is read, so an unauthenticated upload is refused at once.
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state
+            .auth()
+            .authenticate(&parts.headers, Challenge::Bearer)
+            .map(Caller)
+    }
 }
 
 /// Branch `name` for a caller with `access` on it: 403 without the right (checked first, so

@@ -11,7 +11,7 @@ use canopy::{Branch, Path, Repo};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{caller, ok_json, open_branch, parse_author, parse_id, resolve_rev, Params, Query};
+use super::{ok_json, open_branch, parse_author, parse_id, resolve_rev, Caller, Params, Query};
 use crate::auth::{Access, Identity};
 use crate::error::{blocking, ApiError};
 use crate::limits::Body;
@@ -68,11 +68,11 @@ fn value_path(path: &str) -> Result<Path, ApiError> {
 
 pub(crate) async fn get_value(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchPath>,
     Query(q): Query<At>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let (commit, id, bytes) = blocking(move || {
         let path = value_path(&p.path)?;
@@ -128,12 +128,12 @@ pub(crate) async fn get_value(
 
 pub(crate) async fn put_value(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchPath>,
     Query(q): Query<WriteQuery>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;
@@ -163,11 +163,11 @@ pub(crate) async fn put_value(
 
 pub(crate) async fn delete_value(
     State(state): State<AppState>,
+    Caller(who): Caller,
     Params(p): Params<BranchPath>,
     Query(q): Query<WriteQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;
@@ -205,30 +205,29 @@ pub(crate) async fn delete_value(
 
 pub(crate) async fn tree_root(
     state: State<AppState>,
+    who: Caller,
     Params(p): Params<BranchOnly>,
     q: Query<TreeQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    list_tree(state, p.branch, String::new(), q, headers).await
+    list_tree(state, who, p.branch, String::new(), q).await
 }
 
 pub(crate) async fn tree(
     state: State<AppState>,
+    who: Caller,
     Params(p): Params<BranchPath>,
     q: Query<TreeQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    list_tree(state, p.branch, p.path, q, headers).await
+    list_tree(state, who, p.branch, p.path, q).await
 }
 
 async fn list_tree(
     State(state): State<AppState>,
+    Caller(who): Caller,
     branch: String,
     path: String,
     Query(q): Query<TreeQuery>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = caller(&state, &headers)?;
     let repo = state.repo().clone();
     let body = blocking(move || {
         let path = Path::parse(&path)?;
