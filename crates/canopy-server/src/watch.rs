@@ -10,7 +10,9 @@
 //! it to the head instead, so that nothing is missed either way.
 //!
 //! The first event is `ready`, with the head as its id unless the client resumed. A deleted
-//! branch sends `deleted`. Comments keep idle connections alive.
+//! branch sends `deleted`. Comments keep idle connections alive. The caller's token is checked
+//! again at every move: once it is revoked (or loses the right to read the branch) the stream
+//! sends an `error` event and ends.
 //!
 //! Noticing a move: writes through this server wake the watchers at once ([`Hub::notify`]);
 //! writes by other processes (`canopy`, `git push`) are noticed by the library's
@@ -34,7 +36,7 @@ use serde_json::json;
 use tokio::sync::watch as channel;
 
 use crate::api::{commit_json, open_branch, Caller, Params, Query};
-use crate::auth::Access;
+use crate::auth::{Access, Auth, Challenge};
 use crate::error::{blocking, ApiError};
 use crate::AppState;
 
@@ -157,6 +159,12 @@ struct Stream {
     pending: VecDeque<Event>,
     wake: channel::Receiver<u64>,
     check_now: bool,
+    /// Set once the caller lost the right to read the branch: the stream ends.
+    ended: bool,
+    /// The policy and the caller's credentials, checked again at every move, so that a revoked
+    /// token stops receiving events.
+    auth: Auth,
+    credentials: HeaderMap,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -190,6 +198,10 @@ pub(crate) async fn watch(
             Some(id)
         }
     };
+    let mut credentials = HeaderMap::new();
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
+        credentials.insert(axum::http::header::AUTHORIZATION, v.clone());
+    }
     // Subscribe before reading the head, so that no move falls between the two.
     let wake = state.hub().subscribe(&p.branch);
     let name = p.branch.clone();
@@ -219,6 +231,9 @@ pub(crate) async fn watch(
         pending: VecDeque::from([ready]),
         wake,
         check_now: resume.is_some(),
+        ended: false,
+        auth: state.auth().clone(),
+        credentials,
         _slot: slot,
     };
     let events = futures_util::stream::unfold(stream, |mut s| async move {
@@ -226,10 +241,21 @@ pub(crate) async fn watch(
             if let Some(event) = s.pending.pop_front() {
                 return Some((Ok::<Event, Infallible>(event), s));
             }
-            if !s.check_now && s.wake.changed().await.is_err() {
+            if s.ended || (!s.check_now && s.wake.changed().await.is_err()) {
                 return None;
             }
             s.check_now = false;
+            let allowed = s
+                .auth
+                .authenticate(&s.credentials, Challenge::Bearer)
+                .and_then(|who| who.require(s.branch.name(), Access::Read));
+            if let Err(e) = allowed {
+                let data = json!({ "error": { "code": e.code, "message": e.message } });
+                s.pending
+                    .push_back(Event::default().event("error").data(data.to_string()));
+                s.ended = true;
+                continue;
+            }
             let (repo, branch, prefix, last) = (s.repo.clone(), s.branch.clone(), s.prefix.clone(), s.last);
             match blocking(move || catch_up(&repo, &branch, last, &prefix)).await {
                 Ok((events, head)) => {

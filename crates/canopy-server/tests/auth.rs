@@ -336,3 +336,37 @@ async fn unauthenticated_uploads_are_refused_before_the_body() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
+
+#[tokio::test]
+async fn a_revoked_token_stops_receiving_watch_events() {
+    let (s, t) = server_with_tokens().await;
+    let put = |value: &str| {
+        s.client
+            .put(s.api("branches/main/values/k"))
+            .bearer_auth(&t.admin)
+            .body(value.to_string())
+            .send()
+    };
+    put("1").await.unwrap();
+    let r = s
+        .client
+        .get(s.api("branches/main/watch"))
+        .bearer_auth(&t.reader)
+        .send()
+        .await
+        .unwrap();
+    let mut events = common::SseReader::new(r);
+    let wait = std::time::Duration::from_secs(10);
+    assert_eq!(events.next(wait).await.event, "ready");
+    put("2").await.unwrap();
+    assert_eq!(events.next(wait).await.event, "change");
+    TokenStore::for_repo(&s.repo).revoke("reader").unwrap();
+    put("3").await.unwrap();
+    let e = events.next(wait).await;
+    assert_eq!(e.event, "error");
+    assert_eq!(e.data["error"]["code"], "unauthorized");
+    assert!(events
+        .quiet_for(std::time::Duration::from_millis(300))
+        .await
+        .is_none());
+}

@@ -177,9 +177,10 @@ impl SseReader {
         tokio::time::timeout(timeout, self.next_inner())
             .await
             .expect("timed out waiting for an event")
+            .expect("the stream ended")
     }
 
-    async fn next_inner(&mut self) -> SseEvent {
+    async fn next_inner(&mut self) -> Option<SseEvent> {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -204,21 +205,16 @@ impl SseReader {
                 }
                 if any {
                     event.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                    return event;
+                    return Some(event);
                 }
             }
-            let chunk = self
-                .stream
-                .next()
-                .await
-                .expect("stream ended")
-                .expect("stream failed");
+            let chunk = self.stream.next().await?.ok()?;
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 
-    /// Whether an event arrives within `wait`.
+    /// The event that arrives within `wait`, if any (`None` too when the stream ends).
     pub async fn quiet_for(&mut self, wait: Duration) -> Option<SseEvent> {
-        tokio::time::timeout(wait, self.next_inner()).await.ok()
+        tokio::time::timeout(wait, self.next_inner()).await.ok().flatten()
     }
 }
