@@ -85,58 +85,67 @@ impl Hub {
         }
         let (tx, rx) = channel::channel(0);
         channels.insert(branch.to_string(), tx.clone());
-        tokio::spawn(self.clone().poll(branch.to_string(), tx));
+        let hub = self.clone();
+        let name = branch.to_string();
+        let started = std::thread::Builder::new()
+            .name(format!("canopy-watch {branch}"))
+            .spawn(move || hub.follow(name, tx));
+        if let Err(e) = started {
+            // The stream still works from this server's own writes (notify), just not others'.
+            tracing::warn!(branch, "cannot start a watch thread: {e}");
+        }
         rx
     }
 
     /// Follows `name` with the library's [`canopy::Branch::watch_with`] (file notifications,
-    /// polling as a fallback) on one blocking thread while anyone watches it, and wakes the
-    /// watchers at each move.
-    async fn poll(self, name: String, tx: channel::Sender<u64>) {
-        let hub = self.clone();
-        let follow = move || {
-            let opts = WatchOptions {
-                poll_interval: hub.inner.interval,
-                notify: true,
-            };
-            let mut watch = match hub
-                .inner
-                .repo
-                .branch(&name)
-                .and_then(|b| b.watch_with(&Path::root(), &opts))
-            {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    tracing::warn!(branch = name, "cannot watch: {e}; polling");
-                    None
-                }
-            };
-            let mut last = None;
-            loop {
-                {
-                    let mut channels = hub.channels();
-                    if tx.receiver_count() == 0 {
-                        if channels.get(&name).is_some_and(|t| t.same_channel(&tx)) {
-                            channels.remove(&name);
-                        }
-                        return;
-                    }
-                }
-                let moved = match &mut watch {
-                    Some(w) => matches!(w.next_timeout(Duration::from_millis(500)), Ok(Some(_))),
-                    None => {
-                        std::thread::sleep(hub.inner.interval);
-                        let head = hub.inner.repo.branch(&name).and_then(|b| b.head()).ok().flatten();
-                        std::mem::replace(&mut last, head) != head
-                    }
-                };
-                if moved {
-                    tx.send_modify(|n| *n = n.wrapping_add(1));
-                }
+    /// polling as a fallback) while anyone watches it, and wakes the watchers at each move.
+    /// Runs on a thread of its own (not the blocking pool, which serves requests) and ends once
+    /// nobody watches.
+    fn follow(self, name: String, tx: channel::Sender<u64>) {
+        let opts = WatchOptions {
+            poll_interval: self.inner.interval,
+            notify: true,
+        };
+        let mut watch = match self
+            .inner
+            .repo
+            .branch(&name)
+            .and_then(|b| b.watch_with(&Path::root(), &opts))
+        {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(branch = name, "cannot watch: {e}; polling");
+                None
             }
         };
-        if let Err(e) = tokio::task::spawn_blocking(follow).await {
-            tracing::warn!("watch follower failed: {e}");
+        let mut last = None;
+        loop {
+            {
+                let mut channels = self.channels();
+                if tx.receiver_count() == 0 {
+                    if channels.get(&name).is_some_and(|t| t.same_channel(&tx)) {
+                        channels.remove(&name);
+                    }
+                    return;
+                }
+            }
+            let moved = match &mut watch {
+                Some(w) => matches!(w.next_timeout(Duration::from_millis(500)), Ok(Some(_))),
+                None => {
+                    std::thread::sleep(self.inner.interval);
+                    let head = self
+                        .inner
+                        .repo
+                        .branch(&name)
+                        .and_then(|b| b.head())
+                        .ok()
+                        .flatten();
+                    std::mem::replace(&mut last, head) != head
+                }
+            };
+            if moved {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
         }
     }
 }
