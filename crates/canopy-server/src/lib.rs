@@ -26,8 +26,10 @@
 //! the policy. A Git handler authenticates with
 //! `state.auth().authenticate(&headers, Challenge::Basic)` (401 with a Basic challenge, so
 //! `git` asks for credentials), then asks [`auth::Identity::can`]`(branch, Access::Write)` for
-//! each ref a push updates, refusing the refs it may not write. Call [`AppState::notify`] after
-//! moving a branch so that watchers see the change at once. Add the routes in [`router`] inside
+//! each ref a push updates, refusing the refs it may not write. Take
+//! [`AppState::lock_branch`] around a ref update so that it queues behind this server's other
+//! writes to that branch instead of racing them, and call [`AppState::notify`] after moving a
+//! branch so that watchers see the change at once (they would within the poll interval anyway). Add the routes in [`router`] inside
 //! the `limited` group so they share the limits.
 
 pub mod api;
