@@ -447,8 +447,25 @@ fn walk_tree(
     Ok(())
 }
 
+/// Objects compressed together by one worker of [`write_pack`].
+const BATCH: usize = 256;
+
+/// Reads and compresses a run of objects into their pack entries.
+fn compress_batch(store: &dyn ContentAddressable, ids: &[ObjectId], z: &mut Compress) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    for id in ids {
+        let obj = store
+            .read(id)?
+            .ok_or(crate::backend::Error::MissingObject { id: *id })?;
+        entry_header(obj.kind, obj.data.len() as u64, &mut buf);
+        deflate_into(z, &obj.data, &mut buf)?;
+    }
+    Ok(buf)
+}
+
 /// Writes the objects as a version 2 pack (whole objects, each its own zlib stream) followed by
-/// its trailer; returns the number of bytes written. `progress` gets a line now and then.
+/// its trailer; returns the number of bytes written. Objects are read and compressed by up to
+/// four threads in batches, and written in order. `progress` gets a line now and then.
 pub fn write_pack(
     store: &dyn ContentAddressable,
     ids: &[ObjectId],
@@ -470,25 +487,77 @@ pub fn write_pack(
     header.extend_from_slice(&2u32.to_be_bytes());
     header.extend_from_slice(&count.to_be_bytes());
     emit(&header, out)?;
-    let mut z = Compress::new(Compression::fast(), true);
-    let mut buf = Vec::new();
-    let step = (ids.len() / 20).max(1000);
-    for (i, id) in ids.iter().enumerate() {
-        let obj = store
-            .read(id)?
-            .ok_or(crate::backend::Error::MissingObject { id: *id })?;
-        buf.clear();
-        entry_header(obj.kind, obj.data.len() as u64, &mut buf);
-        deflate_into(&mut z, &obj.data, &mut buf)?;
-        emit(&buf, out)?;
-        if (i + 1) % step == 0 {
+    let batches = ids.len().div_ceil(BATCH);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(batches.max(1));
+    let report_every = (batches / 20).max(1);
+    let mut report = |done_batches: usize| {
+        if done_batches % report_every == 0 && done_batches < batches {
+            let n = (done_batches * BATCH).min(ids.len());
             progress(&format!(
-                "Writing objects: {}% ({}/{})\r",
-                (i + 1) * 100 / ids.len(),
-                i + 1,
+                "Writing objects: {}% ({n}/{})\r",
+                n * 100 / ids.len().max(1),
                 ids.len()
             ));
         }
+    };
+    if workers <= 1 {
+        let mut z = Compress::new(Compression::fast(), true);
+        for (b, chunk) in ids.chunks(BATCH).enumerate() {
+            let buf = compress_batch(store, chunk, &mut z)?;
+            emit(&buf, out)?;
+            report(b + 1);
+        }
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>>)>(workers * 2);
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                scope.spawn(move || {
+                    let mut z = Compress::new(Compression::fast(), true);
+                    loop {
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if b >= batches || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let chunk = &ids[b * BATCH..((b + 1) * BATCH).min(ids.len())];
+                        if tx.send((b, compress_batch(store, chunk, &mut z))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut pending: std::collections::BTreeMap<usize, Vec<u8>> = std::collections::BTreeMap::new();
+            let mut want = 0usize;
+            let result = (|| -> Result<()> {
+                for (b, r) in rx.iter() {
+                    pending.insert(b, r?);
+                    while let Some(buf) = pending.remove(&want) {
+                        emit(&buf, out)?;
+                        want += 1;
+                        report(want);
+                    }
+                }
+                Ok(())
+            })();
+            if result.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            drop(rx);
+            result?;
+            if want != batches {
+                return Err(Error::Protocol(
+                    "internal error: a pack batch went missing".into(),
+                ));
+            }
+            Ok(())
+        })?;
     }
     let sum = h.finish();
     out.write_all(sum.as_bytes())?;

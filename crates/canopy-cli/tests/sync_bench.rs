@@ -1,0 +1,226 @@
+//! Benchmark (ignored by default): cloning a 10,000-commit store over loopback from
+//! `canopy serve` against cloning the same repository from stock `git http-backend`, with `git
+//! clone` and `canopy clone` as clients. Run:
+//!
+//! ```sh
+//! cargo test --release -p canopy-cli --test sync_bench -- --ignored --nocapture
+//! ```
+//!
+//! `git http-backend` runs as CGI behind the small threaded HTTP host below (one process per
+//! request, as a web server runs it).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::Sandbox;
+
+const COMMITS: usize = 10_000;
+
+fn fast_import(sb: &Sandbox, repo: &Path) {
+    let mut script = String::new();
+    for i in 0..COMMITS {
+        let value = format!("value {i}\n");
+        script.push_str(&format!(
+            "commit refs/heads/main\nmark :{}\ncommitter B <b@example.com> {} +0000\ndata 2\nc\n",
+            i + 1,
+            1_700_000_000 + i
+        ));
+        if i > 0 {
+            script.push_str(&format!("from :{i}\n"));
+        }
+        script.push_str(&format!(
+            "M 100644 inline items/{}/{}\ndata {}\n{value}\n",
+            (i / 10) % 10,
+            i % 10,
+            value.len()
+        ));
+    }
+    sb.git_with(repo, &["fast-import", "--quiet"], &[], Some(script.as_bytes()))
+        .ok();
+}
+
+fn serve_cgi(root: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = cgi_one(conn, &root);
+            });
+        }
+    });
+    port
+}
+
+fn cgi_one(conn: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        if h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut body = Vec::new();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                reader.read_line(&mut size)?;
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = headers.get("content-length").and_then(|v| v.parse().ok()) {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
+    }
+    let mut cmd = Command::new("git");
+    cmd.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REMOTE_USER", "bench")
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (h, env) in [
+        ("content-type", "CONTENT_TYPE"),
+        ("git-protocol", "GIT_PROTOCOL"),
+        ("content-encoding", "HTTP_CONTENT_ENCODING"),
+    ] {
+        if let Some(v) = headers.get(h) {
+            cmd.env(env, v);
+        }
+    }
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&body));
+    let out = child.wait_with_output()?;
+    let _ = feeder.join();
+    let raw = out.stdout;
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| (p, 4))
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
+    let Some((at, sep)) = at else { return Ok(()) };
+    let mut status = "200 OK".to_string();
+    let mut head = String::new();
+    for l in String::from_utf8_lossy(&raw[..at]).lines() {
+        match l.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_string(),
+            Some(_) => head.push_str(&format!("{l}\r\n")),
+            None => {}
+        }
+    }
+    let body = &raw[at + sep..];
+    let mut conn = conn;
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    conn.write_all(body)
+}
+
+fn timed(what: &str, f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    let s = t.elapsed().as_secs_f64();
+    println!("{what:<48} {s:>8.2} s");
+    s
+}
+
+#[test]
+#[ignore]
+fn clone_10k_commits_canopy_serve_vs_git_http_backend() {
+    let sb = Sandbox::new();
+    let root = sb.path("srv");
+    std::fs::create_dir(&root).unwrap();
+    sb.git_ok(&root, &["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    let repo = root.join("repo.git");
+    fast_import(&sb, &repo);
+    assert_eq!(
+        sb.git_str(&repo, &["rev-list", "--count", "main"]),
+        COMMITS.to_string()
+    );
+
+    let mut serve = sb.canopy_command(&repo, &["serve", "--addr", "127.0.0.1:0"]);
+    serve.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = serve.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let canopy_url = format!("http://{addr}/git");
+    let git_url = format!("http://127.0.0.1:{}/repo.git", serve_cgi(root.clone()));
+    let top = sb.path("");
+
+    println!("\nclone of {COMMITS} commits over loopback");
+    let a = timed("git clone    <- canopy serve", || {
+        sb.git_ok(&top, &["clone", "-q", "--bare", &canopy_url, "g-from-canopy"]);
+    });
+    let b = timed("git clone    <- git http-backend", || {
+        sb.git_ok(&top, &["clone", "-q", "--bare", &git_url, "g-from-git"]);
+    });
+    let c = timed("canopy clone <- canopy serve", || {
+        sb.canopy_ok(&top, &["clone", "-q", &canopy_url, "c-from-canopy"]);
+    });
+    let d = timed("canopy clone <- git http-backend", || {
+        sb.canopy_ok(&top, &["clone", "-q", &git_url, "c-from-git"]);
+    });
+    println!("ratio (canopy serve / http-backend), git client:    {:.2}", a / b);
+    println!("ratio (canopy serve / http-backend), canopy client: {:.2}", c / d);
+    for dir in ["g-from-canopy", "c-from-canopy", "c-from-git"] {
+        let size: u64 = std::fs::read_dir(sb.path(dir).join(if dir.starts_with('g') {
+            "objects/pack"
+        } else {
+            "objects/pack"
+        }))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+        println!("{dir:<20} pack bytes {size}");
+        assert_eq!(
+            sb.git_str(&sb.path(dir), &["rev-list", "--count", "main"]),
+            COMMITS.to_string()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
