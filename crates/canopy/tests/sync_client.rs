@@ -302,3 +302,53 @@ mod http_backend {
         git(&tmp.path().join("replica"), &["fsck", "--strict"]);
     }
 }
+
+#[test]
+fn clones_of_sha256_and_empty_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Repo::init_with(
+        tmp.path().join("o256"),
+        &canopy::store::InitOptions {
+            hash: canopy::HashKind::Sha256,
+            branch: "trunk".into(),
+        },
+    )
+    .unwrap();
+    origin
+        .branch("trunk")
+        .unwrap()
+        .set(&p("a"), "1", &msg("one"))
+        .unwrap();
+    let url = tmp.path().join("o256").display().to_string();
+    let c = client::clone(&url, &tmp.path().join("c256"), &mut CloneOptions::default()).unwrap();
+    assert_eq!(c.hash_kind(), canopy::HashKind::Sha256);
+    assert_eq!(c.head_branch().unwrap().name(), "trunk");
+    assert_eq!(c.branch("trunk").unwrap().get(&p("a")).unwrap().unwrap(), b"1");
+    git(&tmp.path().join("c256"), &["fsck", "--strict"]);
+
+    Repo::init(tmp.path().join("empty")).unwrap();
+    let url = tmp.path().join("empty").display().to_string();
+    let e = client::clone(&url, &tmp.path().join("e"), &mut CloneOptions::default()).unwrap();
+    assert!(e.branch("main").unwrap().head().unwrap().is_none());
+    e.branch("main")
+        .unwrap()
+        .set(&p("x"), "y", &msg("first"))
+        .unwrap();
+    assert!(matches!(
+        push_branch(&e, "origin", "main", false),
+        RefResult::Ok { .. }
+    ));
+    let origin = Repo::open(tmp.path().join("empty")).unwrap();
+    assert_eq!(
+        origin.branch("main").unwrap().get(&p("x")).unwrap().unwrap(),
+        b"y"
+    );
+    // A clone into a non-empty directory is refused and leaves it alone.
+    std::fs::create_dir(tmp.path().join("busy")).unwrap();
+    std::fs::write(tmp.path().join("busy/file"), "keep").unwrap();
+    assert!(client::clone(&url, &tmp.path().join("busy"), &mut CloneOptions::default()).is_err());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("busy/file")).unwrap(),
+        "keep"
+    );
+}

@@ -318,3 +318,73 @@ fn merge_on_push_with_push_option() {
     );
     git(&store, &["fsck", "--strict"]);
 }
+
+#[test]
+fn sha256_stores_and_empty_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store256");
+    let repo = Repo::init_with(
+        &store,
+        &canopy::store::InitOptions {
+            hash: canopy::HashKind::Sha256,
+            branch: "main".into(),
+        },
+    )
+    .unwrap();
+    repo.branch("main")
+        .unwrap()
+        .set(&p("k"), "v\n", &CommitOptions::message("one"))
+        .unwrap();
+    let server = Server::start(canopy_handler(store.clone()));
+    git(tmp.path(), &["clone", "-q", &server.url("/git"), "c256"]);
+    let c = tmp.path().join("c256");
+    assert_eq!(git(&c, &["rev-parse", "--show-object-format"]).trim(), "sha256");
+    std::fs::write(c.join("k2"), "w\n").unwrap();
+    git(&c, &["add", "."]);
+    git(&c, &["commit", "-qm", "two"]);
+    git(&c, &["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(
+        Repo::open(&store)
+            .unwrap()
+            .branch("main")
+            .unwrap()
+            .get(&p("k2"))
+            .unwrap()
+            .unwrap(),
+        b"w\n"
+    );
+    git(&store, &["fsck", "--strict"]);
+
+    // An empty store: git clones it (with a warning) and pushes the first commit.
+    let empty = tmp.path().join("empty");
+    Repo::init(&empty).unwrap();
+    let server = Server::start(canopy_handler(empty.clone()));
+    git(tmp.path(), &["clone", "-q", &server.url("/git"), "e"]);
+    let e = tmp.path().join("e");
+    std::fs::write(e.join("first"), "1\n").unwrap();
+    git(&e, &["add", "."]);
+    git(&e, &["commit", "-qm", "first"]);
+    git(&e, &["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(
+        Repo::open(&empty)
+            .unwrap()
+            .branch("main")
+            .unwrap()
+            .get(&p("first"))
+            .unwrap()
+            .unwrap(),
+        b"1\n"
+    );
+    git(
+        tmp.path(),
+        &[
+            "-c",
+            "protocol.version=0",
+            "clone",
+            "-q",
+            &server.url("/git"),
+            "e0",
+        ],
+    );
+    git(&empty, &["fsck", "--strict"]);
+}

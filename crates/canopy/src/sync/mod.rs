@@ -27,6 +27,8 @@ pub mod pack;
 pub mod pktline;
 pub mod receive;
 pub mod shallow;
+#[cfg(test)]
+mod tests;
 pub mod upload;
 
 use crate::object::ObjectId;
