@@ -77,6 +77,19 @@ pub fn import(dir: &FsPath, pairs: &[(String, String)], mode: ImportMode, n: usi
     Ok(out.commit)
 }
 
+/// One commit per key, each written as its own small pack through `store::Importer` (an
+/// experiment: what a transaction that writes one pack instead of loose objects would cost).
+pub fn pack_per_commit(dir: &FsPath, keys: &[String], values: &[String]) -> BenchResult<()> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    for (i, (k, v)) in keys.iter().zip(values).enumerate() {
+        let mut imp = Importer::new(&main, ImportMode::Merge).map_err(err("import"))?;
+        imp.add(k.as_bytes(), v.as_bytes()).map_err(err("import"))?;
+        imp.commit(&opts(i, format!("set {k}"))).map_err(err("import"))?;
+    }
+    Ok(())
+}
+
 /// `canopy import FILE`.
 pub fn cli_import(bin: &FsPath, dir: &FsPath, file: &FsPath) -> BenchResult<()> {
     let mut cmd = Command::new(bin);

@@ -41,6 +41,9 @@ struct Args {
     /// (a) commits made through the `canopy` binary (one process each).
     #[arg(long, value_name = "N")]
     cli_commits: Option<u64>,
+    /// (a) commits made with `canopy.fsync = true` (every commit waits for several fsyncs).
+    #[arg(long, value_name = "N")]
+    fsync_commits: Option<u64>,
     /// (b) keys of the bulk load.
     #[arg(long, value_name = "N")]
     bulk: Option<u64>,
@@ -73,6 +76,7 @@ struct Args {
 struct Sizes {
     commits: u64,
     cli_commits: u64,
+    fsync_commits: u64,
     bulk: u64,
     keys: u64,
     reads: usize,
@@ -87,6 +91,7 @@ impl Args {
         Sizes {
             commits: self.commits.unwrap_or(if q { 50 } else { 10_000 }),
             cli_commits: self.cli_commits.unwrap_or(if q { 20 } else { 1_000 }),
+            fsync_commits: self.fsync_commits.unwrap_or(if q { 20 } else { 1_000 }),
             bulk: self.bulk.unwrap_or(if q { 5_000 } else { 1_000_000 }),
             keys: self.keys.unwrap_or(if q { 2_000 } else { 100_000 }),
             reads: self.reads.unwrap_or(if q { 5_000 } else { 100_000 }),
@@ -245,17 +250,31 @@ fn commits_workload(dir: &Path, s: &Sizes, env: &Env, with_sizes: bool) -> Bench
         &mut |d| canopy_peer::commits(d, &paths, &vs).map(|_| None),
     );
     sec.push("Canopy (library, fsync off)", m);
+    let n_sync = s.fsync_commits.min(n) as usize;
     let m = sample(
         dir,
         "canopy-fsync-on",
         reps,
-        n,
+        n_sync as u64,
         "commits",
         &mut |d| canopy_peer::init(d, true),
-        &mut |d| canopy_peer::commits(d, &paths, &vs).map(|_| None),
+        &mut |d| canopy_peer::commits(d, &paths[..n_sync], &vs[..n_sync]).map(|_| None),
     );
-    sec.push("Canopy (library, fsync on)", m);
+    sec.push(format!("Canopy (library, fsync on, first {n_sync})"), m);
     let n_cli = s.cli_commits.min(n) as usize;
+    let m = sample(
+        dir,
+        "canopy-pack-per-commit",
+        reps,
+        n_cli as u64,
+        "commits",
+        &mut |d| canopy_peer::init(d, false),
+        &mut |d| canopy_peer::pack_per_commit(d, &ks[..n_cli], &vs[..n_cli]).map(|_| None),
+    );
+    sec.push(
+        format!("Canopy, experiment: one pack per commit via store::Importer (fsync off, first {n_cli})"),
+        m,
+    );
     let m = match &env.canopy_bin {
         Some(bin) => sample(
             dir,

@@ -316,7 +316,6 @@ fn read_tar<R: Read>(input: &mut Tracked<R>, importer: &mut Importer<'_>, name: 
             other => Failure::from(other),
         })?;
     }
-    drop(archive);
     // `tar` treats end of input at an entry boundary as the end; a real archive ends with a
     // zero block, so reaching the end of input first means it was cut short.
     if input.eof {

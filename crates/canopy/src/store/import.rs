@@ -213,10 +213,17 @@ fn finished() -> Error {
     })
 }
 
-/// Compares two paths step by step, bytewise within a step.
+/// Compares two paths step by step, bytewise within a step ('/' sorts before every byte a
+/// step may hold, so it compares as if it were 0).
 fn step_cmp(a: &[u8], b: &[u8]) -> Ordering {
-    let map = |c: u8| if c == b'/' { 0 } else { c };
-    a.iter().map(|&c| map(c)).cmp(b.iter().map(|&c| map(c)))
+    let n = a.len().min(b.len());
+    match a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y) {
+        Some(i) => {
+            let map = |c: u8| if c == b'/' { 0 } else { c };
+            map(a[i]).cmp(&map(b[i]))
+        }
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 /// Refuses an input that puts a value at `a` and another below `a/` ("'a' is a value, not a
@@ -257,9 +264,11 @@ fn build_trees(
     }];
     // The directory steps of the previous path (the open frames below the root).
     let mut open: Vec<&[u8]> = Vec::new();
+    let mut steps: Vec<&[u8]> = Vec::new();
     for item in items {
         let path = &arena[item.start..item.start + item.len];
-        let mut steps: Vec<&[u8]> = path.split(|&c| c == b'/').collect();
+        steps.clear();
+        steps.extend(path.split(|&c| c == b'/'));
         let leaf = steps.pop().unwrap_or_default();
         let common = open.iter().zip(&steps).take_while(|(a, b)| a == b).count();
         while open.len() > common {

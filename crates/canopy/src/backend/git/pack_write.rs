@@ -29,6 +29,9 @@ use crate::object::{HashKind, ObjectId, ObjectKind};
 const LARGE_OFFSET: u64 = 0x8000_0000;
 /// The pack format caps the object count at u32.
 const MAX_OBJECTS: usize = u32::MAX as usize;
+/// Objects up to this size are stored uncompressed (a zlib "stored" block): deflate would
+/// save a few bytes at best, and resetting its state costs more than the rest of the write.
+const STORED_MAX: usize = 192;
 
 /// A pack file being written. Create one with [`super::GitObjects::begin_pack`] (or
 /// [`PackWriter::create`] for a bare directory), [`add`](PackWriter::add) objects, then
@@ -45,7 +48,7 @@ pub struct PackWriter<'a> {
     /// (id, offset, crc32) of every entry, in pack order.
     entries: Vec<(ObjectId, u64, u32)>,
     /// Offset of every entry, by id.
-    seen: HashMap<ObjectId, u64>,
+    seen: HashMap<ObjectId, u64, IdHash>,
     deflate: Compress,
     scratch: Vec<u8>,
     /// Bytes of object content added (before compression).
@@ -95,7 +98,7 @@ impl<'a> PackWriter<'a> {
             out: Some(out),
             offset: header.len() as u64,
             entries: Vec::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             deflate: Compress::new(Compression::fast(), true),
             scratch: Vec::new(),
             raw_bytes: 0,
@@ -142,7 +145,7 @@ impl<'a> PackWriter<'a> {
         self.scratch.clear();
         entry_header(kind, data.len() as u64, &mut self.scratch);
         let header_len = self.scratch.len();
-        deflate_into(&mut self.deflate, data, &mut self.scratch)
+        compress_into(&mut self.deflate, data, &mut self.scratch)
             .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
         let crc = crc32fast::hash(&self.scratch);
         debug_assert!(self.scratch.len() > header_len);
@@ -158,7 +161,13 @@ impl<'a> PackWriter<'a> {
     /// Appends an object stored as a delta (`OFS_DELTA`) against `base`, an object already in
     /// this pack, and returns the object's id. `data` is the whole object (for its id); `delta`
     /// turns the base's content into it. Falls back to a whole entry if `base` is not here.
-    pub fn add_delta(&mut self, kind: ObjectKind, data: &[u8], base: &ObjectId, delta: &[u8]) -> Result<ObjectId> {
+    pub fn add_delta(
+        &mut self,
+        kind: ObjectKind,
+        data: &[u8],
+        base: &ObjectId,
+        delta: &[u8],
+    ) -> Result<ObjectId> {
         let id = ObjectId::for_object(self.hash, kind, data);
         if self.seen.contains_key(&id) {
             return Ok(id);
@@ -179,7 +188,7 @@ impl<'a> PackWriter<'a> {
         }
         enc.reverse();
         self.scratch.extend_from_slice(&enc);
-        deflate_into(&mut self.deflate, delta, &mut self.scratch)
+        compress_into(&mut self.deflate, delta, &mut self.scratch)
             .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
         let crc = crc32fast::hash(&self.scratch);
         let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
@@ -341,6 +350,39 @@ impl WriteBatch for PackWriter<'_> {
     }
 }
 
+/// Object ids are uniformly distributed already: hashing them again (SipHash) is wasted work.
+#[derive(Default, Clone, Copy)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// Folds every word written into the state (FxHash's mixing step).
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn finished(path: &Path) -> Error {
     Error::Io {
         path: path.to_path_buf(),
@@ -375,6 +417,45 @@ fn entry_header_code(code: u8, size: u64, out: &mut Vec<u8>) {
         rest >>= 7;
     }
     out.push(c);
+}
+
+/// Appends `data` as one zlib stream: stored as is when it is small, else deflated.
+fn compress_into(z: &mut Compress, data: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    if data.len() <= STORED_MAX {
+        stored_zlib(data, out);
+        Ok(())
+    } else {
+        deflate_into(z, data, out)
+    }
+}
+
+/// Appends `data` (at most 65535 bytes) as a zlib stream of one stored block: header, block
+/// header, length and its complement, the bytes, then the Adler-32 of the data.
+fn stored_zlib(data: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(data.len() <= 0xffff);
+    let len = data.len() as u16;
+    // CMF 0x78 (deflate, 32K window), FLG 0x01 (0x7801 is a multiple of 31); then BFINAL=1,
+    // BTYPE=00 (stored).
+    out.extend_from_slice(&[0x78, 0x01, 0x01]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&adler32(data).to_be_bytes());
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes is the most that can be summed before `b` could overflow.
+    for chunk in data.chunks(5552) {
+        for &c in chunk {
+            a += u32::from(c);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
 }
 
 /// Appends `data` as one complete zlib stream, reusing the compressor's state.
@@ -435,6 +516,24 @@ mod tests {
         let mut w = store.begin_pack().unwrap();
         w.add(ObjectKind::Blob, b"hello\n").unwrap();
         assert!(w.finish().unwrap().is_none());
+    }
+
+    #[test]
+    fn stored_blocks_inflate_with_zlib() {
+        for data in [&b""[..], b"a", b"hello world\n", &[0xffu8; 192][..]] {
+            let mut z = Vec::new();
+            stored_zlib(data, &mut z);
+            let mut out = Vec::new();
+            flate2::read::ZlibDecoder::new(&z[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data);
+        }
+        let big: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut a = flate2::Compress::new(Compression::fast(), true);
+        let mut z = Vec::new();
+        deflate_into(&mut a, &big, &mut z).unwrap();
+        assert_eq!(adler32(&big).to_be_bytes(), z[z.len() - 4..]);
     }
 
     #[test]
