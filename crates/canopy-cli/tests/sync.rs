@@ -319,3 +319,44 @@ fn hostile_requests_are_refused_and_the_server_keeps_serving() {
     sb.git_ok(&sb.path(""), &["clone", "-q", &served.url(), "after"]);
     sb.assert_fsck_clean(&store);
 }
+
+#[test]
+fn git_access_follows_tokens() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(&store, &["set", "a", "1"]);
+    let dev = sb.canopy_ok(
+        &store,
+        &["token", "create", "dev", "--read", "*", "--write", "feature/*"],
+    );
+    let dev = dev.trim();
+    let narrow = sb.canopy_ok(&store, &["token", "create", "narrow", "--read", "main"]);
+    let narrow = narrow.trim();
+    let served = Served::start(&sb, &store);
+    let top = sb.path("");
+    let with = |token: &str| served.url().replace("http://", &format!("http://git:{token}@"));
+
+    // No credentials: 401, and git (which may not prompt here) gives up.
+    let run = sb.git(&top, &["clone", "-q", &served.url(), "anon"]);
+    assert_ne!(run.code, 0);
+    // A token that cannot read every branch may not fetch.
+    let run = sb.git(&top, &["clone", "-q", &with(narrow), "narrow"]);
+    assert_ne!(run.code, 0);
+    assert!(run.err().contains("403"), "{run:?}");
+
+    sb.git_ok(&top, &["clone", "-q", &with(dev), "dev"]);
+    let dev_dir = sb.path("dev");
+    sb.git_ok(&dev_dir, &["commit", "-q", "--allow-empty", "-m", "x"]);
+    let run = sb.git(&dev_dir, &["push", "origin", "HEAD:main"]);
+    assert_ne!(run.code, 0);
+    assert!(run.err().contains("permission denied"), "{run:?}");
+    sb.git_ok(&dev_dir, &["push", "-q", "origin", "HEAD:refs/heads/feature/x"]);
+    assert_eq!(
+        sb.rev_parse(&store, "feature/x"),
+        sb.git_str(&dev_dir, &["rev-parse", "HEAD"])
+    );
+    assert_ne!(
+        sb.rev_parse(&store, "main"),
+        sb.git_str(&dev_dir, &["rev-parse", "HEAD"])
+    );
+}
