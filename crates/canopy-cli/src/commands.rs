@@ -90,6 +90,9 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Outcome {
+    if let Some(outcome) = crate::remote::dispatch(&cli) {
+        return outcome;
+    }
     // `serve` and `token` default to ./canopy-data rather than the current directory.
     let explicit_root = cli.root.clone();
     let root = match cli.root {

@@ -7,6 +7,7 @@ mod history;
 mod maintenance;
 mod merging;
 mod output;
+mod remote;
 mod serve;
 mod sync;
 
@@ -31,6 +32,13 @@ pub struct Cli {
     /// More logging on stderr (RUST_LOG also works).
     #[arg(long, short = 'v', global = true)]
     verbose: bool,
+    /// Act on the Canopy server at URL instead of the local store (get, set, rm, list, log;
+    /// --branch defaults to main).
+    #[arg(long = "remote", global = true, env = "CANOPY_REMOTE", value_name = "URL")]
+    remote_url: Option<String>,
+    /// Access token for --remote (sent as Authorization: Bearer TOKEN).
+    #[arg(long = "token", global = true, env = "CANOPY_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    remote_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }

@@ -1,0 +1,289 @@
+//! `--remote URL` (or `$CANOPY_REMOTE`): `get`, `set`, `rm`, `list` and `log` act on a Canopy
+//! server through `canopy-client` instead of the local store, with the same output and exit
+//! codes as the local commands: 0 done, 1 a definite "no" (absent path or branch), 2 bad usage
+//! or input (a bad path, a server 400 or 409), 3 the server refused (401, 403) or failed, or
+//! could not be reached. The token comes from `--token` or `$CANOPY_TOKEN`; the branch from
+//! `--branch`, else `main`.
+
+use std::io::Read;
+
+use canopy::Path;
+use canopy_client::{Client, Error, LogOptions, TreeOptions, WriteOptions};
+use serde_json::{json, Value};
+
+use crate::commands::{Failure, Outcome};
+use crate::output;
+use crate::{Cli, Command, CommitArgs};
+
+/// The branch acted on without `--branch`.
+const DEFAULT_BRANCH: &str = "main";
+
+/// Runs `cli` against the server when `--remote` is given: `None` when it is not, or for
+/// `serve` and `token` (which act on a store of their own); a usage error for the commands
+/// that have no remote form.
+pub(crate) fn dispatch(cli: &Cli) -> Option<Outcome> {
+    let url = cli.remote_url.as_deref()?;
+    let remote = Remote {
+        client: client(url, cli.remote_token.as_deref()),
+        branch: cli.branch.clone().unwrap_or_else(|| DEFAULT_BRANCH.to_string()),
+        json: cli.json,
+    };
+    Some(match &cli.command {
+        Command::Get { path, at } => remote.get(path, at.as_deref()),
+        Command::Set { path, value, commit } => remote.set(path, value, commit),
+        Command::Rm { path, commit } => remote.rm(path, commit),
+        Command::List { path, at } => remote.list(path.as_deref().unwrap_or(""), at.as_deref()),
+        Command::Log(_) => remote.log(),
+        Command::Serve(_) | Command::Token(_) => return None,
+        _ => Err(Failure::usage(
+            "--remote works with get, set, rm, list and log only (unset CANOPY_REMOTE for local commands)",
+        )),
+    })
+}
+
+fn client(url: &str, token: Option<&str>) -> Client {
+    let client = Client::new(url);
+    match token.filter(|t| !t.is_empty()) {
+        Some(t) => client.with_token(t),
+        None => client,
+    }
+}
+
+struct Remote {
+    client: Client,
+    branch: String,
+    json: bool,
+}
+
+/// A client error as a CLI failure; `absent` words a 404 on a path the way the local
+/// commands do.
+fn failure(e: Error, absent: Option<&Path>) -> Failure {
+    let code = match &e {
+        Error::NotFound { .. } | Error::PreconditionFailed { .. } => 1,
+        Error::BadRequest { .. } | Error::Conflict { .. } => 2,
+        _ => 3,
+    };
+    let message = match (&e, absent) {
+        (Error::NotFound { code, .. }, Some(p)) if code == "no_such_path" => {
+            format!("path '{p}' not found")
+        }
+        _ => e.message(),
+    };
+    Failure { code, message }
+}
+
+fn parse(path: &str) -> Result<Path, Failure> {
+    Ok(Path::parse(path)?)
+}
+
+fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
+    if value != "-" {
+        return Ok(value.as_bytes().to_vec());
+    }
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure {
+        code: 3,
+        message: format!("cannot read standard input: {e}"),
+    })?;
+    Ok(buf)
+}
+
+/// `-m` (else `default_message`) and `--author`, else `$CANOPY_AUTHOR` (else the server's
+/// identity).
+fn write_options(args: &CommitArgs, default_message: String) -> WriteOptions {
+    WriteOptions {
+        message: Some(args.message.clone().unwrap_or(default_message)),
+        author: args
+            .author
+            .clone()
+            .or_else(|| std::env::var("CANOPY_AUTHOR").ok().filter(|s| !s.is_empty())),
+        ..WriteOptions::default()
+    }
+}
+
+impl Remote {
+    fn get(&self, path: &str, at: Option<&str>) -> Outcome {
+        let p = parse(path)?;
+        if p.is_root() {
+            return Err(Failure::usage("path '': the root is a directory, not a value"));
+        }
+        let v = self
+            .client
+            .get_at(&self.branch, path, at)
+            .map_err(|e| failure(e, Some(&p)))?;
+        if self.json {
+            let (key, value) = output::value_json(&v.bytes);
+            let mut obj = serde_json::Map::new();
+            obj.insert("path".into(), Value::String(p.to_string()));
+            obj.insert(key.into(), value);
+            if let Some(c) = v.commit {
+                obj.insert("commit".into(), Value::String(c));
+            }
+            output::json(&Value::Object(obj));
+        } else {
+            output::raw(&v.bytes);
+        }
+        Ok(0)
+    }
+
+    fn set(&self, path: &str, value: &str, args: &CommitArgs) -> Outcome {
+        let p = parse(path)?;
+        if p.is_root() {
+            return Err(Failure::usage("path '': the root cannot hold a value"));
+        }
+        let bytes = read_value(value)?;
+        let opts = write_options(args, format!("set {p}"));
+        let commit = self
+            .client
+            .put_with(&self.branch, path, bytes, &opts)
+            .map_err(|e| failure(e, None))?;
+        if self.json {
+            output::json(&json!({ "commit": commit }));
+        }
+        Ok(0)
+    }
+
+    fn rm(&self, path: &str, args: &CommitArgs) -> Outcome {
+        let p = parse(path)?;
+        if p.is_root() {
+            return Err(Failure::usage("path '': name what to remove"));
+        }
+        let opts = write_options(args, format!("rm {p}"));
+        let commit = self
+            .client
+            .delete_with(&self.branch, path, &opts)
+            .map_err(|e| failure(e, Some(&p)))?;
+        if self.json {
+            output::json(&json!({ "commit": commit }));
+        }
+        Ok(0)
+    }
+
+    fn list(&self, path: &str, at: Option<&str>) -> Outcome {
+        let p = parse(path)?;
+        let opts = TreeOptions {
+            recursive: false,
+            at: at.map(str::to_string),
+        };
+        let tree = match self.client.tree(&self.branch, path, &opts) {
+            Ok(t) => t,
+            // An unborn default branch lists as empty, as it does locally.
+            Err(Error::NotFound { code, .. }) if p.is_root() && code == "no_such_branch" => {
+                return self.print_list(Vec::new());
+            }
+            Err(e) => return Err(failure(e, Some(&p))),
+        };
+        let entries = tree.entries.into_iter().map(|e| (e.name, e.kind)).collect();
+        self.print_list(entries)
+    }
+
+    fn print_list(&self, entries: Vec<(String, String)>) -> Outcome {
+        if self.json {
+            let items: Vec<Value> = entries
+                .iter()
+                .map(|(name, kind)| json!({ "name": name, "kind": kind }))
+                .collect();
+            output::json(&Value::Array(items));
+        } else {
+            output::lines(entries.into_iter().map(
+                |(name, kind)| {
+                    if kind == "tree" {
+                        format!("{name}/")
+                    } else {
+                        name
+                    }
+                },
+            ));
+        }
+        Ok(0)
+    }
+
+    fn log(&self) -> Outcome {
+        let args = LogArgs::from_command_line();
+        if args.graph {
+            return Err(Failure::usage("--graph is not available with --remote"));
+        }
+        if args.since {
+            return Err(Failure::usage("--since is not available with --remote"));
+        }
+        if let Some(p) = &args.path {
+            parse(p)?;
+        }
+        // The server sends at most 10,000 commits at a time; filters apply here.
+        let wanted = if args.author.is_some() { None } else { args.limit };
+        let opts = LogOptions {
+            limit: Some(wanted.unwrap_or(10_000)),
+            path: args.path.clone().filter(|p| !p.is_empty()),
+        };
+        let commits = match self.client.log(&self.branch, &opts) {
+            Ok(c) => c,
+            // An unborn default branch has no history, as locally.
+            Err(Error::NotFound { code, .. }) if code == "no_such_branch" => Vec::new(),
+            Err(e) => return Err(failure(e, None)),
+        };
+        let shown = commits
+            .into_iter()
+            .filter(|c| {
+                args.author
+                    .as_deref()
+                    .is_none_or(|pat| format!("{} <{}>", c.author.name, c.author.email).contains(pat))
+            })
+            .take(args.limit.unwrap_or(usize::MAX));
+        if self.json {
+            let items: Vec<Value> = shown.map(|c| commit_json(&c)).collect();
+            output::json(&Value::Array(items));
+        } else {
+            output::lines(shown.map(|c| format!("{} {}", c.id, c.summary)));
+        }
+        Ok(0)
+    }
+}
+
+/// A commit in the local `canopy log --json` form.
+fn commit_json(c: &canopy_client::Commit) -> Value {
+    let sig = |s: &canopy_client::Signature| {
+        let sign = if s.offset_minutes < 0 { '-' } else { '+' };
+        let m = s.offset_minutes.unsigned_abs();
+        json!({
+            "name": s.name,
+            "email": s.email,
+            "time": s.time,
+            "zone": format!("{sign}{:02}{:02}", m / 60, m % 60),
+        })
+    };
+    json!({
+        "id": c.id,
+        "parents": c.parents,
+        "tree": c.tree,
+        "author": sig(&c.author),
+        "committer": sig(&c.committer),
+        "summary": c.summary,
+        "message": c.message,
+    })
+}
+
+/// The options of `canopy log`, read again from the command line (the parsed `LogArgs` keep
+/// their fields to the history module).
+struct LogArgs {
+    path: Option<String>,
+    limit: Option<usize>,
+    since: bool,
+    author: Option<String>,
+    graph: bool,
+}
+
+impl LogArgs {
+    fn from_command_line() -> LogArgs {
+        use clap::CommandFactory;
+        let matches = Cli::command().try_get_matches_from(std::env::args_os()).ok();
+        let log = matches.as_ref().and_then(|m| m.subcommand_matches("log"));
+        let text = |id: &str| log.and_then(|m| m.get_one::<String>(id).cloned());
+        LogArgs {
+            path: text("path"),
+            limit: log.and_then(|m| m.get_one::<usize>("limit").copied()),
+            since: text("since").is_some(),
+            author: text("author"),
+            graph: log.is_some_and(|m| m.get_flag("graph")),
+        }
+    }
+}
