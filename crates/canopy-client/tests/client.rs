@@ -198,7 +198,7 @@ fn values_trees_and_history() {
     let ids: Vec<_> = log.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, [&removed, &bin, &second, &first]);
     assert_eq!(log[2].summary, "name ada");
-    assert_eq!(log[0].parents, [bin.clone()]);
+    assert_eq!(log[0].parents, std::slice::from_ref(&bin));
     let limited = c
         .log(
             "main",
