@@ -37,7 +37,8 @@ pub struct Cli {
     #[arg(long = "remote", global = true, env = "CANOPY_REMOTE", value_name = "URL")]
     remote_url: Option<String>,
     /// Access token for --remote (sent as Authorization: Bearer TOKEN).
-    #[arg(long = "token", global = true, env = "CANOPY_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long = "token", global = true, env = "CANOPY_TOKEN", value_name = "TOKEN")]
+    #[arg(hide_env_values = true)]
     remote_token: Option<String>,
     #[command(subcommand)]
     command: Command,
