@@ -21,6 +21,7 @@ use std::time::Instant;
 use common::Sandbox;
 
 const COMMITS: usize = 10_000;
+const RUNS: usize = 5;
 
 fn fast_import(sb: &Sandbox, repo: &Path) {
     let mut script = String::new();
@@ -151,14 +152,6 @@ fn cgi_one(conn: TcpStream, root: &Path) -> std::io::Result<()> {
     conn.write_all(body)
 }
 
-fn timed(what: &str, f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    let s = t.elapsed().as_secs_f64();
-    println!("{what:<48} {s:>8.2} s");
-    s
-}
-
 #[test]
 #[ignore]
 fn clone_10k_commits_canopy_serve_vs_git_http_backend() {
@@ -190,34 +183,46 @@ fn clone_10k_commits_canopy_serve_vs_git_http_backend() {
     let git_url = format!("http://127.0.0.1:{}/repo.git", serve_cgi(root.clone()));
     let top = sb.path("");
 
-    println!("\nclone of {COMMITS} commits over loopback");
-    let a = timed("git clone    <- canopy serve", || {
-        sb.git_ok(&top, &["clone", "-q", "--bare", &canopy_url, "g-from-canopy"]);
-    });
-    let b = timed("git clone    <- git http-backend", || {
-        sb.git_ok(&top, &["clone", "-q", "--bare", &git_url, "g-from-git"]);
-    });
-    let c = timed("canopy clone <- canopy serve", || {
-        sb.canopy_ok(&top, &["clone", "-q", &canopy_url, "c-from-canopy"]);
-    });
-    let d = timed("canopy clone <- git http-backend", || {
-        sb.canopy_ok(&top, &["clone", "-q", &git_url, "c-from-git"]);
-    });
+    println!("\nclone of {COMMITS} commits over loopback (best of {RUNS})");
+    let mut run = |what: &str, git_client: bool, url: &str, dir: &str| -> f64 {
+        let mut best = f64::MAX;
+        for i in 0..RUNS {
+            let target = format!("{dir}-{i}");
+            let t = Instant::now();
+            if git_client {
+                sb.git_ok(&top, &["clone", "-q", "--bare", url, &target]);
+            } else {
+                sb.canopy_ok(&top, &["clone", "-q", url, &target]);
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+            if i + 1 < RUNS {
+                std::fs::remove_dir_all(sb.path(&target)).unwrap();
+            }
+        }
+        println!("{what:<48} {best:>8.2} s");
+        best
+    };
+    let a = run("git clone    <- canopy serve", true, &canopy_url, "g-from-canopy");
+    let b = run("git clone    <- git http-backend", true, &git_url, "g-from-git");
+    let c = run(
+        "canopy clone <- canopy serve",
+        false,
+        &canopy_url,
+        "c-from-canopy",
+    );
+    let d = run("canopy clone <- git http-backend", false, &git_url, "c-from-git");
     println!("ratio (canopy serve / http-backend), git client:    {:.2}", a / b);
     println!("ratio (canopy serve / http-backend), canopy client: {:.2}", c / d);
-    for dir in ["g-from-canopy", "c-from-canopy", "c-from-git"] {
-        let size: u64 = std::fs::read_dir(sb.path(dir).join(if dir.starts_with('g') {
-            "objects/pack"
-        } else {
-            "objects/pack"
-        }))
-        .unwrap()
-        .flatten()
-        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum();
-        println!("{dir:<20} pack bytes {size}");
+    for dir in ["g-from-canopy", "g-from-git", "c-from-canopy", "c-from-git"] {
+        let dir = format!("{dir}-{}", RUNS - 1);
+        let size: u64 = std::fs::read_dir(sb.path(&dir).join("objects/pack"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        println!("{dir:<20} pack + idx bytes {size}");
         assert_eq!(
-            sb.git_str(&sb.path(dir), &["rev-list", "--count", "main"]),
+            sb.git_str(&sb.path(&dir), &["rev-list", "--count", "main"]),
             COMMITS.to_string()
         );
     }

@@ -229,7 +229,7 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
                     if band {
                         upload::stream_pack(&repo, &plan, progress, large, out)
                     } else {
-                        super::pack::write_pack(repo.objects(), &plan.objects, out, &mut |_| {})
+                        super::pack::write_pack_for(&repo, &plan.objects, out, &mut |_| {})
                             .map(|_| ())
                             .map_err(io::Error::other)
                     }

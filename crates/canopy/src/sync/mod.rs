@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod pack;
 pub mod pktline;
 pub mod receive;
+pub mod reuse;
 pub mod shallow;
 #[cfg(test)]
 mod tests;

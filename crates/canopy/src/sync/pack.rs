@@ -16,9 +16,10 @@ use std::io::Write;
 use flate2::{Compress, Compression};
 
 use super::ingest::{deflate_into, entry_header};
+use super::reuse::{Entry as ReusedEntry, Reuse};
 use super::{Error, Result};
 use crate::backend::{AtomicWrite, ContentAddressable};
-use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag, TreeEntry};
+use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag};
 
 /// An object filter (`--filter=<spec>`), the ones Canopy implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,20 +102,52 @@ impl<'a> Commits<'a> {
     fn get(&mut self, id: ObjectId) -> Result<&CommitNode> {
         if !self.nodes.contains_key(&id) {
             let data = self.store.read_kind(&id, ObjectKind::Commit)?;
-            let c = Commit::parse(self.store.hash_kind(), &data).map_err(|e| e.with_id(id))?;
-            self.nodes.insert(
-                id,
-                CommitNode {
-                    time: c.committer.time,
-                    tree: c.tree,
-                    parents: c.parents,
-                },
-            );
+            let hash = self.store.hash_kind();
+            let node = match quick_commit(hash, &data) {
+                Some(n) => n,
+                None => {
+                    // Unusual layout: the full parser says what is wrong, or copes.
+                    let c = Commit::parse(hash, &data).map_err(|e| e.with_id(id))?;
+                    CommitNode {
+                        time: c.committer.time,
+                        tree: c.tree,
+                        parents: c.parents,
+                    }
+                }
+            };
+            self.nodes.insert(id, node);
         }
         self.nodes
             .get(&id)
             .ok_or_else(|| Error::Protocol("internal error: commit cache".into()))
     }
+}
+
+/// The tree, parents and committer time of a commit in the usual layout, without allocating
+/// for the rest (the walk reads every commit it sends).
+fn quick_commit(hash: HashKind, data: &[u8]) -> Option<CommitNode> {
+    let hex = hash.hex_len();
+    let mut lines = data.split(|&c| c == b'\n');
+    let tree = ObjectId::from_hex(lines.next()?.strip_prefix(b"tree ")?).filter(|i| i.hash_kind() == hash)?;
+    let mut parents = Vec::new();
+    for line in lines {
+        if let Some(p) = line.strip_prefix(b"parent ") {
+            if p.len() != hex {
+                return None;
+            }
+            parents.push(ObjectId::from_hex(p)?);
+        } else if line.starts_with(b"author ") {
+            continue;
+        } else if let Some(c) = line.strip_prefix(b"committer ") {
+            let gt = c.iter().rposition(|&b| b == b'>')?;
+            let mut words = std::str::from_utf8(&c[gt + 1..]).ok()?.split_whitespace();
+            let time = words.next()?.parse().ok()?;
+            return Some(CommitNode { time, tree, parents });
+        } else {
+            return None;
+        }
+    }
+    None
 }
 
 /// Follows tags to the object they finally name; returns the chain of tags and the target.
@@ -428,15 +461,28 @@ fn walk_tree(
             emit(t, ObjectKind::Tree)?;
         }
         let data = store.read_kind(&t, ObjectKind::Tree)?;
-        let entries = TreeEntry::parse_all(hash, &data).map_err(|e| e.with_id(t))?;
         let mut subtrees = Vec::new();
-        for e in entries {
-            match e.mode {
-                Mode::Tree => subtrees.push(e.id),
+        let mut pos = 0usize;
+        while pos < data.len() {
+            // `<mode> SP <name> NUL <raw id>`; only the mode and the id matter here.
+            let bad = || Error::BadObject {
+                id: t,
+                reason: format!("malformed tree entry at byte {pos}"),
+            };
+            let sp = data[pos..].iter().position(|&c| c == b' ').ok_or_else(bad)?;
+            let mode = Mode::parse(&data[pos..pos + sp]).ok_or_else(bad)?;
+            let nul = data[pos + sp..].iter().position(|&c| c == 0).ok_or_else(bad)? + pos + sp;
+            let id = data
+                .get(nul + 1..nul + 1 + hash.len())
+                .and_then(|raw| ObjectId::from_raw(hash, raw))
+                .ok_or_else(bad)?;
+            pos = nul + 1 + hash.len();
+            match mode {
+                Mode::Tree => subtrees.push(id),
                 Mode::Gitlink => {}
                 _ => {
-                    if seen.insert(e.id) && !skip.is_some_and(|s| s.contains(&e.id)) {
-                        emit(e.id, ObjectKind::Blob)?;
+                    if seen.insert(id) && !skip.is_some_and(|s| s.contains(&id)) {
+                        emit(id, ObjectKind::Blob)?;
                     }
                 }
             }
@@ -450,10 +496,33 @@ fn walk_tree(
 /// Objects compressed together by one worker of [`write_pack`].
 const BATCH: usize = 256;
 
-/// Reads and compresses a run of objects into their pack entries.
-fn compress_batch(store: &dyn ContentAddressable, ids: &[ObjectId], z: &mut Compress) -> Result<Vec<u8>> {
+/// Reads and compresses a run of objects into their pack entries, copying stored entries
+/// where `reuse` allows (see [`super::reuse`]).
+fn compress_batch(
+    store: &dyn ContentAddressable,
+    reuse: Option<&Reuse>,
+    sent: &HashSet<ObjectId>,
+    ids: &[ObjectId],
+    z: &mut Compress,
+) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
+    let is_sent = |b: &ObjectId| sent.contains(b);
     for id in ids {
+        if let Some(r) = reuse {
+            match r.entry(id, &is_sent) {
+                Some(ReusedEntry::Whole(bytes)) => {
+                    buf.extend_from_slice(bytes);
+                    continue;
+                }
+                Some(ReusedEntry::Delta { base, size, zlib }) => {
+                    raw_entry_header(7, size, &mut buf);
+                    buf.extend_from_slice(base.as_bytes());
+                    buf.extend_from_slice(zlib);
+                    continue;
+                }
+                None => {}
+            }
+        }
         let obj = store
             .read(id)?
             .ok_or(crate::backend::Error::MissingObject { id: *id })?;
@@ -461,6 +530,32 @@ fn compress_batch(store: &dyn ContentAddressable, ids: &[ObjectId], z: &mut Comp
         deflate_into(z, &obj.data, &mut buf)?;
     }
     Ok(buf)
+}
+
+/// A pack entry header for a type code (7 = REF_DELTA) and size.
+fn raw_entry_header(code: u8, size: u64, out: &mut Vec<u8>) {
+    let mut c = (code << 4) | (size & 0x0f) as u8;
+    let mut rest = size >> 4;
+    while rest != 0 {
+        out.push(c | 0x80);
+        c = (rest & 0x7f) as u8;
+        rest >>= 7;
+    }
+    out.push(c);
+}
+
+/// [`write_pack`] for a repository: entries of its packs are reused where possible.
+pub fn write_pack_for(
+    repo: &crate::Repo,
+    ids: &[ObjectId],
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(&str),
+) -> Result<u64> {
+    let reuse = repo
+        .layout()
+        .map(|l| Reuse::open(&l.git_dir.join("objects"), repo.hash_kind()))
+        .filter(|r| !r.is_empty());
+    write_pack_with(repo.objects(), reuse.as_ref(), ids, out, progress)
 }
 
 /// Writes the objects as a version 2 pack (whole objects, each its own zlib stream) followed by
@@ -472,6 +567,21 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(&str),
 ) -> Result<u64> {
+    write_pack_with(store, None, ids, out, progress)
+}
+
+fn write_pack_with(
+    store: &dyn ContentAddressable,
+    reuse: Option<&Reuse>,
+    ids: &[ObjectId],
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(&str),
+) -> Result<u64> {
+    let sent: HashSet<ObjectId> = if reuse.is_some() {
+        ids.iter().copied().collect()
+    } else {
+        HashSet::new()
+    };
     let hash: HashKind = store.hash_kind();
     let count = u32::try_from(ids.len()).map_err(|_| Error::Unsupported("more than 2^32 objects".into()))?;
     let mut h = hash.hasher();
@@ -506,7 +616,7 @@ pub fn write_pack(
     if workers <= 1 {
         let mut z = Compress::new(Compression::fast(), true);
         for (b, chunk) in ids.chunks(BATCH).enumerate() {
-            let buf = compress_batch(store, chunk, &mut z)?;
+            let buf = compress_batch(store, reuse, &sent, chunk, &mut z)?;
             emit(&buf, out)?;
             report(b + 1);
         }
@@ -517,7 +627,7 @@ pub fn write_pack(
             let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>>)>(workers * 2);
             for _ in 0..workers {
                 let tx = tx.clone();
-                let (next, stop) = (&next, &stop);
+                let (next, stop, sent) = (&next, &stop, &sent);
                 scope.spawn(move || {
                     let mut z = Compress::new(Compression::fast(), true);
                     loop {
@@ -526,7 +636,10 @@ pub fn write_pack(
                             break;
                         }
                         let chunk = &ids[b * BATCH..((b + 1) * BATCH).min(ids.len())];
-                        if tx.send((b, compress_batch(store, chunk, &mut z))).is_err() {
+                        if tx
+                            .send((b, compress_batch(store, reuse, sent, chunk, &mut z)))
+                            .is_err()
+                        {
                             break;
                         }
                     }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use super::caps::Capabilities;
-use super::pack::{plan, write_pack, Filter, Plan, Request};
+use super::pack::{plan, Filter, Plan, Request};
 use super::pktline::{write_data, write_delim, write_flush, write_line, Pkt, PktReader, SidebandWriter};
 use super::{Error, Result, AGENT};
 use crate::backend::RefTarget;
@@ -365,7 +365,7 @@ pub fn stream_pack(
                 messages.push(m.to_string());
             }
         };
-        write_pack(repo.objects(), &plan.objects, &mut band, &mut sink)
+        super::pack::write_pack_for(repo, &plan.objects, &mut band, &mut sink)
     };
     match result {
         Ok(_) => {

@@ -8,7 +8,7 @@ use super::{Progress, Service, Transport};
 use crate::backend::{Expected, RefLog};
 use crate::object::ObjectId;
 use crate::sync::caps::Capabilities;
-use crate::sync::pack::{plan, write_pack, Request};
+use crate::sync::pack::{plan, Request};
 use crate::sync::pktline::{write_data, write_flush, Pkt, PktReader, SidebandReader};
 use crate::sync::receive::Report;
 use crate::sync::{unwrap_io, Error, Result, AGENT};
@@ -226,7 +226,7 @@ pub fn push(
         };
         let p = plan(repo.objects(), None, &req)?;
         outcome.objects = p.objects.len();
-        write_pack(repo.objects(), &p.objects, &mut request, &mut |_| {})?;
+        crate::sync::pack::write_pack_for(repo, &p.objects, &mut request, &mut |_| {})?;
     }
     let mut resp = t.post(Service::ReceivePack, false, request)?;
     let report_bytes = if sideband {
