@@ -184,7 +184,7 @@ fn clone_10k_commits_canopy_serve_vs_git_http_backend() {
     let top = sb.path("");
 
     println!("\nclone of {COMMITS} commits over loopback (best of {RUNS})");
-    let mut run = |what: &str, git_client: bool, url: &str, dir: &str| -> f64 {
+    let run = |what: &str, git_client: bool, url: &str, dir: &str| -> f64 {
         let mut best = f64::MAX;
         for i in 0..RUNS {
             let target = format!("{dir}-{i}");

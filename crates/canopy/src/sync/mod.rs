@@ -11,7 +11,8 @@
 //! - [`ingest`]: receiving a pack into quarantine (hash, check, complete thin packs, index),
 //!   installing it as `.pack` + `.idx` only once everything passed.
 //! - [`pack`]: choosing objects (wants minus haves, shallow depth, `blob:none`) and writing a
-//!   pack `git index-pack --strict` accepts (whole objects, no deltas).
+//!   pack `git index-pack --strict` accepts; [`reuse`] copies stored entries (and deltas whose
+//!   base is sent) instead of recompressing.
 //! - [`upload`]: upload-pack, protocol v2 (`ls-refs`, `fetch`) and v0/v1.
 //! - [`receive`]: receive-pack (report-status v1/v2, side-band-64k, delete-refs, atomic,
 //!   push options, quiet); refs move by compare-and-swap after the pack is installed.

@@ -1,6 +1,7 @@
 //! What to send and how: the objects reachable from the wants that the other side does not
 //! have, cut at a shallow depth and filtered (`blob:none`, `blob:limit=N`), then written as a
-//! version 2 pack of whole objects (no deltas) with its trailer.
+//! version 2 pack with its trailer: stored entries reused where possible ([`super::reuse`]),
+//! other objects deflated whole.
 //!
 //! The commit walk is Git's `rev-list wants --not haves`: commits are visited newest first
 //! (committer date), "uninteresting" spreads from the haves to their ancestors, and the walk
