@@ -208,6 +208,19 @@ fn canopy_replicas_sync_counters_and_sets_through_serve() {
     sb.canopy_ok(&b, &["push", "-q", "--force"]);
     assert_eq!(sb.canopy_ok(&store, &["get", "notes"]), "B\n");
 
+    // --merge: the server merges a non-fast-forward push with its drivers.
+    sb.canopy_ok(&top, &["clone", "-q", &url, "c"]);
+    let c = sb.path("c");
+    sb.canopy_ok(&c, &["set", "counter", "110\n"]);
+    sb.canopy_ok(&c, &["push", "-q"]);
+    sb.canopy_ok(&b, &["set", "counter", "116\n"]);
+    let run = sb.canopy(&b, &["push"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    sb.canopy_ok(&b, &["push", "-q", "--merge"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "counter"]), "120\n");
+    sb.canopy_ok(&b, &["pull", "-q"]);
+    assert_eq!(sb.rev_parse(&b, "main"), sb.rev_parse(&store, "main"));
+
     // Fetch updates remote-tracking branches; remotes can be added and removed.
     sb.canopy_ok(&a, &["fetch", "-q"]);
     assert_eq!(
