@@ -21,6 +21,7 @@ fn main() {
     println!("plan: {} objects in {:.2?}", plan.objects.len(), t.elapsed());
     let t = Instant::now();
     let mut sink = std::io::sink();
-    let n = canopy::sync::pack::write_pack_for(&repo, &plan.objects, &mut sink, &mut |_| {}).expect("write");
+    let n = canopy::sync::pack::write_pack_for(&repo, &plan.objects, true, &mut sink, &mut |_| {})
+        .expect("write");
     println!("write: {n} bytes in {:.2?}", t.elapsed());
 }

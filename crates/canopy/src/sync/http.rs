@@ -191,6 +191,7 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
                     preamble,
                     plan,
                     progress,
+                    ofs_delta,
                 } => {
                     let repo = repo.clone();
                     Response {
@@ -199,7 +200,7 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
                         headers: no_cache(),
                         body: Body::Stream(Box::new(move |out: &mut dyn Write| {
                             out.write_all(&preamble)?;
-                            upload::stream_pack(&repo, &plan, progress, true, out)
+                            upload::stream_pack(&repo, &plan, progress, true, ofs_delta, out)
                         })),
                     }
                 }
@@ -218,6 +219,7 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
         Ok((preamble, Some(plan))) => {
             let repo = repo.clone();
             let large = req.caps.has("side-band-64k");
+            let ofs_delta = req.fetch.ofs_delta;
             let band = large || req.caps.has("side-band");
             let progress = !req.fetch.no_progress;
             Response {
@@ -227,9 +229,9 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
                 body: Body::Stream(Box::new(move |out: &mut dyn Write| {
                     out.write_all(&preamble)?;
                     if band {
-                        upload::stream_pack(&repo, &plan, progress, large, out)
+                        upload::stream_pack(&repo, &plan, progress, large, ofs_delta, out)
                     } else {
-                        super::pack::write_pack_for(&repo, &plan.objects, out, &mut |_| {})
+                        super::pack::write_pack_for(&repo, &plan.objects, ofs_delta, out, &mut |_| {})
                             .map(|_| ())
                             .map_err(io::Error::other)
                     }

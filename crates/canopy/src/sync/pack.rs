@@ -497,28 +497,39 @@ fn walk_tree(
 /// Objects compressed together by one worker of [`write_pack`].
 const BATCH: usize = 256;
 
+/// One object's entry as a worker prepared it.
+enum Piece<'a> {
+    /// The complete entry (compressed here, or copied from a stored pack).
+    Entry(std::borrow::Cow<'a, [u8]>),
+    /// A stored delta: the writer encodes the header (OFS_DELTA when the base is already
+    /// written, else REF_DELTA) in front of the zlib stream.
+    Delta {
+        base: ObjectId,
+        size: u64,
+        zlib: &'a [u8],
+    },
+}
+
 /// Reads and compresses a run of objects into their pack entries, copying stored entries
 /// where `reuse` allows (see [`super::reuse`]).
-fn compress_batch(
+fn compress_batch<'a>(
     store: &dyn ContentAddressable,
-    reuse: Option<&Reuse>,
+    reuse: Option<&'a Reuse>,
     sent: &HashSet<ObjectId>,
     ids: &[ObjectId],
     z: &mut Compress,
-) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
+) -> Result<Vec<(ObjectId, Piece<'a>)>> {
+    let mut pieces = Vec::with_capacity(ids.len());
     let is_sent = |b: &ObjectId| sent.contains(b);
     for id in ids {
         if let Some(r) = reuse {
             match r.entry(id, &is_sent) {
                 Some(ReusedEntry::Whole(bytes)) => {
-                    buf.extend_from_slice(bytes);
+                    pieces.push((*id, Piece::Entry(std::borrow::Cow::Borrowed(bytes))));
                     continue;
                 }
                 Some(ReusedEntry::Delta { base, size, zlib }) => {
-                    raw_entry_header(7, size, &mut buf);
-                    buf.extend_from_slice(base.as_bytes());
-                    buf.extend_from_slice(zlib);
+                    pieces.push((*id, Piece::Delta { base, size, zlib }));
                     continue;
                 }
                 None => {}
@@ -527,10 +538,58 @@ fn compress_batch(
         let obj = store
             .read(id)?
             .ok_or(crate::backend::Error::MissingObject { id: *id })?;
+        let mut buf = Vec::with_capacity(obj.data.len() / 2 + 16);
         entry_header(obj.kind, obj.data.len() as u64, &mut buf);
         deflate_into(z, &obj.data, &mut buf)?;
+        pieces.push((*id, Piece::Entry(std::borrow::Cow::Owned(buf))));
     }
-    Ok(buf)
+    Ok(pieces)
+}
+
+/// Lays out prepared entries at `offset` onwards: records where each object starts and encodes
+/// delta headers (OFS_DELTA against an entry already written when `ofs_delta`).
+fn lay_out(
+    pieces: Vec<(ObjectId, Piece<'_>)>,
+    offset: u64,
+    ofs_delta: bool,
+    offsets: &mut HashMap<ObjectId, u64>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (id, piece) in pieces {
+        let at = offset + out.len() as u64;
+        match piece {
+            Piece::Entry(bytes) => out.extend_from_slice(&bytes),
+            Piece::Delta { base, size, zlib } => match offsets.get(&base) {
+                Some(&base_at) if ofs_delta => {
+                    raw_entry_header(6, size, &mut out);
+                    encode_ofs(at - base_at, &mut out);
+                    out.extend_from_slice(zlib);
+                }
+                _ => {
+                    raw_entry_header(7, size, &mut out);
+                    out.extend_from_slice(base.as_bytes());
+                    out.extend_from_slice(zlib);
+                }
+            },
+        }
+        offsets.insert(id, at);
+    }
+    out
+}
+
+/// The OFS_DELTA distance encoding (the inverse of what readers decode).
+fn encode_ofs(mut off: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len() - 1;
+    buf[i] = (off & 0x7f) as u8;
+    off >>= 7;
+    while off != 0 {
+        off -= 1;
+        i -= 1;
+        buf[i] = 0x80 | (off & 0x7f) as u8;
+        off >>= 7;
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// A pack entry header for a type code (7 = REF_DELTA) and size.
@@ -545,10 +604,12 @@ fn raw_entry_header(code: u8, size: u64, out: &mut Vec<u8>) {
     out.push(c);
 }
 
-/// [`write_pack`] for a repository: entries of its packs are reused where possible.
+/// [`write_pack`] for a repository: entries of its packs are reused where possible, deltas as
+/// OFS_DELTA when `ofs_delta` (the other side announced it) and their base came first.
 pub fn write_pack_for(
     repo: &crate::Repo,
     ids: &[ObjectId],
+    ofs_delta: bool,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(&str),
 ) -> Result<u64> {
@@ -556,7 +617,7 @@ pub fn write_pack_for(
         .layout()
         .map(|l| Reuse::open(&l.git_dir.join("objects"), repo.hash_kind()))
         .filter(|r| !r.is_empty());
-    write_pack_with(repo.objects(), reuse.as_ref(), ids, out, progress)
+    write_pack_with(repo.objects(), reuse.as_ref(), ofs_delta, ids, out, progress)
 }
 
 /// Writes the objects as a version 2 pack (whole objects, each its own zlib stream) followed by
@@ -568,12 +629,13 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(&str),
 ) -> Result<u64> {
-    write_pack_with(store, None, ids, out, progress)
+    write_pack_with(store, None, false, ids, out, progress)
 }
 
 fn write_pack_with(
     store: &dyn ContentAddressable,
     reuse: Option<&Reuse>,
+    ofs_delta: bool,
     ids: &[ObjectId],
     out: &mut dyn Write,
     progress: &mut dyn FnMut(&str),
@@ -583,14 +645,22 @@ fn write_pack_with(
     } else {
         HashSet::new()
     };
+    let reordered;
+    let ids = match reuse {
+        Some(r) if ofs_delta => {
+            reordered = r.bases_first(ids, &|b| sent.contains(b));
+            &reordered[..]
+        }
+        _ => ids,
+    };
     let hash: HashKind = store.hash_kind();
     let count = u32::try_from(ids.len()).map_err(|_| Error::Unsupported("more than 2^32 objects".into()))?;
     let mut h = hash.hasher();
-    let mut written = 0u64;
+    let written = std::cell::Cell::new(0u64);
     let mut emit = |buf: &[u8], out: &mut dyn Write| -> Result<()> {
         h.update(buf);
         out.write_all(buf)?;
-        written += buf.len() as u64;
+        written.set(written.get() + buf.len() as u64);
         Ok(())
     };
     let mut header = Vec::with_capacity(12);
@@ -598,6 +668,7 @@ fn write_pack_with(
     header.extend_from_slice(&2u32.to_be_bytes());
     header.extend_from_slice(&count.to_be_bytes());
     emit(&header, out)?;
+    let mut offsets: HashMap<ObjectId, u64> = HashMap::new();
     let batches = ids.len().div_ceil(BATCH);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -617,7 +688,8 @@ fn write_pack_with(
     if workers <= 1 {
         let mut z = Compress::new(Compression::fast(), true);
         for (b, chunk) in ids.chunks(BATCH).enumerate() {
-            let buf = compress_batch(store, reuse, &sent, chunk, &mut z)?;
+            let pieces = compress_batch(store, reuse, &sent, chunk, &mut z)?;
+            let buf = lay_out(pieces, written.get(), ofs_delta, &mut offsets);
             emit(&buf, out)?;
             report(b + 1);
         }
@@ -625,7 +697,8 @@ fn write_pack_with(
         let next = std::sync::atomic::AtomicUsize::new(0);
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>>)>(workers * 2);
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<(usize, Result<Vec<(ObjectId, Piece<'_>)>>)>(workers * 2);
             for _ in 0..workers {
                 let tx = tx.clone();
                 let (next, stop, sent) = (&next, &stop, &sent);
@@ -647,12 +720,14 @@ fn write_pack_with(
                 });
             }
             drop(tx);
-            let mut pending: std::collections::BTreeMap<usize, Vec<u8>> = std::collections::BTreeMap::new();
+            let mut pending: std::collections::BTreeMap<usize, Vec<(ObjectId, Piece<'_>)>> =
+                std::collections::BTreeMap::new();
             let mut want = 0usize;
             let result = (|| -> Result<()> {
                 for (b, r) in rx.iter() {
                     pending.insert(b, r?);
-                    while let Some(buf) = pending.remove(&want) {
+                    while let Some(pieces) = pending.remove(&want) {
+                        let buf = lay_out(pieces, written.get(), ofs_delta, &mut offsets);
                         emit(&buf, out)?;
                         want += 1;
                         report(want);
@@ -678,5 +753,5 @@ fn write_pack_with(
     if !ids.is_empty() {
         progress(&format!("Writing objects: 100% ({0}/{0}), done.\n", ids.len()));
     }
-    Ok(written + sum.as_bytes().len() as u64)
+    Ok(written.get() + sum.as_bytes().len() as u64)
 }

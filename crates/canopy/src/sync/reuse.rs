@@ -133,6 +133,41 @@ impl Reuse {
     }
 }
 
+impl Reuse {
+    /// The base of `id`'s stored delta when it would be reused as a delta (see [`Reuse::entry`]).
+    pub fn delta_base(&self, id: &ObjectId, sent: &dyn Fn(&ObjectId) -> bool) -> Option<ObjectId> {
+        match self.entry(id, sent)? {
+            Entry::Delta { base, .. } => Some(base),
+            Entry::Whole(_) => None,
+        }
+    }
+
+    /// `ids` reordered so that every reused delta comes after its base (so it can be written as
+    /// an OFS_DELTA); otherwise in the given order.
+    pub fn bases_first(&self, ids: &[ObjectId], sent: &dyn Fn(&ObjectId) -> bool) -> Vec<ObjectId> {
+        let mut placed: std::collections::HashSet<ObjectId> =
+            std::collections::HashSet::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut chain = vec![*id];
+            let mut cur = *id;
+            while let Some(b) = self.delta_base(&cur, sent) {
+                if placed.contains(&b) || chain.contains(&b) || chain.len() > 4096 {
+                    break;
+                }
+                chain.push(b);
+                cur = b;
+            }
+            for x in chain.into_iter().rev() {
+                if placed.insert(x) {
+                    out.push(x);
+                }
+            }
+        }
+        out
+    }
+}
+
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }

@@ -235,6 +235,8 @@ pub struct FetchArgs {
     pub no_progress: bool,
     pub wait_for_done: bool,
     pub deepen_requested: bool,
+    /// The client reads OFS_DELTA entries.
+    pub ofs_delta: bool,
 }
 
 /// Parses the arguments of a v2 `fetch`.
@@ -268,7 +270,8 @@ pub fn parse_fetch_args(repo: &Repo, args: &[String]) -> Result<FetchArgs> {
             "no-progress" => f.no_progress = true,
             "include-tag" => f.request.include_tag = true,
             "wait-for-done" => f.wait_for_done = true,
-            "thin-pack" | "ofs-delta" => {}
+            "ofs-delta" => f.ofs_delta = true,
+            "thin-pack" => {}
             "deepen-relative" => f.request.deepen_relative = true,
             "deepen-since" | "deepen-not" | "want-ref" | "sideband-all" | "packfile-uris" => {
                 return Err(Error::Unsupported(format!("fetch argument '{word}'")))
@@ -300,6 +303,7 @@ pub enum FetchResponse {
         preamble: Vec<u8>,
         plan: Plan,
         progress: bool,
+        ofs_delta: bool,
     },
 }
 
@@ -342,6 +346,7 @@ pub fn fetch_v2(repo: &Repo, req: &V2Request) -> Result<FetchResponse> {
         preamble: out,
         plan,
         progress: !args.no_progress,
+        ofs_delta: args.ofs_delta,
     })
 }
 
@@ -352,6 +357,7 @@ pub fn stream_pack(
     plan: &Plan,
     progress: bool,
     large: bool,
+    ofs_delta: bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut band = SidebandWriter::new(out, large);
@@ -365,7 +371,7 @@ pub fn stream_pack(
                 messages.push(m.to_string());
             }
         };
-        super::pack::write_pack_for(repo, &plan.objects, &mut band, &mut sink)
+        super::pack::write_pack_for(repo, &plan.objects, ofs_delta, &mut band, &mut sink)
     };
     match result {
         Ok(_) => {
@@ -475,6 +481,7 @@ pub fn parse_v0_request(repo: &Repo, input: &mut dyn Read) -> Result<V0Request> 
     if req.caps.has("deepen-relative") {
         req.fetch.request.deepen_relative = true;
     }
+    req.fetch.ofs_delta = req.caps.has("ofs-delta");
     Ok(req)
 }
 

@@ -226,7 +226,13 @@ pub fn push(
         };
         let p = plan(repo.objects(), None, &req)?;
         outcome.objects = p.objects.len();
-        crate::sync::pack::write_pack_for(repo, &p.objects, &mut request, &mut |_| {})?;
+        crate::sync::pack::write_pack_for(
+            repo,
+            &p.objects,
+            caps.has("ofs-delta"),
+            &mut request,
+            &mut |_| {},
+        )?;
     }
     let mut resp = t.post(Service::ReceivePack, false, request)?;
     let report_bytes = if sideband {
