@@ -388,3 +388,38 @@ fn sha256_stores_and_empty_stores() {
     );
     git(&empty, &["fsck", "--strict"]);
 }
+
+#[test]
+fn generated_packs_pass_index_pack_strict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = store_with_history(&store, 20);
+    // A git-made pack with deltas in the store, so entries are reused too.
+    git(&store, &["repack", "-a", "-d", "-q"]);
+    repo.branch("main")
+        .unwrap()
+        .set(&p("loose"), "x\n", &CommitOptions::message("loose"))
+        .unwrap();
+    let repo = Repo::open(&store).unwrap();
+    let head = repo.branch("main").unwrap().head().unwrap().unwrap();
+    let req = canopy::sync::pack::Request {
+        wants: vec![head],
+        ..Default::default()
+    };
+    let plan = canopy::sync::pack::plan(repo.objects(), None, &req).unwrap();
+    for ofs in [true, false] {
+        let mut pack = Vec::new();
+        canopy::sync::pack::write_pack_for(&repo, &plan.objects, ofs, &mut pack, &mut |_| {}).unwrap();
+        let out = tmp.path().join(format!("out-{ofs}.pack"));
+        std::fs::write(&out, &pack).unwrap();
+        let scratch = tmp.path().join(format!("scratch-{ofs}"));
+        git(tmp.path(), &["init", "-q", "--bare", scratch.to_str().unwrap()]);
+        git(&scratch, &["index-pack", "--strict", out.to_str().unwrap()]);
+    }
+    // Without a repository to reuse from: whole objects only.
+    let mut pack = Vec::new();
+    canopy::sync::pack::write_pack(repo.objects(), &plan.objects, &mut pack, &mut |_| {}).unwrap();
+    let out = tmp.path().join("whole.pack");
+    std::fs::write(&out, &pack).unwrap();
+    git(&store, &["index-pack", "--strict", out.to_str().unwrap()]);
+}
