@@ -66,6 +66,10 @@ fn git_clone_fetch_and_push_round_trip() {
     assert!(packs
         .iter()
         .any(|e| e.file_name().to_string_lossy().ends_with(".idx")));
+    // The .keep that protected the pack until the reference moved is gone.
+    assert!(!packs
+        .iter()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".keep")));
     assert!(!std::fs::read_dir(store.join("objects"))
         .unwrap()
         .flatten()

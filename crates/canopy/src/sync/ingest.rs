@@ -348,11 +348,19 @@ impl Quarantine {
     /// Makes the objects part of `repo`: `.promisor` (if any), `.pack`, then `.idx` last into
     /// `objects/pack` (fsynced), or, for a store that is not a Git repository, each object
     /// written through its backend. The quarantine directory is removed.
-    pub fn install(mut self, repo: &Repo) -> Result<(), Error> {
+    pub fn install(self, repo: &Repo) -> Result<(), Error> {
+        self.install_kept(repo).map(drop)
+    }
+
+    /// [`install`](Self::install), with a `.keep` file written before the `.pack` and kept
+    /// until the returned guard is dropped (once the references name the new objects), so a
+    /// concurrent `git gc`/`repack` cannot drop them in between, as receive-pack does.
+    pub fn install_kept(mut self, repo: &Repo) -> Result<Option<KeepFile>, Error> {
         let Some(pack) = self.pack.clone() else {
             self.installed = true;
-            return Ok(());
+            return Ok(None);
         };
+        let mut keep = None;
         match repo.layout() {
             Some(layout) => {
                 let dest = layout.git_dir.join("objects").join("pack");
@@ -366,6 +374,12 @@ impl Quarantine {
                 let src_idx = pack.with_extension("idx");
                 let dst_pack = dest.join(name(".pack"));
                 let dst_idx = dest.join(name(".idx"));
+                let keep_path = dest.join(name(".keep"));
+                if !keep_path.exists() {
+                    let text = format!("receive-pack {} on canopy\n", std::process::id());
+                    fs::write(&keep_path, text).map_err(io_at(&keep_path))?;
+                    keep = Some(KeepFile(keep_path));
+                }
                 if self.promisor {
                     let p = dest.join(name(".promisor"));
                     fs::write(&p, b"").map_err(io_at(&p))?;
@@ -384,7 +398,7 @@ impl Quarantine {
             }
             None => {
                 let Some(objects) = self.objects.as_ref() else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let mut batch = repo.objects().begin_batch()?;
                 for id in self.index.keys() {
@@ -397,7 +411,7 @@ impl Quarantine {
             }
         }
         self.installed = true;
-        Ok(())
+        Ok(keep)
     }
 
     /// Every object id in the pack.
@@ -412,6 +426,16 @@ impl Drop for Quarantine {
         self.objects = None;
         let _ = fs::remove_dir_all(&self.dir);
         let _ = self.installed;
+    }
+}
+
+/// A pack's `.keep` file, removed when dropped.
+#[derive(Debug)]
+pub struct KeepFile(PathBuf);
+
+impl Drop for KeepFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
 

@@ -396,13 +396,18 @@ pub fn apply(repo: &Repo, req: &PushRequest, pack: &mut dyn Read, policy: &Polic
         }
     }
     let any_ok = errors.iter().any(Option::is_none);
+    // Held until the references are updated (see `install_kept`).
+    let mut _keep = None;
     if any_ok {
         if let Some(q) = quarantine {
-            if let Err(e) = q.install(repo) {
-                return Report {
-                    unpack: Err(format!("could not install the pack: {e}")),
-                    refs: refuse_all("unpacker error"),
-                };
+            match q.install_kept(repo) {
+                Ok(k) => _keep = k,
+                Err(e) => {
+                    return Report {
+                        unpack: Err(format!("could not install the pack: {e}")),
+                        refs: refuse_all("unpacker error"),
+                    };
+                }
             }
         }
     } else {
