@@ -252,6 +252,35 @@ fn pull_once(
             MergeOutcome::UpToDate(branch.head()?.unwrap_or(repo.hash_kind().null_id())),
         ));
     };
+    // A shallow replica cannot walk below its boundary: decide fast-forwards from the history
+    // it has (the merge-base search of a real merge needs that history too).
+    let shallow = canopy::sync::shallow::read(repo).map_err(failure)?;
+    if !shallow.is_empty() {
+        if let Some(head) = branch.head()? {
+            let is_anc = |a, d| canopy::sync::shallow::is_ancestor(repo, a, d).map_err(failure);
+            if head == theirs || is_anc(theirs, head)? {
+                return Ok((name, MergeOutcome::UpToDate(head)));
+            }
+            if is_anc(head, theirs)? {
+                let log = canopy::backend::RefLog {
+                    who: repo.default_signature(),
+                    message: format!("pull: fast-forward to {theirs}"),
+                };
+                let moved = repo
+                    .refs()
+                    .update(
+                        branch.ref_name(),
+                        canopy::backend::Expected::Value(head),
+                        Some(theirs),
+                        &log,
+                    )
+                    .map_err(|e| Failure::from(canopy::store::Error::from(e)))?;
+                if moved {
+                    return Ok((name, MergeOutcome::FastForward(theirs)));
+                }
+            }
+        }
+    }
     let opts = MergeOptions {
         commit: CommitOptions::message(format!("Merge remote-tracking branch '{name}/{}'", branch.name())),
         ..MergeOptions::default()

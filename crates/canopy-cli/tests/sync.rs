@@ -135,6 +135,23 @@ fn git_clones_pushes_and_pulls_against_canopy_serve() {
     sb.assert_fsck_clean(&full);
     sb.assert_fsck_clean(&store);
 
+    // A push over 1 MiB: git probes with `0000`, then sends the pack chunked.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(full.join("big.bin"), &big).unwrap();
+    sb.git_ok(&full, &["add", "."]);
+    sb.git_ok(&full, &["commit", "-qm", "big"]);
+    sb.git_ok(&full, &["push", "-q", "origin", "HEAD:main"]);
+    let got = sb.canopy(&store, &["get", "big.bin"]).ok().stdout;
+    assert!(got == big, "big value differs ({} bytes)", got.len());
+
     // Non-fast-forward: refused unless forced, as with a Git server.
     sb.git_ok(&full, &["reset", "-q", "--hard", "HEAD~1"]);
     sb.git_ok(&full, &["commit", "-q", "--allow-empty", "-m", "diverge"]);
@@ -253,6 +270,21 @@ fn shallow_and_blobless_canopy_clones() {
     );
     assert_eq!(sb.canopy_ok(&sb.path("shallow"), &["get", "v"]), "3");
 
+    // The shallow replica pulls new history without deepening.
+    sb.canopy_ok(&store, &["set", "v", "4"]);
+    sb.canopy_ok(&sb.path("shallow"), &["pull", "-q"]);
+    assert_eq!(sb.canopy_ok(&sb.path("shallow"), &["get", "v"]), "4");
+    assert_eq!(
+        sb.git_str(&sb.path("shallow"), &["rev-list", "--count", "main"]),
+        "2"
+    );
+    sb.assert_fsck_clean(&sb.path("shallow"));
+    // …and pushes from it.
+    sb.canopy_ok(&sb.path("shallow"), &["set", "w", "from shallow"]);
+    sb.canopy_ok(&sb.path("shallow"), &["push", "-q"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "w"]), "from shallow");
+    sb.assert_fsck_clean(&store);
+
     sb.canopy_ok(
         &top,
         &["clone", "-q", "--filter", "blob:none", &served.url(), "blobless"],
@@ -260,13 +292,13 @@ fn shallow_and_blobless_canopy_clones() {
     let blobless = sb.path("blobless");
     // The old value is not there until it is read (git itself must not fetch it).
     let no_lazy = [("GIT_NO_LAZY_FETCH", "1")];
-    let old_blob = sb.git_str(&store, &["rev-parse", "main~3:v"]);
+    let old_blob = sb.git_str(&store, &["rev-parse", "main~5:v"]);
     assert_ne!(
         sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
             .code,
         0
     );
-    assert_eq!(sb.canopy_ok(&blobless, &["get", "v", "--at", "main~3"]), "0");
+    assert_eq!(sb.canopy_ok(&blobless, &["get", "v", "--at", "main~5"]), "0");
     assert_eq!(
         sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
             .code,

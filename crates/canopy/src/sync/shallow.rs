@@ -83,3 +83,43 @@ pub fn update(repo: &Repo, add: &[ObjectId], remove: &[ObjectId]) -> Result<()> 
     }
     result
 }
+
+/// Whether `ancestor` is in the history of `descendant` as far as this repository has it: the
+/// walk stops at the shallow boundary and at missing commits (a shallow replica's merge-base
+/// search cannot go further either). Newest first by committer time, so a fast-forward check
+/// near the tips is cheap.
+pub fn is_ancestor(repo: &Repo, ancestor: ObjectId, descendant: ObjectId) -> Result<bool> {
+    let boundary = read(repo)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut heap = std::collections::BinaryHeap::new();
+    let time_of = |id: ObjectId| {
+        repo.commit_info(id)
+            .ok()
+            .map(|c| (c.commit.committer.time, c.commit.parents))
+    };
+    let Some((t, parents)) = time_of(descendant) else {
+        return Ok(false);
+    };
+    let floor = repo
+        .commit_info(ancestor)
+        .map(|c| c.commit.committer.time)
+        .unwrap_or(i64::MIN);
+    heap.push((t, descendant, parents));
+    while let Some((t, id, parents)) = heap.pop() {
+        if id == ancestor {
+            return Ok(true);
+        }
+        // Allow a day of clock skew below the ancestor's date before giving up.
+        if t < floor.saturating_sub(86_400) || boundary.contains(&id) {
+            continue;
+        }
+        for p in parents {
+            if seen.insert(p) {
+                if let Some((pt, pp)) = time_of(p) {
+                    heap.push((pt, p, pp));
+                }
+            }
+        }
+    }
+    Ok(false)
+}

@@ -157,7 +157,7 @@ pub fn push(
                 ));
                 continue;
             }
-            if !repo.is_ancestor(old, new)? {
+            if !ancestor_here(repo, old, new)? {
                 outcome.refs.push((
                     s.remote_ref.clone(),
                     RefResult::RejectedLocally("non-fast-forward".into()),
@@ -281,4 +281,12 @@ pub fn push(
         outcome.refs.push((name, result));
     }
     Ok(outcome)
+}
+
+/// `repo.is_ancestor`, or for a shallow replica the walk that stops at its boundary.
+fn ancestor_here(repo: &Repo, old: ObjectId, new: ObjectId) -> Result<bool> {
+    if crate::sync::shallow::read(repo)?.is_empty() {
+        return Ok(repo.is_ancestor(old, new)?);
+    }
+    crate::sync::shallow::is_ancestor(repo, old, new)
 }
