@@ -34,6 +34,11 @@ use crate::object::{ObjectId, ObjectKind};
 use crate::store::CommitOptions;
 use crate::Repo;
 
+/// Most commands one push may carry (each is a reference update).
+const MAX_COMMANDS: usize = 100_000;
+/// Most push options one push may carry.
+const MAX_PUSH_OPTIONS: usize = 100;
+
 /// One `<old> <new> <ref>` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -185,6 +190,11 @@ pub fn parse_request<R: Read>(repo: &Repo, pkts: &mut PktReader<R>) -> Result<Op
         let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(Error::Protocol(format!("malformed push command '{line}'")));
         };
+        if req.commands.len() >= MAX_COMMANDS {
+            return Err(Error::Protocol(format!(
+                "more than {MAX_COMMANDS} commands in one push"
+            )));
+        }
         req.commands.push(Command {
             old: id(old)?,
             new: id(new)?,
@@ -199,7 +209,25 @@ pub fn parse_request<R: Read>(repo: &Repo, pkts: &mut PktReader<R>) -> Result<Op
         };
     }
     if req.caps.has("push-options") {
-        let (lines, _) = pkts.read_lines_until_flush(false)?;
+        let mut lines = Vec::new();
+        loop {
+            match pkts.expect()? {
+                Pkt::Flush => break,
+                p @ Pkt::Data(_) => {
+                    if lines.len() >= MAX_PUSH_OPTIONS {
+                        return Err(Error::Protocol(format!(
+                            "more than {MAX_PUSH_OPTIONS} push options"
+                        )));
+                    }
+                    lines.push(p.line().unwrap_or_default().to_vec());
+                }
+                _ => {
+                    return Err(Error::Protocol(
+                        "unexpected special packet in the push options".into(),
+                    ))
+                }
+            }
+        }
         req.options = lines
             .into_iter()
             .map(|l| String::from_utf8_lossy(&l).into_owned())
