@@ -196,7 +196,7 @@ pub fn render(sections: &[Section]) -> String {
         let _ = writeln!(out, "### {}\n", s.title);
         let reference = s.rows.iter().find(|r| r.reference);
         let ref_value = reference.and_then(|r| match &r.measure {
-            Measure::Times { secs, .. } => Some(median(secs)),
+            Measure::Times { secs, ops, .. } => Some(median(secs) / *ops as f64),
             Measure::Size { bytes, .. } => Some(*bytes as f64),
             Measure::Missing(_) => None,
         });
@@ -218,7 +218,7 @@ pub fn render(sections: &[Section]) -> String {
                 Measure::Times { secs, ops, unit } => {
                     let med = median(secs);
                     let (lo, hi) = min_max(secs);
-                    let ratio = ratio(ref_value, med, r.reference);
+                    let ratio = ratio(ref_value, med / *ops as f64, r.reference);
                     let _ = writeln!(
                         out,
                         "| {} | {} | {} – {} | {} {unit}/s | {ratio} |",
@@ -250,7 +250,8 @@ pub fn render(sections: &[Section]) -> String {
     out
 }
 
-/// `value / reference`: for times, how many times longer the peer takes than Canopy.
+/// `value / reference`: for times (per operation, so rows with different counts compare), how
+/// many times longer the peer takes than Canopy.
 fn ratio(reference: Option<f64>, value: f64, is_reference: bool) -> String {
     if is_reference {
         return "1.00×".into();

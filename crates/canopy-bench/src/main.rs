@@ -326,8 +326,8 @@ fn commits_workload(dir: &Path, s: &Sizes, env: &Env, with_sizes: bool) -> Bench
     };
     sec.push("doltlite (INSERT + dolt_commit per key)", m);
     sec.note(
-        "Ratios are time / Canopy's time (above 1: Canopy is faster). libgit2 and git write loose \
-         objects without fsync; fast-import writes one pack.",
+        "Ratios are time per commit / Canopy's (above 1: Canopy is faster). libgit2 writes loose \
+         objects without fsync; fast-import writes one pack and moves the branch once, at the end.",
     );
     let mut out = vec![sec];
     if with_sizes {
