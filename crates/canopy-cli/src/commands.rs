@@ -157,7 +157,9 @@ pub fn run(cli: Cli) -> Outcome {
             replace,
             commit,
         } => crate::bulk::import(&ctx, &file, format, replace, &commit),
-        Command::Export { path, format, at } => crate::bulk::export(&ctx, path.as_deref(), at.as_deref(), format),
+        Command::Export { path, format, at } => {
+            crate::bulk::export(&ctx, path.as_deref(), at.as_deref(), format)
+        }
     }
 }
 
