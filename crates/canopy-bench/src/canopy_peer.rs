@@ -90,6 +90,19 @@ pub fn pack_per_commit(dir: &FsPath, keys: &[String], values: &[String]) -> Benc
     Ok(())
 }
 
+/// All pairs in one ordinary transaction (one `Change::Set` each, applied with `Tree::with`
+/// per key): what `store::Importer` replaces for bulk loads.
+pub fn transaction_load(dir: &FsPath, pairs: &[(String, String)]) -> BenchResult<()> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    let mut tx = main.transaction();
+    for (k, v) in pairs {
+        tx = tx.set(Path::parse(k).map_err(err("path"))?, v.as_bytes());
+    }
+    tx.commit(&opts(0, "bulk load".into())).map_err(err("commit"))?;
+    Ok(())
+}
+
 /// `canopy import FILE`.
 pub fn cli_import(bin: &FsPath, dir: &FsPath, file: &FsPath) -> BenchResult<()> {
     let mut cmd = Command::new(bin);

@@ -435,6 +435,20 @@ fn bulk_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> 
         &mut |d| canopy_peer::import(d, &all, ImportMode::Merge, 0).map(|_| None),
     );
     sec.push("Canopy (library, store::Importer, one pack)", m);
+    let n_tx = n.min(20_000);
+    let m = sample(
+        dir,
+        "canopy-transaction",
+        reps,
+        n_tx,
+        "keys",
+        &mut |d| canopy_peer::init(d, true),
+        &mut |d| canopy_peer::transaction_load(d, &all[..n_tx as usize]).map(|_| None),
+    );
+    sec.push(
+        format!("Canopy (library, one Transaction of Change::Set, Tree::with per key; first {n_tx})"),
+        m,
+    );
     let m = match &env.canopy_bin {
         Some(bin) => {
             let input = data::jsonl(&all);
