@@ -231,7 +231,9 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
                 report.loose_removed += 1;
             }
         }
-        // Empty fan-out directories stay: a concurrent writer may be about to use one.
+        // An emptied fan-out directory goes (ext4 never shrinks a directory); a writer that was
+        // about to use it creates it again (`loose::LooseObjects::write`).
+        let _ = fs::remove_dir(&dir);
     }
 
     // The commit-graph of everything reachable, read from the new pack.

@@ -85,8 +85,18 @@ impl LooseObjects {
             return Ok(id);
         }
         let fan_dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-        fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
-        let (tmp_path, file) = create_temp(&fan_dir, "tmp_obj_")?;
+        // `gc` removes empty fan-out directories; if one vanishes between creating it and
+        // creating the temporary file in it, create it again (a file in it keeps it alive).
+        let mut attempts = 0;
+        let (tmp_path, file) = loop {
+            fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
+            match create_temp(&fan_dir, "tmp_obj_") {
+                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound && attempts < 20 => {
+                    attempts += 1
+                }
+                other => break other?,
+            }
+        };
         let result = (|| {
             let mut enc = ZlibEncoder::new(io::BufWriter::new(file), Compression::fast());
             enc.write_all(format!("{} {}\0", kind, data.len()).as_bytes())?;
