@@ -670,13 +670,33 @@ impl Pack {
         let size = usize::try_from(size).map_err(|_| bad(format!("size {size} does not fit in memory")))?;
         let mut out = vec![0u8; size];
         let mut spare = [0u8; 64];
-        let mut z = Decompress::new(true);
+        // One inflater per thread, reset per entry: creating one zeroes its whole window.
+        thread_local! {
+            static INFLATER: std::cell::RefCell<Decompress> = std::cell::RefCell::new(Decompress::new(true));
+        }
+        INFLATER.with(|cell| {
+            let mut z = cell.borrow_mut();
+            z.reset(true);
+            self.inflate_with(&mut z, input, &mut out, &mut spare, size, &bad)
+        })?;
+        Ok(out)
+    }
+
+    fn inflate_with(
+        &self,
+        z: &mut Decompress,
+        input: &[u8],
+        out: &mut [u8],
+        spare: &mut [u8; 64],
+        size: usize,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<()> {
         loop {
             let (in_before, out_before) = (z.total_in() as usize, z.total_out() as usize);
             let dest: &mut [u8] = if out_before < size {
                 &mut out[out_before..]
             } else {
-                &mut spare
+                &mut spare[..]
             };
             let status = z
                 .decompress(&input[in_before..], dest, FlushDecompress::Finish)
@@ -704,7 +724,7 @@ impl Pack {
                 "inflates to {got} bytes, its header declares {size}"
             )));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Counts entries by type code (for tests that check which encodings a pack exercises).
