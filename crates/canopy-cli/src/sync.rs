@@ -285,7 +285,7 @@ fn pull_once(
         commit: CommitOptions::message(format!("Merge remote-tracking branch '{name}/{}'", branch.name())),
         ..MergeOptions::default()
     };
-    let outcome = branch.merge(theirs, &opts)?;
+    let outcome = lazily(repo, || branch.merge(theirs, &opts))?;
     if let MergeOutcome::Conflicts(conflicts) = &outcome {
         if ctx.json {
             output::json(&json!({"outcome": "conflict", "conflicts": conflicts}));
@@ -476,4 +476,28 @@ pub fn prefetch_value(ctx: &Ctx, path: &str, at: Option<&str>) -> Result<(), Fai
         client::fetch_missing(&repo, &[id]).map_err(failure)?;
     }
     Ok(())
+}
+
+/// Runs `f`; in a partial clone, a value it needs that was left out is fetched from the
+/// promisor remote and `f` runs again (a merge reads the base and both sides of each path both
+/// changed). Nothing is committed by a failed attempt, so repeating is safe.
+fn lazily<T>(repo: &Repo, mut f: impl FnMut() -> Result<T, canopy::store::Error>) -> Result<T, Failure> {
+    use canopy::backend::Error::MissingObject;
+    use canopy::store::Error as E;
+    const MAX_FETCHES: usize = 10_000;
+    let mut partial: Option<bool> = None;
+    for _ in 0..MAX_FETCHES {
+        let id = match f() {
+            Err(E::Backend(MissingObject { id }))
+            | Err(E::Tree(canopy::tree::Error::Backend(MissingObject { id }))) => id,
+            other => return other.map_err(Failure::from),
+        };
+        let is_partial = *partial.get_or_insert_with(|| remote::promisor(repo).ok().flatten().is_some());
+        if !is_partial || client::fetch_missing(repo, &[id]).map_err(failure)? == 0 {
+            return Err(Failure::from(E::Backend(MissingObject { id })));
+        }
+    }
+    Err(Failure::no(
+        "too many values had to be fetched lazily; fetch them with a full clone",
+    ))
 }

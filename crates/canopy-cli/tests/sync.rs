@@ -285,6 +285,7 @@ fn shallow_and_blobless_canopy_clones() {
     assert_eq!(sb.canopy_ok(&store, &["get", "w"]), "from shallow");
     sb.assert_fsck_clean(&store);
 
+    sb.canopy_ok(&store, &["set", "u", "a\nb\nc\nd\ne\n"]);
     sb.canopy_ok(
         &top,
         &["clone", "-q", "--filter", "blob:none", &served.url(), "blobless"],
@@ -292,19 +293,33 @@ fn shallow_and_blobless_canopy_clones() {
     let blobless = sb.path("blobless");
     // The old value is not there until it is read (git itself must not fetch it).
     let no_lazy = [("GIT_NO_LAZY_FETCH", "1")];
-    let old_blob = sb.git_str(&store, &["rev-parse", "main~5:v"]);
+    let old_blob = sb.git_str(&store, &["rev-parse", "main~6:v"]);
     assert_ne!(
         sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
             .code,
         0
     );
-    assert_eq!(sb.canopy_ok(&blobless, &["get", "v", "--at", "main~5"]), "0");
+    assert_eq!(sb.canopy_ok(&blobless, &["get", "v", "--at", "main~6"]), "0");
     assert_eq!(
         sb.git_with(&blobless, &["cat-file", "-e", &old_blob], &no_lazy, None)
             .code,
         0
     );
     sb.assert_fsck_clean(&blobless);
+
+    // A merge in the blobless replica fetches the merge base's value it lacks.
+    let base_blob = sb.git_str(&store, &["rev-parse", "main:u"]);
+    assert_ne!(
+        sb.git_with(&blobless, &["cat-file", "-e", &base_blob], &no_lazy, None)
+            .code,
+        0
+    );
+    sb.canopy_ok(&store, &["set", "u", "A\nb\nc\nd\ne\n"]);
+    sb.canopy_ok(&blobless, &["set", "u", "a\nb\nc\nd\nE\n"]);
+    sb.canopy_ok(&blobless, &["sync", "-q"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "u"]), "A\nb\nc\nd\nE\n");
+    sb.assert_fsck_clean(&blobless);
+    sb.assert_fsck_clean(&store);
 }
 
 #[test]
