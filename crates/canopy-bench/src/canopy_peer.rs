@@ -170,7 +170,7 @@ pub fn diff(dir: &FsPath, a: ObjectId, b: ObjectId) -> BenchResult<usize> {
 pub fn merge(dir: &FsPath, ours: ObjectId, theirs: ObjectId) -> BenchResult<usize> {
     let repo = Repo::open(dir).map_err(err("open"))?;
     let merged = repo.merge_commits(ours, theirs, None).map_err(err("merge"))?;
-    merged.tree.write(repo.objects()).map_err(err("write tree"))?;
+    repo.write_tree(&merged.tree).map_err(err("write tree"))?;
     repo.objects().flush().map_err(err("flush"))?;
     Ok(merged.conflicts.len())
 }

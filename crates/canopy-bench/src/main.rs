@@ -672,7 +672,7 @@ fn merge_workload(dir: &Path, s: &Sizes) -> BenchResult<Vec<Section>> {
             n => Err(format!("{n} conflicts")),
         },
     );
-    sec.push("Canopy (library, Repo::merge_commits + Tree::write)", m);
+    sec.push("Canopy (library, Repo::merge_commits + Repo::write_tree)", m);
     let m = sample(dir, "git-merge-tree", reps, 1, "merges", fresh, &mut |d| {
         git_peer::merge_tree(&d.join("store"), &a, &b).map(|_| None)
     });

@@ -129,3 +129,49 @@ fn replicas_squash_to_identical_ids_and_others_adopt() {
     // Squashing again at the same point changes nothing.
     assert!(repo_c.adopt_squash(root).unwrap().is_none());
 }
+
+#[test]
+fn branches_behind_the_squash_point_are_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(tmp.path()).unwrap();
+    let main = repo.branch("main").unwrap();
+    main.set(&p("a"), "1", &opts(1)).unwrap();
+    let old_head = main.head().unwrap().unwrap();
+    repo.create_branch("old", old_head).unwrap();
+    main.set(&p("a"), "2", &opts(2)).unwrap();
+    main.set(&p("a"), "3", &opts(3)).unwrap();
+    let outcome = repo.squash(repo.resolve("main~1").unwrap()).unwrap();
+    assert_eq!(outcome.rewritten.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["main"]);
+    let old = repo.branch("old").unwrap();
+    assert_eq!(old.head().unwrap(), Some(old_head));
+    assert_eq!(old.get(&p("a")).unwrap().unwrap(), b"1");
+    assert_eq!(main.get(&p("a")).unwrap().unwrap(), b"3");
+}
+
+#[test]
+fn an_object_reused_after_gc_removed_its_pack_is_written_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::init(tmp.path()).unwrap();
+    let main = repo.branch("main").unwrap();
+    main.set(&p("keep"), "k", &opts(1)).unwrap();
+    let scratch = repo.create_branch("scratch", main.head().unwrap().unwrap()).unwrap();
+    scratch.set(&p("x"), "old value", &opts(2)).unwrap();
+    let now_zero = GcOptions { grace: std::time::Duration::ZERO, ..GcOptions::default() };
+    gc(repo.layout().unwrap(), &now_zero).unwrap();
+    // This process reads through the pack, so its pack list now names it.
+    assert_eq!(scratch.get(&p("x")).unwrap().unwrap(), b"old value");
+    // The value becomes unreachable (branch and reflogs gone) and a second gc drops that pack.
+    let head = scratch.head().unwrap().unwrap();
+    let log = canopy::backend::RefLog { who: repo.default_signature(), message: "rm".into() };
+    assert!(repo.refs().update("refs/heads/scratch", canopy::backend::Expected::Value(head), None, &log).unwrap());
+    for name in ["refs/heads/main", "HEAD"] {
+        repo.refs().expire_reflog(name).unwrap();
+    }
+    let report = gc(repo.layout().unwrap(), &now_zero).unwrap();
+    assert_eq!(report.packs_removed, 1);
+    // The same `Repo`, whose pack list is stale, writes the same bytes again.
+    main.set(&p("y"), "old value", &opts(3)).unwrap();
+    let fresh = Repo::open(tmp.path()).unwrap();
+    assert_eq!(fresh.branch("main").unwrap().get(&p("y")).unwrap().unwrap(), b"old value");
+    assert_eq!(git(tmp.path(), &["fsck", "--strict", "--no-dangling"]), "");
+}

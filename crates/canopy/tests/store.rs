@@ -125,3 +125,21 @@ fn concurrent_threads_never_lose_an_update() {
         .unwrap();
     assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
 }
+
+#[test]
+fn an_expectation_that_holds_commits_exactly_its_change() {
+    let repo = Repo::in_memory(HashKind::Sha1);
+    let main = repo.branch("main").unwrap();
+    let opts = CommitOptions::message("m");
+    main.set(&p(".gitattributes"), "n merge=counter\n", &opts).unwrap();
+    main.set(&p("n"), "5", &opts).unwrap();
+    let start = main.head().unwrap().unwrap();
+    main.set(&p("n"), "20", &opts).unwrap();
+    // Made against an old head, but conditional on the current value: a compare-and-swap.
+    main.transaction_at(Some(start))
+        .expect(p("n"), Some(b"20".to_vec()))
+        .set(p("n"), "100")
+        .commit(&opts)
+        .unwrap();
+    assert_eq!(main.get(&p("n")).unwrap().unwrap(), b"100");
+}

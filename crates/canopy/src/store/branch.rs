@@ -281,7 +281,10 @@ impl Transaction {
                 Ok(t) => t,
                 Err(found) => return Ok(Err(found)),
             };
-            let tree = if head == start {
+            // A transaction with expectations is a compare-and-swap: they held on this head, so
+            // its changes apply to this head as they are, not merged.
+            let expects = self.changes.iter().any(|c| matches!(c, Change::Expect(..)));
+            let tree = if head == start || expects {
                 applied
             } else {
                 let ours = match &ours {

@@ -139,8 +139,11 @@ impl Repo {
                         let pick = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map_or(&empty, |(b, _)| b).clone();
                         let m = merge_text(&pick(&bv), &pick(&ov), &pick(&tv), &options);
                         if m.is_clean() { Ok(Some(m.content)) } else { Err(conflict) }
-                    } else {
+                    } else if ov.is_some() && tv.is_some() {
                         Ok(bytes(if f == Favor::Ours { &ov } else { &tv }))
+                    } else {
+                        // Modify/delete stays a conflict, as with Git's -X.
+                        Err(conflict)
                     }
                 }
                 (other, _) => other,
@@ -273,7 +276,9 @@ impl Branch {
                 continue;
             }
             let merged = repo.merge_commits(head, from, opts.favor)?;
-            if !merged.conflicts.is_empty() && opts.favor.is_none() {
+            // With `favor`, content conflicts were resolved; what is left (modify/delete, a
+            // value against a directory) still stops the merge, as with Git's -X.
+            if !merged.conflicts.is_empty() {
                 return Ok(MergeOutcome::Conflicts(merged.conflicts));
             }
             let tree = repo.write_tree(&merged.tree)?;

@@ -80,8 +80,8 @@ impl Repo {
             let branch = self.branch(&name)?;
             for attempt in 0.. {
                 let Some(head) = branch.head()? else { break };
-                if !ancestors.contains(&head) && !self.is_ancestor(point, head)? {
-                    break; // does not contain the squash point: left alone
+                if !self.is_ancestor(point, head)? {
+                    break; // does not contain the squash point (behind it, or forked): left alone
                 }
                 let new_head = self.rewrite_onto(head, &ancestors, root)?;
                 if new_head == head {
@@ -108,6 +108,7 @@ impl Repo {
         if !rewritten.is_empty() {
             self.refs().expire_reflog("HEAD")?;
         }
+        self.objects().flush()?;
         let log = RefLog {
             who: self.default_signature(),
             message: format!("squash: at {point}"),

@@ -64,6 +64,17 @@ struct Pending {
 
 /// Collects the repository at `layout`.
 pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
+    let refuse = |reason: &str| Error::Unsupported {
+        path: layout.git_dir.clone(),
+        reason: reason.to_string(),
+    };
+    if layout.config.get_bool("extensions.preciousobjects")? == Some(true) {
+        return Err(refuse("extensions.preciousObjects is set: its objects must never be deleted"));
+    }
+    if layout.config.get_bool("core.bare")? != Some(true) {
+        // A checkout's index and worktrees hold objects no reference names; `git gc` knows them.
+        return Err(refuse("gc runs on bare stores only; use `git gc` in a checkout"));
+    }
     let objects = layout.objects()?;
     let refs = layout.refs();
     let objects_dir = layout.git_dir.join("objects");

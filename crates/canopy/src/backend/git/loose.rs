@@ -79,9 +79,9 @@ impl LooseObjects {
     pub fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::for_object(self.hash, kind, data);
         let path = self.path_of(&id);
-        if path.is_file() {
-            // Reusing an existing object: freshen it so a concurrent `gc` keeps it.
-            freshen(&path);
+        // Reusing an existing object: freshen it so a concurrent `gc` keeps it. If that fails
+        // (`gc` just removed it), write it again.
+        if path.is_file() && freshen(&path) {
             return Ok(id);
         }
         let fan_dir = path.parent().unwrap_or(&self.dir).to_path_buf();
@@ -89,6 +89,12 @@ impl LooseObjects {
         // creating the temporary file in it, create it again (a file in it keeps it alive).
         let mut attempts = 0;
         let (tmp_path, file) = loop {
+            if self.fsync && !fan_dir.is_dir() {
+                // A new fan-out directory's own name must reach the disk too.
+                if let Ok(mut dirty) = self.dirty_dirs.lock() {
+                    dirty.insert(self.dir.clone());
+                }
+            }
             fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
             match create_temp(&fan_dir, "tmp_obj_") {
                 Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound && attempts < 20 => {
@@ -246,10 +252,8 @@ pub(crate) fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, fs::File
 
 /// Sets a file's modification time to now (best effort): `gc` keeps recent objects and packs,
 /// so an object a writer has just reused survives a concurrent collection.
-pub(crate) fn freshen(path: &Path) {
-    if let Ok(f) = fs::File::open(path) {
-        let _ = f.set_modified(std::time::SystemTime::now());
-    }
+pub(crate) fn freshen(path: &Path) -> bool {
+    fs::File::open(path).is_ok_and(|f| f.set_modified(std::time::SystemTime::now()).is_ok())
 }
 
 /// Fsyncs a directory so that renames into it are durable.

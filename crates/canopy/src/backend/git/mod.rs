@@ -199,9 +199,17 @@ impl ContentAddressable for GitObjects {
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::for_object(self.hash, kind, data);
         if let Some(pack) = self.packs.pack_containing(&id) {
-            // Reused: freshen the pack so a concurrent `gc` treats its objects as recent.
-            loose::freshen(&pack);
-            return Ok(id);
+            // Reused: freshen the pack so a concurrent `gc` treats its objects as recent. If the
+            // pack is gone (`gc` removed it), look again, and write the object loose if need be.
+            if loose::freshen(&pack) {
+                return Ok(id);
+            }
+            self.packs.rescan()?;
+            if let Some(pack) = self.packs.pack_containing(&id) {
+                if loose::freshen(&pack) {
+                    return Ok(id);
+                }
+            }
         }
         self.loose.write(kind, data)
     }
