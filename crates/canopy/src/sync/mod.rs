@@ -22,6 +22,7 @@
 pub mod caps;
 pub mod check;
 pub mod client;
+mod format;
 pub mod http;
 pub mod ingest;
 pub mod pack;

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use flate2::{Compress, Compression};
 
-use super::ingest::{deflate_into, entry_header};
+use super::format::{deflate_into, entry_header};
 use super::reuse::{Entry as ReusedEntry, Reuse};
 use super::{Error, Result};
 use crate::backend::{AtomicWrite, ContentAddressable};
