@@ -427,3 +427,55 @@ fn generated_packs_pass_index_pack_strict() {
     std::fs::write(&out, &pack).unwrap();
     git(&store, &["index-pack", "--strict", out.to_str().unwrap()]);
 }
+
+#[test]
+fn tags_travel_both_ways() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    store_with_history(&store, 3);
+    git(
+        &store,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "tag",
+            "-a",
+            "-m",
+            "release",
+            "v1",
+            "main~1",
+        ],
+    );
+    git(&store, &["tag", "light", "main"]);
+    let server = Server::start(canopy_handler(store.clone()));
+    git(tmp.path(), &["clone", "-q", &server.url("/git"), "c"]);
+    let c = tmp.path().join("c");
+    assert_eq!(git(&c, &["tag"]).trim(), "light\nv1");
+    assert_eq!(git(&c, &["cat-file", "-t", "v1"]).trim(), "tag");
+    // A tag pushed by git arrives; fsck stays clean on both sides.
+    git(
+        &c,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "tag",
+            "-a",
+            "-m",
+            "two",
+            "v2",
+        ],
+    );
+    git(&c, &["push", "-q", "origin", "v2"]);
+    assert!(Repo::open(&store)
+        .unwrap()
+        .refs()
+        .resolve("refs/tags/v2")
+        .unwrap()
+        .is_some());
+    git(&store, &["fsck", "--strict"]);
+    git(&c, &["fsck", "--strict"]);
+}
