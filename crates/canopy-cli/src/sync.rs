@@ -241,6 +241,13 @@ fn pull_once(
     let name = remote_name(repo, branch.name(), remote)?;
     let outcome = do_fetch(repo, &name, quiet)?;
     report_fetch(ctx, &outcome, quiet.quiet || ctx.json);
+    // A remote that squashed its history: squash here at the same point first, so that this
+    // branch continues on the same (identical) squashed history.
+    if let Some(squash) = client::adopt_remote_squash(repo, &name).map_err(failure)? {
+        if !(quiet.quiet || ctx.json) {
+            eprintln!("Adopted the remote's squash: history up to {} is now {}", squash.point, squash.root);
+        }
+    }
     let tracking = format!("refs/remotes/{name}/{}", branch.name());
     let Some(theirs) = repo
         .refs()

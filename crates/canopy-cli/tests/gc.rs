@@ -78,3 +78,34 @@ fn gc_while_another_process_commits_loses_nothing() {
     }
     assert_eq!(sb.git_str(&store, &["rev-list", "--count", "main"]), "80");
 }
+
+#[test]
+fn a_replica_that_pulls_a_squashed_history_adopts_it() {
+    let sb = Sandbox::new();
+    let a = sb.init_store("a", "sha1");
+    for i in 0..30 {
+        sb.canopy_ok(&a, &["set", &format!("k/{}", i % 7), &format!("v{i}")]);
+    }
+    let top = sb.path("");
+    sb.canopy_ok(&top, &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = sb.path("b");
+    // B works on top of the old history, A squashes it.
+    sb.canopy_ok(&b, &["set", "own", "mine"]);
+    sb.canopy_ok(&a, &["squash", "--before", "main~10"]);
+    assert_eq!(sb.git_str(&a, &["rev-list", "--count", "main"]), "11");
+    sb.canopy_ok(&b, &["pull"]);
+    // B is on A's squashed history (same root, same ids), with its own commit on top.
+    let root = |dir: &std::path::Path| sb.git_str(dir, &["rev-list", "--max-parents=0", "main"]);
+    assert_eq!(root(&b), root(&a));
+    assert_eq!(sb.git_str(&b, &["rev-parse", "main~1"]), sb.rev_parse(&a, "main"));
+    assert_eq!(sb.canopy_ok(&b, &["get", "own"]), "mine");
+    for i in 0..7 {
+        let path = format!("k/{i}");
+        assert_eq!(sb.canopy_ok(&b, &["get", &path]), sb.canopy_ok(&a, &["get", &path]));
+    }
+    sb.assert_fsck_clean(&b);
+    // gc then frees the old history on B as well.
+    sb.canopy(&b, &["gc", "--grace", "now"]).ok();
+    sb.assert_fsck_clean(&b);
+    assert_eq!(sb.git_str(&b, &["rev-list", "--count", "--all"]), "12");
+}

@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use super::{remote, Progress, Service, Transport};
 use crate::backend::{Expected, RefLog};
 use crate::object::{Commit, HashKind, ObjectId, ObjectKind};
-use crate::store::InitOptions;
+use crate::store::{InitOptions, SQUASH_REF};
 use crate::sync::caps::Capabilities;
 use crate::sync::ingest::{Allowances, Limits, Quarantine};
 use crate::sync::pack::Filter;
@@ -112,7 +112,7 @@ pub fn ls_refs(t: &mut dyn Transport) -> Result<RemoteInfo> {
     if caps.has_feature("ls-refs", "unborn") {
         args.push("unborn".into());
     }
-    for p in ["HEAD", "refs/heads/", "refs/tags/"] {
+    for p in ["HEAD", "refs/heads/", "refs/tags/", SQUASH_REF] {
         args.push(format!("ref-prefix {p}"));
     }
     let request = v2_request(&caps, hash, "ls-refs", &args);
@@ -466,7 +466,8 @@ pub fn fetch_with(
     let mut wants = Vec::new();
     for r in &info.refs {
         let Some(id) = r.id else { continue };
-        let interesting = r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/");
+        let interesting =
+            r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/") || r.name == SQUASH_REF;
         if interesting && !repo.objects().contains(&id)? {
             if r.name.starts_with("refs/tags/") {
                 // Tags come along with the history they point into (include-tag).
@@ -490,6 +491,14 @@ pub fn fetch_with(
                     .update(&local, Expected::from_option(old), Some(id), &log)?;
                 outcome.updated.push((local, old, id));
             }
+        } else if r.name == SQUASH_REF {
+            // The remote's latest squash, kept per remote; `adopt_remote_squash` acts on it.
+            let local = remote_squash_ref(name);
+            let old = repo.refs().resolve(&local)?;
+            if old != Some(id) && repo.objects().contains(&id)? {
+                repo.refs().update(&local, Expected::Any, Some(id), &log)?;
+                outcome.updated.push((local, old, id));
+            }
         } else if r.name.starts_with("refs/tags/")
             && repo.refs().resolve(&r.name)?.is_none()
             && repo.objects().contains(&id)?
@@ -505,6 +514,25 @@ pub fn fetch_with(
         );
     }
     Ok(outcome)
+}
+
+/// Where the squash root last fetched from remote `name` is kept.
+pub fn remote_squash_ref(name: &str) -> String {
+    format!("refs/canopy/remotes/{name}/squash")
+}
+
+/// Adopts the squash last fetched from remote `name` (see [`crate::store::SQUASH_REF`]): if the
+/// local history still holds that squash's point, squash there too, so that local branches (and
+/// local commits on top of the old history) continue on the squashed history with the same ids
+/// as the remote's. `None` when there is nothing to adopt.
+pub fn adopt_remote_squash(repo: &Repo, name: &str) -> Result<Option<crate::store::SquashOutcome>> {
+    let Some(root) = repo.refs().resolve(&remote_squash_ref(name))? else {
+        return Ok(None);
+    };
+    if repo.refs().resolve(SQUASH_REF)? == Some(root) {
+        return Ok(None);
+    }
+    Ok(repo.adopt_squash(root)?)
 }
 
 /// How to clone.

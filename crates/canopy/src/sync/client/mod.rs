@@ -15,8 +15,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 pub use fetch::{
-    clone, fetch, fetch_missing, fetch_pack, fetch_with, ls_refs, CloneOptions, FetchOptions, FetchOutcome,
-    RemoteInfo,
+    adopt_remote_squash, clone, fetch, fetch_missing, fetch_pack, fetch_with, ls_refs, remote_squash_ref,
+    CloneOptions, FetchOptions, FetchOutcome, RemoteInfo,
 };
 #[cfg(feature = "http-client")]
 pub use http::HttpTransport;
