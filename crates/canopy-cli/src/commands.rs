@@ -97,7 +97,8 @@ pub fn run(cli: Cli) -> Outcome {
     let explicit_root = cli.root.clone();
     let root = match cli.root {
         Some(r) => r,
-        None => std::env::current_dir().map_err(|e| Failure::usage(format!("cannot find the current directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| Failure::usage(format!("cannot find the current directory: {e}")))?,
     };
     let ctx = Ctx {
         root,
@@ -119,7 +120,15 @@ pub fn run(cli: Cli) -> Outcome {
             absent,
             remove,
             commit,
-        } => test_and_set(&ctx, &path, value.as_deref(), expect.as_deref(), absent, remove, &commit),
+        } => test_and_set(
+            &ctx,
+            &path,
+            value.as_deref(),
+            expect.as_deref(),
+            absent,
+            remove,
+            &commit,
+        ),
         Command::List { path, at } => list(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Tree { path, at } => tree(&ctx, path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Log(args) => crate::history::log(&ctx, &args),
@@ -139,7 +148,9 @@ pub fn run(cli: Cli) -> Outcome {
             strategy_option,
             commit,
         } => crate::merging::merge(&ctx, &from, no_ff, strategy_option.as_deref(), &commit),
-        Command::Squash { before, adopt } => crate::maintenance::squash(&ctx, before.as_deref(), adopt.as_deref()),
+        Command::Squash { before, adopt } => {
+            crate::maintenance::squash(&ctx, before.as_deref(), adopt.as_deref())
+        }
         Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
@@ -164,8 +175,11 @@ pub fn run(cli: Cli) -> Outcome {
 }
 
 fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
-    let hash = HashKind::from_name(format)
-        .ok_or_else(|| Failure::usage(format!("unknown object format '{format}' (expected sha1 or sha256)")))?;
+    let hash = HashKind::from_name(format).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown object format '{format}' (expected sha1 or sha256)"
+        ))
+    })?;
     let dir = dir.map_or_else(|| ctx.root.clone(), |d| ctx.root.join(d));
     let opts = InitOptions {
         hash,
@@ -183,12 +197,10 @@ fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
 fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
     if value == "-" {
         let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure {
-                code: 3,
-                message: format!("cannot read standard input: {e}"),
-            })?;
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure {
+            code: 3,
+            message: format!("cannot read standard input: {e}"),
+        })?;
         Ok(buf)
     } else {
         Ok(value.as_bytes().to_vec())
@@ -198,12 +210,18 @@ fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
 /// Identity and dates: `--author`, else `$CANOPY_AUTHOR`, else the store's `user.name` and
 /// `user.email`, else `canopy <canopy@localhost>`; dates from `GIT_AUTHOR_DATE` and
 /// `GIT_COMMITTER_DATE` when set, as Git does.
-pub(crate) fn commit_options(repo: &Repo, args: &CommitArgs, default_message: String) -> Result<CommitOptions, Failure> {
+pub(crate) fn commit_options(
+    repo: &Repo,
+    args: &CommitArgs,
+    default_message: String,
+) -> Result<CommitOptions, Failure> {
     let fallback = repo.default_signature();
     let (now, _) = (fallback.time, fallback.offset_minutes);
     let date = |var: &str| -> Result<(i64, i32), Failure> {
         match std::env::var(var) {
-            Ok(v) if !v.is_empty() => parse_git_date(&v).ok_or_else(|| Failure::usage(format!("invalid date in {var}: '{v}'"))),
+            Ok(v) if !v.is_empty() => {
+                parse_git_date(&v).ok_or_else(|| Failure::usage(format!("invalid date in {var}: '{v}'")))
+            }
             _ => Ok((now, 0)),
         }
     };
@@ -306,7 +324,9 @@ fn test_and_set(
         return Err(Failure::usage("path '': the root cannot hold a value"));
     }
     if expect.is_none() && !absent {
-        return Err(Failure::usage("say what PATH must hold now: --expect VALUE or --absent"));
+        return Err(Failure::usage(
+            "say what PATH must hold now: --expect VALUE or --absent",
+        ));
     }
     let new = match (value, remove) {
         (Some(v), false) => Some(read_value(v)?),
@@ -315,7 +335,11 @@ fn test_and_set(
     };
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
-    let default_message = if new.is_some() { format!("set {p}") } else { format!("rm {p}") };
+    let default_message = if new.is_some() {
+        format!("set {p}")
+    } else {
+        format!("rm {p}")
+    };
     let opts = commit_options(&repo, args, default_message)?;
     let expected = expect.map(str::as_bytes);
     match branch.test_and_set(&p, expected, new.as_deref(), &opts)? {
@@ -327,10 +351,15 @@ fn test_and_set(
         }
         TestAndSet::Failed(found) => {
             if ctx.json {
-                let current = found.as_deref().map(|b| output::value_json(b).1).unwrap_or(Value::Null);
+                let current = found
+                    .as_deref()
+                    .map(|b| output::value_json(b).1)
+                    .unwrap_or(Value::Null);
                 output::json(&json!({"committed": false, "current": current}));
             }
-            Err(Failure::no(format!("test-and-set on '{p}' lost: the value is not the one expected")))
+            Err(Failure::no(format!(
+                "test-and-set on '{p}' lost: the value is not the one expected"
+            )))
         }
     }
 }
@@ -387,9 +416,12 @@ fn branch(ctx: &Ctx, name: Option<&str>, from: Option<&str>) -> Outcome {
                 Some(rev) => repo.resolve(rev)?,
                 None => {
                     let current = ctx.branch(&repo)?;
-                    current
-                        .head()?
-                        .ok_or_else(|| Failure::usage(format!("branch '{}' has no commits yet; use --from", current.name())))?
+                    current.head()?.ok_or_else(|| {
+                        Failure::usage(format!(
+                            "branch '{}' has no commits yet; use --from",
+                            current.name()
+                        ))
+                    })?
                 }
             };
             let b = repo.create_branch(name, start)?;

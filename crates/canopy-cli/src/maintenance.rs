@@ -27,12 +27,20 @@ fn parse_age(s: &str) -> Option<Duration> {
 }
 
 pub fn gc(ctx: &Ctx, grace: &str) -> Outcome {
-    let grace = parse_age(grace).ok_or_else(|| Failure::usage(format!("invalid age '{grace}' (e.g. 2w, 3d, 12h, now)")))?;
+    let grace = parse_age(grace)
+        .ok_or_else(|| Failure::usage(format!("invalid age '{grace}' (e.g. 2w, 3d, 12h, now)")))?;
     let repo = ctx.open()?;
     let layout = repo
         .layout()
         .ok_or_else(|| Failure::usage("gc needs a store on disk"))?;
-    let report = collect(layout, &GcOptions { grace, ..GcOptions::default() }).map_err(canopy::store::Error::from)?;
+    let report = collect(
+        layout,
+        &GcOptions {
+            grace,
+            ..GcOptions::default()
+        },
+    )
+    .map_err(canopy::store::Error::from)?;
     if ctx.json {
         output::json(&json!(report));
     } else {
@@ -63,8 +71,11 @@ pub fn squash(ctx: &Ctx, before: Option<&str>, adopt: Option<&str>) -> Outcome {
         match outcome {
             None => output::lines(["Nothing to squash here.".to_string()]),
             Some(o) => output::lines(
-                std::iter::once(format!("Squashed history up to {} into root {}", o.point, o.root))
-                    .chain(o.rewritten.iter().map(|(b, old, new)| format!("  {b}: {old} -> {new}"))),
+                std::iter::once(format!("Squashed history up to {} into root {}", o.point, o.root)).chain(
+                    o.rewritten
+                        .iter()
+                        .map(|(b, old, new)| format!("  {b}: {old} -> {new}")),
+                ),
             ),
         }
     }

@@ -12,14 +12,26 @@ pub fn merge(ctx: &Ctx, from: &str, no_ff: bool, strategy: Option<&str>, args: &
         None => None,
         Some("ours") => Some(Favor::Ours),
         Some("theirs") => Some(Favor::Theirs),
-        Some(other) => return Err(Failure::usage(format!("unknown strategy option '{other}' (expected ours or theirs)"))),
+        Some(other) => {
+            return Err(Failure::usage(format!(
+                "unknown strategy option '{other}' (expected ours or theirs)"
+            )))
+        }
     };
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
     let theirs = repo.resolve(from)?;
     // Git's default messages: "Merge branch 'x'" (plus " into y" off the main branches).
-    let is_branch = repo.branch(from).ok().and_then(|b| b.head().ok().flatten()).is_some();
-    let mut message = if is_branch { format!("Merge branch '{from}'") } else { format!("Merge commit '{from}'") };
+    let is_branch = repo
+        .branch(from)
+        .ok()
+        .and_then(|b| b.head().ok().flatten())
+        .is_some();
+    let mut message = if is_branch {
+        format!("Merge branch '{from}'")
+    } else {
+        format!("Merge commit '{from}'")
+    };
     if !matches!(branch.name(), "main" | "master") {
         message.push_str(&format!(" into {}", branch.name()));
     }

@@ -245,7 +245,10 @@ fn pull_once(
     // branch continues on the same (identical) squashed history.
     if let Some(squash) = client::adopt_remote_squash(repo, &name).map_err(failure)? {
         if !(quiet.quiet || ctx.json) {
-            eprintln!("Adopted the remote's squash: history up to {} is now {}", squash.point, squash.root);
+            eprintln!(
+                "Adopted the remote's squash: history up to {} is now {}",
+                squash.point, squash.root
+            );
         }
     }
     let tracking = format!("refs/remotes/{name}/{}", branch.name());

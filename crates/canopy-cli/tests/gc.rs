@@ -21,10 +21,16 @@ fn gc_packs_with_deltas_and_writes_gits_commit_graph() {
     let run = sb.canopy(&store, &["--json", "gc", "--grace", "now"]).ok();
     let report = run.json();
     assert!(report["deltas"].as_u64().unwrap() > 50, "{report}");
-    assert!(report["bytes_after"].as_u64() < report["bytes_before"].as_u64(), "{report}");
+    assert!(
+        report["bytes_after"].as_u64() < report["bytes_before"].as_u64(),
+        "{report}"
+    );
     sb.assert_fsck_clean(&store);
     let after = sb.git_str(&store, &["count-objects", "-v"]);
-    assert!(after.contains("count: 0") && after.contains("packs: 1"), "{before}\n{after}");
+    assert!(
+        after.contains("count: 0") && after.contains("packs: 1"),
+        "{before}\n{after}"
+    );
     sb.git_ok(&store, &["commit-graph", "verify"]);
     // The graph is exactly the one git itself writes for the same history.
     let ours = std::fs::read(store.join("objects/info/commit-graph")).unwrap();
@@ -38,9 +44,15 @@ fn gc_packs_with_deltas_and_writes_gits_commit_graph() {
         assert_eq!(via_git, sb.canopy(&store, &["get", &path]).ok().stdout);
     }
     assert_eq!(sb.git_str(&store, &["rev-list", "--count", "main"]), "121");
-    assert_eq!(sb.canopy_ok(&store, &["--branch", "side", "get", "only/side"]), "x");
+    assert_eq!(
+        sb.canopy_ok(&store, &["--branch", "side", "get", "only/side"]),
+        "x"
+    );
     // Deltas are real OFS_DELTA chains that git verifies.
-    let verify = sb.git_str(&store, &["verify-pack", "-v", &format!("{}", pack_idx(&store).display())]);
+    let verify = sb.git_str(
+        &store,
+        &["verify-pack", "-v", &format!("{}", pack_idx(&store).display())],
+    );
     assert!(verify.contains("chain length"), "{verify}");
 }
 
@@ -74,7 +86,10 @@ fn gc_while_another_process_commits_loses_nothing() {
     sb.canopy(&store, &["gc"]).ok();
     sb.assert_fsck_clean(&store);
     for i in 0..60 {
-        assert_eq!(sb.canopy_ok(&store, &["get", &format!("live/{i}")]), format!("value {i}"));
+        assert_eq!(
+            sb.canopy_ok(&store, &["get", &format!("live/{i}")]),
+            format!("value {i}")
+        );
     }
     assert_eq!(sb.git_str(&store, &["rev-list", "--count", "main"]), "80");
 }
@@ -101,7 +116,10 @@ fn a_replica_that_pulls_a_squashed_history_adopts_it() {
     assert_eq!(sb.canopy_ok(&b, &["get", "own"]), "mine");
     for i in 0..7 {
         let path = format!("k/{i}");
-        assert_eq!(sb.canopy_ok(&b, &["get", &path]), sb.canopy_ok(&a, &["get", &path]));
+        assert_eq!(
+            sb.canopy_ok(&b, &["get", &path]),
+            sb.canopy_ok(&a, &["get", &path])
+        );
     }
     sb.assert_fsck_clean(&b);
     // gc then frees the old history on B as well.

@@ -144,7 +144,10 @@ fn text_merges_agree_with_git_ort() {
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     // The generator must exercise both outcomes for the comparison to mean something.
-    assert!(clean_cases >= 8 && conflict_cases >= 8, "clean {clean_cases}, conflicts {conflict_cases}");
+    assert!(
+        clean_cases >= 8 && conflict_cases >= 8,
+        "clean {clean_cases}, conflicts {conflict_cases}"
+    );
 }
 
 #[test]
@@ -229,9 +232,15 @@ fn counters_merge_by_meaning_and_conflicts_leave_the_branch_alone() {
     assert_eq!(sb.rev_parse(&store, "main"), head);
     // -X theirs resolves the conflicting lines to their side and, as Git does, keeps our
     // changes that do not conflict.
-    sb.canopy_ok(&store, &["set", "notes", "one\nTWO main\nthree\nfour\nfive\nsix main\n"]);
+    sb.canopy_ok(
+        &store,
+        &["set", "notes", "one\nTWO main\nthree\nfour\nfive\nsix main\n"],
+    );
     sb.canopy_ok(&store, &["merge", "other", "-X", "theirs"]);
-    assert_eq!(sb.canopy_ok(&store, &["get", "notes"]), "one\nTWO other\nthree\nfour\nfive\nsix main\n");
+    assert_eq!(
+        sb.canopy_ok(&store, &["get", "notes"]),
+        "one\nTWO other\nthree\nfour\nfive\nsix main\n"
+    );
     sb.assert_fsck_clean(&store);
     // Fast-forward and up to date.
     sb.canopy_ok(&store, &["branch", "ff"]);

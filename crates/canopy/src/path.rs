@@ -149,7 +149,9 @@ pub fn check_step(step: &[u8]) -> Result<(), PathError> {
     }
     let reserved = step == b"."
         || step == b".."
-        || step.split(|&c| c == b'\\').any(|seg| is_dotgit(seg) || seg == b"..")
+        || step
+            .split(|&c| c == b'\\')
+            .any(|seg| is_dotgit(seg) || seg == b"..")
         || is_hfs_dotgit(step);
     if reserved {
         return Err(PathError::Reserved {
@@ -180,9 +182,8 @@ fn is_hfs_dotgit(step: &[u8]) -> bool {
     let Ok(s) = std::str::from_utf8(step) else {
         return false;
     };
-    let ignorable = |c: char| {
-        matches!(c as u32, 0x200C..=0x200F | 0x202A..=0x202E | 0x206A..=0x206F | 0xFEFF)
-    };
+    let ignorable =
+        |c: char| matches!(c as u32, 0x200C..=0x200F | 0x202A..=0x202E | 0x206A..=0x206F | 0xFEFF);
     if !s.chars().any(ignorable) {
         return false;
     }
@@ -208,8 +209,26 @@ mod tests {
     #[test]
     fn refuses_hostile_steps() {
         for bad in [
-            "a//b", ".", "..", "a/../b", "a/./b", ".git", ".GIT/x", "x/.Git", "git~1", "GIT~1/a",
-            ".git.", ".git ", ".git::$INDEX_ALLOCATION", "a\\.git", "a\\..", ".g\u{200c}it", "a\0b", "//", "/x", "x/",
+            "a//b",
+            ".",
+            "..",
+            "a/../b",
+            "a/./b",
+            ".git",
+            ".GIT/x",
+            "x/.Git",
+            "git~1",
+            "GIT~1/a",
+            ".git.",
+            ".git ",
+            ".git::$INDEX_ALLOCATION",
+            "a\\.git",
+            "a\\..",
+            ".g\u{200c}it",
+            "a\0b",
+            "//",
+            "/x",
+            "x/",
         ] {
             assert!(Path::parse(bad).is_err(), "{bad:?} accepted");
         }

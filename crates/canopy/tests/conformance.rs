@@ -63,7 +63,10 @@ fn objects_round_trip_with_git_ids() {
         // Idempotent.
         assert_eq!(b.objects.write(ObjectKind::Blob, b"hello\n").unwrap(), id);
         let obj = b.objects.read(&id).unwrap().unwrap();
-        assert_eq!((obj.kind, obj.data.as_slice()), (ObjectKind::Blob, &b"hello\n"[..]));
+        assert_eq!(
+            (obj.kind, obj.data.as_slice()),
+            (ObjectKind::Blob, &b"hello\n"[..])
+        );
         assert!(b.objects.contains(&id).unwrap());
         let empty = b.objects.write(ObjectKind::Tree, b"").unwrap();
         assert_eq!(empty, hash.empty_tree());
@@ -83,26 +86,72 @@ fn refs_compare_and_swap() {
         let c = b.objects.write(ObjectKind::Blob, b"c").unwrap();
         let name = "refs/heads/main";
         assert_eq!(b.refs.resolve(name).unwrap(), None);
-        assert!(!b.refs.update(name, Expected::Value(a), Some(c), &log("x")).unwrap());
-        assert!(b.refs.update(name, Expected::Absent, Some(a), &log("create")).unwrap());
+        assert!(!b
+            .refs
+            .update(name, Expected::Value(a), Some(c), &log("x"))
+            .unwrap());
+        assert!(b
+            .refs
+            .update(name, Expected::Absent, Some(a), &log("create"))
+            .unwrap());
         assert!(!b.refs.update(name, Expected::Absent, Some(c), &log("x")).unwrap());
         assert_eq!(b.refs.resolve(name).unwrap(), Some(a));
-        assert!(!b.refs.update(name, Expected::Value(c), Some(c), &log("x")).unwrap());
-        assert_eq!(b.refs.resolve(name).unwrap(), Some(a), "a lost swap changes nothing");
-        assert!(b.refs.update(name, Expected::Value(a), Some(c), &log("move")).unwrap());
-        assert!(b.refs.update(name, Expected::Any, Some(a), &log("force")).unwrap());
+        assert!(!b
+            .refs
+            .update(name, Expected::Value(c), Some(c), &log("x"))
+            .unwrap());
+        assert_eq!(
+            b.refs.resolve(name).unwrap(),
+            Some(a),
+            "a lost swap changes nothing"
+        );
+        assert!(b
+            .refs
+            .update(name, Expected::Value(a), Some(c), &log("move"))
+            .unwrap());
+        assert!(b
+            .refs
+            .update(name, Expected::Any, Some(a), &log("force"))
+            .unwrap());
         // The reflog keeps every head the branch ever had.
-        let logged: Vec<_> = b.refs.reflog(name).unwrap().iter().map(|e| (e.old, e.new)).collect();
-        assert_eq!(logged, vec![(None, Some(a)), (Some(a), Some(c)), (Some(c), Some(a))]);
+        let logged: Vec<_> = b
+            .refs
+            .reflog(name)
+            .unwrap()
+            .iter()
+            .map(|e| (e.old, e.new))
+            .collect();
+        assert_eq!(
+            logged,
+            vec![(None, Some(a)), (Some(a), Some(c)), (Some(c), Some(a))]
+        );
         let _ = hash;
         // Listing and deleting.
-        assert!(b.refs.update("refs/heads/other", Expected::Absent, Some(c), &log("b")).unwrap());
-        assert!(b.refs.update("refs/tags/t", Expected::Absent, Some(c), &log("t")).unwrap());
-        let heads: Vec<String> = b.refs.list("refs/heads/").unwrap().into_iter().map(|(n, _)| n).collect();
+        assert!(b
+            .refs
+            .update("refs/heads/other", Expected::Absent, Some(c), &log("b"))
+            .unwrap());
+        assert!(b
+            .refs
+            .update("refs/tags/t", Expected::Absent, Some(c), &log("t"))
+            .unwrap());
+        let heads: Vec<String> = b
+            .refs
+            .list("refs/heads/")
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(heads, ["refs/heads/main", "refs/heads/other"]);
-        assert!(b.refs.update("refs/heads/other", Expected::Value(c), None, &log("rm")).unwrap());
+        assert!(b
+            .refs
+            .update("refs/heads/other", Expected::Value(c), None, &log("rm"))
+            .unwrap());
         assert_eq!(b.refs.resolve("refs/heads/other").unwrap(), None);
-        assert!(b.refs.update("refs/heads/x/../y", Expected::Any, Some(c), &log("bad")).is_err());
+        assert!(b
+            .refs
+            .update("refs/heads/x/../y", Expected::Any, Some(c), &log("bad"))
+            .is_err());
     });
 }
 
@@ -111,11 +160,20 @@ fn symbolic_head_follows_its_branch() {
     each_backend(|b, _| {
         let a = b.objects.write(ObjectKind::Blob, b"a").unwrap();
         b.refs.set_symbolic("HEAD", "refs/heads/dev").unwrap();
-        assert_eq!(b.refs.read_ref("HEAD").unwrap(), Some(RefTarget::Symbolic("refs/heads/dev".into())));
+        assert_eq!(
+            b.refs.read_ref("HEAD").unwrap(),
+            Some(RefTarget::Symbolic("refs/heads/dev".into()))
+        );
         assert_eq!(b.refs.resolve("HEAD").unwrap(), None);
-        assert!(b.refs.update("HEAD", Expected::Absent, Some(a), &log("via head")).unwrap());
+        assert!(b
+            .refs
+            .update("HEAD", Expected::Absent, Some(a), &log("via head"))
+            .unwrap());
         assert_eq!(b.refs.resolve("refs/heads/dev").unwrap(), Some(a));
-        assert_eq!(b.refs.resolve_name("HEAD").unwrap(), ("refs/heads/dev".to_string(), Some(a)));
+        assert_eq!(
+            b.refs.resolve_name("HEAD").unwrap(),
+            ("refs/heads/dev".to_string(), Some(a))
+        );
     });
 }
 
@@ -123,10 +181,19 @@ fn symbolic_head_follows_its_branch() {
 fn concurrent_swaps_never_lose_an_update() {
     each_backend(|b, hash| {
         // Each counter value is a distinct blob; threads race to advance the ref by one.
-        let ids: Vec<ObjectId> = (0..=80).map(|i| b.objects.write(ObjectKind::Blob, format!("{i}").as_bytes()).unwrap()).collect();
+        let ids: Vec<ObjectId> = (0..=80)
+            .map(|i| {
+                b.objects
+                    .write(ObjectKind::Blob, format!("{i}").as_bytes())
+                    .unwrap()
+            })
+            .collect();
         let index_of = |id: ObjectId| ids.iter().position(|&x| x == id).unwrap();
         let name = "refs/heads/counter";
-        assert!(b.refs.update(name, Expected::Absent, Some(ids[0]), &log("0")).unwrap());
+        assert!(b
+            .refs
+            .update(name, Expected::Absent, Some(ids[0]), &log("0"))
+            .unwrap());
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
@@ -134,7 +201,10 @@ fn concurrent_swaps_never_lose_an_update() {
                     while done < 20 {
                         let cur = b.refs.resolve(name).unwrap().unwrap();
                         let next = ids[index_of(cur) + 1];
-                        if b.refs.update(name, Expected::Value(cur), Some(next), &log("inc")).unwrap() {
+                        if b.refs
+                            .update(name, Expected::Value(cur), Some(next), &log("inc"))
+                            .unwrap()
+                        {
                             done += 1;
                         }
                     }

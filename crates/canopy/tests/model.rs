@@ -57,7 +57,10 @@ fn check(branch: &Branch, model: &Model) {
         .into_iter()
         .map(|(p, kind)| {
             assert_eq!(kind, EntryKind::Value);
-            p.steps().iter().map(|s| String::from_utf8(s.clone()).unwrap()).collect()
+            p.steps()
+                .iter()
+                .map(|s| String::from_utf8(s.clone()).unwrap())
+                .collect()
         })
         .collect();
     let expected: Vec<Vec<String>> = model.keys().cloned().collect();

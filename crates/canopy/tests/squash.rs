@@ -19,7 +19,11 @@ fn git(dir: &FsPath, args: &[&str]) -> String {
         .env("HOME", dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -69,7 +73,8 @@ fn replicas_squash_to_identical_ids_and_others_adopt() {
     };
     let main = repo_a.branch("main").unwrap();
     for i in 0..1000 {
-        main.set(&p(&format!("k/{}", i % 37)), format!("value {i}\n"), &opts(i)).unwrap();
+        main.set(&p(&format!("k/{}", i % 37)), format!("value {i}\n"), &opts(i))
+            .unwrap();
     }
     for name in ["b", "c"] {
         git(tmp.path(), &["clone", "-q", "--bare", a.to_str().unwrap(), name]);
@@ -79,40 +84,79 @@ fn replicas_squash_to_identical_ids_and_others_adopt() {
     let repo_c = Repo::open(&c).unwrap();
 
     // Replica C works on top of the old history before hearing of any squash.
-    repo_c.branch("main").unwrap().set(&p("c/own"), "mine\n", &opts(5000)).unwrap();
+    repo_c
+        .branch("main")
+        .unwrap()
+        .set(&p("c/own"), "mine\n", &opts(5000))
+        .unwrap();
 
     let point = repo_a.resolve("main~400").unwrap();
-    gc(repo_a.layout().unwrap(), &GcOptions { grace: std::time::Duration::ZERO, ..GcOptions::default() }).unwrap();
+    gc(
+        repo_a.layout().unwrap(),
+        &GcOptions {
+            grace: std::time::Duration::ZERO,
+            ..GcOptions::default()
+        },
+    )
+    .unwrap();
     let before = size(&a.join("objects"));
 
     let values_before = repo_a.branch("main").unwrap().view().unwrap();
     let sa = repo_a.squash(point).unwrap();
     let sb = repo_b.squash(repo_b.resolve(&point.to_hex()).unwrap()).unwrap();
     assert_eq!(sa.root, sb.root);
-    assert_eq!(repo_a.branch("main").unwrap().head().unwrap(), repo_b.branch("main").unwrap().head().unwrap());
+    assert_eq!(
+        repo_a.branch("main").unwrap().head().unwrap(),
+        repo_b.branch("main").unwrap().head().unwrap()
+    );
     assert_eq!(git(&a, &["rev-list", "--count", "main"]), "401");
-    assert_eq!(git(&a, &["rev-list", "--max-parents=0", "main"]), sa.root.to_hex());
+    assert_eq!(
+        git(&a, &["rev-list", "--max-parents=0", "main"]),
+        sa.root.to_hex()
+    );
     // Values are unchanged by the squash.
     let values_after = repo_a.branch("main").unwrap().view().unwrap();
     for (path, _) in values_before.paths(&Path::root()).unwrap() {
-        assert_eq!(values_after.get(&path).unwrap(), values_before.get(&path).unwrap());
+        assert_eq!(
+            values_after.get(&path).unwrap(),
+            values_before.get(&path).unwrap()
+        );
     }
     assert_eq!(values_after.get(&p("k/0")).unwrap().unwrap(), b"value 999\n");
 
     // gc frees the old history.
-    gc(repo_a.layout().unwrap(), &GcOptions { grace: std::time::Duration::ZERO, ..GcOptions::default() }).unwrap();
+    gc(
+        repo_a.layout().unwrap(),
+        &GcOptions {
+            grace: std::time::Duration::ZERO,
+            ..GcOptions::default()
+        },
+    )
+    .unwrap();
     let after = size(&a.join("objects"));
     assert!(after < before, "squashed store {after} bytes, before {before}");
     assert_eq!(git(&a, &["fsck", "--strict", "--no-dangling"]), "");
 
     // C fetches A's squash and branch, adopts the squash, and merges: nothing is lost.
-    git(&c, &["fetch", "-q", a.to_str().unwrap(), &format!("+{SQUASH_REF}:{SQUASH_REF}"), "+refs/heads/main:refs/remotes/a/main"]);
+    git(
+        &c,
+        &[
+            "fetch",
+            "-q",
+            a.to_str().unwrap(),
+            &format!("+{SQUASH_REF}:{SQUASH_REF}"),
+            "+refs/heads/main:refs/remotes/a/main",
+        ],
+    );
     let repo_c = {
         drop(repo_c);
         Repo::open(&c).unwrap()
     };
     let root = repo_c.refs().resolve(SQUASH_REF).unwrap().unwrap();
-    let adopted = repo_c.adopt_squash(root).unwrap().expect("C had the squash point");
+    let adopted = repo_c
+        .adopt_squash(root)
+        .unwrap()
+        .expect("C had the squash point");
     assert_eq!(adopted.root, sa.root);
     let theirs = repo_c.refs().resolve("refs/remotes/a/main").unwrap().unwrap();
     let c_main = repo_c.branch("main").unwrap();
@@ -124,8 +168,14 @@ fn replicas_squash_to_identical_ids_and_others_adopt() {
     for (path, _) in a_view.paths(&Path::root()).unwrap() {
         assert_eq!(c_main.get(&path).unwrap(), a_view.get(&path).unwrap(), "{path}");
     }
-    assert_eq!(git(&c, &["rev-list", "--max-parents=0", "main"]), sa.root.to_hex());
-    assert_eq!(git(&c, &["rev-parse", "main~1"]), repo_a.branch("main").unwrap().head().unwrap().unwrap().to_hex());
+    assert_eq!(
+        git(&c, &["rev-list", "--max-parents=0", "main"]),
+        sa.root.to_hex()
+    );
+    assert_eq!(
+        git(&c, &["rev-parse", "main~1"]),
+        repo_a.branch("main").unwrap().head().unwrap().unwrap().to_hex()
+    );
     // Squashing again at the same point changes nothing.
     assert!(repo_c.adopt_squash(root).unwrap().is_none());
 }
@@ -141,7 +191,10 @@ fn branches_behind_the_squash_point_are_left_alone() {
     main.set(&p("a"), "2", &opts(2)).unwrap();
     main.set(&p("a"), "3", &opts(3)).unwrap();
     let outcome = repo.squash(repo.resolve("main~1").unwrap()).unwrap();
-    assert_eq!(outcome.rewritten.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["main"]);
+    assert_eq!(
+        outcome.rewritten.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["main"]
+    );
     let old = repo.branch("old").unwrap();
     assert_eq!(old.head().unwrap(), Some(old_head));
     assert_eq!(old.get(&p("a")).unwrap().unwrap(), b"1");
@@ -154,16 +207,32 @@ fn an_object_reused_after_gc_removed_its_pack_is_written_again() {
     let repo = Repo::init(tmp.path()).unwrap();
     let main = repo.branch("main").unwrap();
     main.set(&p("keep"), "k", &opts(1)).unwrap();
-    let scratch = repo.create_branch("scratch", main.head().unwrap().unwrap()).unwrap();
+    let scratch = repo
+        .create_branch("scratch", main.head().unwrap().unwrap())
+        .unwrap();
     scratch.set(&p("x"), "old value", &opts(2)).unwrap();
-    let now_zero = GcOptions { grace: std::time::Duration::ZERO, ..GcOptions::default() };
+    let now_zero = GcOptions {
+        grace: std::time::Duration::ZERO,
+        ..GcOptions::default()
+    };
     gc(repo.layout().unwrap(), &now_zero).unwrap();
     // This process reads through the pack, so its pack list now names it.
     assert_eq!(scratch.get(&p("x")).unwrap().unwrap(), b"old value");
     // The value becomes unreachable (branch and reflogs gone) and a second gc drops that pack.
     let head = scratch.head().unwrap().unwrap();
-    let log = canopy::backend::RefLog { who: repo.default_signature(), message: "rm".into() };
-    assert!(repo.refs().update("refs/heads/scratch", canopy::backend::Expected::Value(head), None, &log).unwrap());
+    let log = canopy::backend::RefLog {
+        who: repo.default_signature(),
+        message: "rm".into(),
+    };
+    assert!(repo
+        .refs()
+        .update(
+            "refs/heads/scratch",
+            canopy::backend::Expected::Value(head),
+            None,
+            &log
+        )
+        .unwrap());
     for name in ["refs/heads/main", "HEAD"] {
         repo.refs().expire_reflog(name).unwrap();
     }
@@ -172,6 +241,9 @@ fn an_object_reused_after_gc_removed_its_pack_is_written_again() {
     // The same `Repo`, whose pack list is stale, writes the same bytes again.
     main.set(&p("y"), "old value", &opts(3)).unwrap();
     let fresh = Repo::open(tmp.path()).unwrap();
-    assert_eq!(fresh.branch("main").unwrap().get(&p("y")).unwrap().unwrap(), b"old value");
+    assert_eq!(
+        fresh.branch("main").unwrap().get(&p("y")).unwrap().unwrap(),
+        b"old value"
+    );
     assert_eq!(git(tmp.path(), &["fsck", "--strict", "--no-dangling"]), "");
 }

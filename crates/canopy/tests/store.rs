@@ -25,12 +25,14 @@ fn typed_values_are_readable_json() {
         host: "db1".into(),
         port: 5432,
     };
-    main.set_json(&p("servers/db"), &s, &CommitOptions::message("add db")).unwrap();
+    main.set_json(&p("servers/db"), &s, &CommitOptions::message("add db"))
+        .unwrap();
     assert_eq!(main.get_json::<Server>(&p("servers/db")).unwrap(), Some(s));
     let text = String::from_utf8(main.get(&p("servers/db")).unwrap().unwrap()).unwrap();
     assert!(text.contains("\"host\": \"db1\""), "{text}");
     // A value that is not this type is a clear error, not a panic.
-    main.set(&p("servers/db"), "not json", &CommitOptions::message("x")).unwrap();
+    main.set(&p("servers/db"), "not json", &CommitOptions::message("x"))
+        .unwrap();
     assert!(main.get_json::<Server>(&p("servers/db")).is_err());
 }
 
@@ -47,14 +49,21 @@ fn test_and_set_views_and_history() {
         main.test_and_set(&p("lock"), None, Some(b"you"), &opts).unwrap(),
         TestAndSet::Failed(Some(b"me".to_vec()))
     );
-    assert_eq!(main.head().unwrap(), Some(c1), "a failed test-and-set commits nothing");
+    assert_eq!(
+        main.head().unwrap(),
+        Some(c1),
+        "a failed test-and-set commits nothing"
+    );
     let c2 = match main.test_and_set(&p("lock"), Some(b"me"), None, &opts).unwrap() {
         TestAndSet::Committed(c) => c,
         other => panic!("{other:?}"),
     };
     assert!(!main.contains(&p("lock")).unwrap());
     // A view at an old commit still sees the old value.
-    assert_eq!(repo.view_at(c1).unwrap().get(&p("lock")).unwrap(), Some(b"me".to_vec()));
+    assert_eq!(
+        repo.view_at(c1).unwrap().get(&p("lock")).unwrap(),
+        Some(b"me".to_vec())
+    );
     let ids: Vec<_> = main.history().unwrap().map(|c| c.unwrap().id).collect();
     assert_eq!(ids, vec![c2, c1]);
     // A change that leaves the tree as it is makes no commit.
@@ -105,18 +114,32 @@ fn concurrent_threads_never_lose_an_update() {
             let main = repo.branch("main").unwrap();
             s.spawn(move || {
                 for i in 0..50 {
-                    main.set(&p(&format!("k/{t}/{i}")), format!("{t}-{i}"), &CommitOptions::message(format!("set {t} {i}")))
-                        .unwrap();
+                    main.set(
+                        &p(&format!("k/{t}/{i}")),
+                        format!("{t}-{i}"),
+                        &CommitOptions::message(format!("set {t} {i}")),
+                    )
+                    .unwrap();
                 }
             });
         }
     });
     let main = repo.branch("main").unwrap();
-    let keys: BTreeSet<String> = main.view().unwrap().paths(&Path::root()).unwrap().iter().map(|(p, _)| p.to_string()).collect();
+    let keys: BTreeSet<String> = main
+        .view()
+        .unwrap()
+        .paths(&Path::root())
+        .unwrap()
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
     assert_eq!(keys.len(), 200);
     let history: Vec<_> = main.history().unwrap().map(|c| c.unwrap()).collect();
     assert_eq!(history.len(), 200);
-    assert!(history.iter().all(|c| c.commit.parents.len() <= 1), "linear history");
+    assert!(
+        history.iter().all(|c| c.commit.parents.len() <= 1),
+        "linear history"
+    );
     let fsck = std::process::Command::new("git")
         .arg("--git-dir")
         .arg(dir.path())
@@ -131,7 +154,8 @@ fn an_expectation_that_holds_commits_exactly_its_change() {
     let repo = Repo::in_memory(HashKind::Sha1);
     let main = repo.branch("main").unwrap();
     let opts = CommitOptions::message("m");
-    main.set(&p(".gitattributes"), "n merge=counter\n", &opts).unwrap();
+    main.set(&p(".gitattributes"), "n merge=counter\n", &opts)
+        .unwrap();
     main.set(&p("n"), "5", &opts).unwrap();
     let start = main.head().unwrap().unwrap();
     main.set(&p("n"), "20", &opts).unwrap();

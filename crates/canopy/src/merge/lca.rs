@@ -87,7 +87,10 @@ impl<'a> CommitGraph<'a> {
         queue.push((self.node(a)?.0, a));
         queue.push((self.node(b)?.0, b));
         let mut results = Vec::new();
-        while queue.iter().any(|(_, id)| flags.get(id).is_some_and(|f| f & STALE == 0)) {
+        while queue
+            .iter()
+            .any(|(_, id)| flags.get(id).is_some_and(|f| f & STALE == 0))
+        {
             let Some((_, id)) = queue.pop() else { break };
             let mut f = flags.get(&id).copied().unwrap_or(0) & (PARENT1 | PARENT2 | STALE);
             if f & (PARENT1 | PARENT2) == PARENT1 | PARENT2 {

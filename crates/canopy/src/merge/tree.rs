@@ -38,7 +38,8 @@ pub enum ConflictSide {
 }
 
 /// Merges value-level changes at one path.
-pub type Resolver<'r> = dyn FnMut(&Path, Option<&Entry>, Option<&Entry>, Option<&Entry>) -> Result<Resolution> + 'r;
+pub type Resolver<'r> =
+    dyn FnMut(&Path, Option<&Entry>, Option<&Entry>, Option<&Entry>) -> Result<Resolution> + 'r;
 
 /// The result of a tree merge: the merged tree (conflicting paths hold the chosen side) and
 /// every conflict, in path order.
@@ -57,7 +58,17 @@ pub fn merge_trees(
     resolve: &mut Resolver<'_>,
 ) -> Result<TreeMerge> {
     let mut conflicts = Vec::new();
-    let tree = merge_dir(store, &Path::root(), Some(base), ours, theirs, side, resolve, &mut conflicts, 0)?;
+    let tree = merge_dir(
+        store,
+        &Path::root(),
+        Some(base),
+        ours,
+        theirs,
+        side,
+        resolve,
+        &mut conflicts,
+        0,
+    )?;
     Ok(TreeMerge { tree, conflicts })
 }
 
@@ -102,12 +113,20 @@ fn merge_dir(
     let base_entries = base.unwrap_or(&empty).entries(store)?;
     let our_entries = ours.entries(store)?;
     let their_entries = theirs.entries(store)?;
-    let mut names: Vec<&Vec<u8>> = base_entries.keys().chain(our_entries.keys()).chain(their_entries.keys()).collect();
+    let mut names: Vec<&Vec<u8>> = base_entries
+        .keys()
+        .chain(our_entries.keys())
+        .chain(their_entries.keys())
+        .collect();
     names.sort();
     names.dedup();
     let mut result = (*our_entries).clone();
     for name in names {
-        let (b, o, t) = (base_entries.get(name), our_entries.get(name), their_entries.get(name));
+        let (b, o, t) = (
+            base_entries.get(name),
+            our_entries.get(name),
+            their_entries.get(name),
+        );
         let merged = if same(o, t) {
             o.cloned()
         } else if same(b, o) {

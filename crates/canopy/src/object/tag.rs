@@ -29,8 +29,7 @@ impl Tag {
                     object = Some(parse_id(hash, &value).ok_or_else(|| err(offset, "bad object id"))?)
                 }
                 "type" if target_kind.is_none() => {
-                    target_kind =
-                        Some(ObjectKind::from_bytes(&value).ok_or_else(|| err(offset, "bad type"))?)
+                    target_kind = Some(ObjectKind::from_bytes(&value).ok_or_else(|| err(offset, "bad type"))?)
                 }
                 "tag" if name.is_none() => name = Some(String::from_utf8_lossy(&value).into_owned()),
                 "tagger" if tagger.is_none() => {
@@ -51,7 +50,13 @@ impl Tag {
 
     pub fn serialize(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(format!("object {}\ntype {}\ntag {}\n", self.object, self.target_kind, self.name).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "object {}\ntype {}\ntag {}\n",
+                self.object, self.target_kind, self.name
+            )
+            .as_bytes(),
+        );
         if let Some(t) = &self.tagger {
             out.extend_from_slice(
                 format!("tagger {} <{}> {} {}\n", t.name, t.email, t.time, t.zone()).as_bytes(),

@@ -113,8 +113,7 @@ impl TreeEntry {
                 .iter()
                 .position(|&c| c == b' ')
                 .ok_or_else(|| err(pos, "entry has no space after its mode"))?;
-            let mode = Mode::parse(&rest[..sp])
-                .ok_or_else(|| err(pos, "malformed mode in tree entry"))?;
+            let mode = Mode::parse(&rest[..sp]).ok_or_else(|| err(pos, "malformed mode in tree entry"))?;
             let name_start = pos + sp + 1;
             let nul = data[name_start..]
                 .iter()
@@ -173,14 +172,21 @@ mod tests {
             mk("bar-x", Mode::File),
         ];
         TreeEntry::serialize(&mut entries);
-        let names: Vec<_> = entries.iter().map(|e| String::from_utf8_lossy(&e.name).into_owned()).collect();
+        let names: Vec<_> = entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+            .collect();
         assert_eq!(names, ["bar-x", "bar.txt", "bar", "foo", "foo.txt"]);
     }
 
     #[test]
     fn round_trips_and_rejects_garbage() {
         let id = HashKind::Sha1.empty_tree();
-        let mut entries = vec![TreeEntry { mode: Mode::Tree, name: b"d".to_vec(), id }];
+        let mut entries = vec![TreeEntry {
+            mode: Mode::Tree,
+            name: b"d".to_vec(),
+            id,
+        }];
         let bytes = TreeEntry::serialize(&mut entries);
         assert!(bytes.starts_with(b"40000 d\0"));
         assert_eq!(TreeEntry::parse_all(HashKind::Sha1, &bytes).unwrap(), entries);

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
-use crate::merge::tree::ConflictSide;
 use crate::backend::{check_ref_name, Expected, RefLog};
+use crate::merge::tree::ConflictSide;
 use crate::object::{ObjectId, ObjectKind};
 use crate::path::Path;
 use crate::tree::{Entry, EntryKind, Tree};
@@ -119,8 +119,16 @@ impl Branch {
     }
 
     /// Stores `value` as JSON text at `path`, so that `git show` stays readable.
-    pub fn set_json<T: Serialize + ?Sized>(&self, path: &Path, value: &T, opts: &CommitOptions) -> Result<ObjectId> {
-        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Encode { path: path.clone(), source })?;
+    pub fn set_json<T: Serialize + ?Sized>(
+        &self,
+        path: &Path,
+        value: &T,
+        opts: &CommitOptions,
+    ) -> Result<ObjectId> {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Encode {
+            path: path.clone(),
+            source,
+        })?;
         bytes.push(b'\n');
         self.set(path, bytes, opts)
     }
@@ -143,7 +151,9 @@ impl Branch {
         new: Option<&[u8]>,
         opts: &CommitOptions,
     ) -> Result<TestAndSet> {
-        let mut tx = self.transaction().expect(path.clone(), expected.map(<[u8]>::to_vec));
+        let mut tx = self
+            .transaction()
+            .expect(path.clone(), expected.map(<[u8]>::to_vec));
         tx = match new {
             Some(v) => tx.set(path.clone(), v.to_vec()),
             None => tx.remove(path.clone()),
@@ -252,12 +262,18 @@ impl Transaction {
         let mut blobs = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             blobs.push(match change {
-                Change::Set(path, _) if path.is_root() => return Err(Error::NotAValue { path: path.clone() }),
+                Change::Set(path, _) if path.is_root() => {
+                    return Err(Error::NotAValue { path: path.clone() })
+                }
                 Change::Set(_, v) => Some(store.write(ObjectKind::Blob, v)?),
                 _ => None,
             });
         }
-        let log_who = opts.committer.clone().or_else(|| opts.author.clone()).unwrap_or_else(|| repo.default_signature());
+        let log_who = opts
+            .committer
+            .clone()
+            .or_else(|| opts.author.clone())
+            .unwrap_or_else(|| repo.default_signature());
         // The head the changes were made against; a moved head is merged with, not overwritten.
         let start = match self.start {
             Some(start) => start,
@@ -295,7 +311,11 @@ impl Transaction {
                         t
                     }
                 };
-                let time = opts.committer.as_ref().or(opts.author.as_ref()).map_or(log_who.time, |s| s.time);
+                let time = opts
+                    .committer
+                    .as_ref()
+                    .or(opts.author.as_ref())
+                    .map_or(log_who.time, |s| s.time);
                 let sides = MergeSides {
                     ours: Some((repo.hash_kind().null_id(), time)),
                     theirs: match head {
@@ -324,7 +344,12 @@ impl Transaction {
                 who: log_who.clone(),
                 message: format!("commit: {}", opts.message.lines().next().unwrap_or("")),
             };
-            if repo.refs().update(self.branch.ref_name(), Expected::from_option(head), Some(commit), &log)? {
+            if repo.refs().update(
+                self.branch.ref_name(),
+                Expected::from_option(head),
+                Some(commit),
+                &log,
+            )? {
                 return Ok(Ok(commit));
             }
             if attempt >= MAX_ATTEMPTS {
@@ -368,7 +393,12 @@ impl Transaction {
     fn apply_unchecked(&self, tree: &Tree, blobs: &[Option<ObjectId>]) -> Result<Tree> {
         let unchecked = Transaction {
             branch: self.branch.clone(),
-            changes: self.changes.iter().filter(|c| !matches!(c, Change::Expect(..))).cloned().collect(),
+            changes: self
+                .changes
+                .iter()
+                .filter(|c| !matches!(c, Change::Expect(..)))
+                .cloned()
+                .collect(),
             start: self.start,
         };
         let blobs: Vec<_> = self
@@ -391,5 +421,7 @@ fn backoff(attempt: u32) {
         .unwrap_or(0);
     let jitter = (nanos ^ std::process::id().wrapping_mul(2654435761)) % 1000;
     let base_us = 200u64 << attempt.min(6);
-    std::thread::sleep(Duration::from_micros(base_us + u64::from(jitter) * base_us / 1000));
+    std::thread::sleep(Duration::from_micros(
+        base_us + u64::from(jitter) * base_us / 1000,
+    ));
 }

@@ -76,8 +76,13 @@ fn parse_rfc2822(s: &str) -> Option<(i64, i32)> {
         return None;
     }
     let d: u32 = parts[0].parse().ok()?;
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let mo = MONTHS.iter().position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as u32 + 1;
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let mo = MONTHS
+        .iter()
+        .position(|m| parts[1].to_ascii_lowercase().starts_with(m))? as u32
+        + 1;
     let y: i64 = parts[2].parse().ok()?;
     let (h, mi, sec) = parse_hms(parts[3])?;
     let zone = parse_zone(parts[4])?;
@@ -85,7 +90,11 @@ fn parse_rfc2822(s: &str) -> Option<(i64, i32)> {
 }
 
 fn parse_iso(s: &str) -> Option<(i64, i32)> {
-    let (date, rest) = if s.len() >= 10 { s.split_at(10) } else { return None };
+    let (date, rest) = if s.len() >= 10 {
+        s.split_at(10)
+    } else {
+        return None;
+    };
     let mut dp = date.split('-');
     let y: i64 = dp.next()?.parse().ok()?;
     let mo: u32 = dp.next()?.parse().ok()?;
@@ -112,8 +121,14 @@ mod tests {
     fn parses_git_forms() {
         assert_eq!(parse_git_date("1700000000 +0100"), Some((1700000000, 60)));
         assert_eq!(parse_git_date("@1700000000"), Some((1700000000, 0)));
-        assert_eq!(parse_git_date("Thu, 07 Apr 2005 22:13:13 +0200"), Some((1112904793, 120)));
-        assert_eq!(parse_git_date("2005-04-07T22:13:13+02:00"), Some((1112904793, 120)));
+        assert_eq!(
+            parse_git_date("Thu, 07 Apr 2005 22:13:13 +0200"),
+            Some((1112904793, 120))
+        );
+        assert_eq!(
+            parse_git_date("2005-04-07T22:13:13+02:00"),
+            Some((1112904793, 120))
+        );
         assert_eq!(parse_git_date("2005-04-07 20:13:13"), Some((1112904793, 0)));
         assert_eq!(parse_git_date("2005-04-07T20:13:13Z"), Some((1112904793, 0)));
         assert_eq!(parse_git_date("yesterday-ish"), None);

@@ -102,7 +102,12 @@ impl Iterator for History {
             return None;
         }
         let (_, _, id) = self.queue.pop()?;
-        let info = match self.pending.remove(&id).map(Ok).unwrap_or_else(|| self.repo.commit_info(id)) {
+        let info = match self
+            .pending
+            .remove(&id)
+            .map(Ok)
+            .unwrap_or_else(|| self.repo.commit_info(id))
+        {
             Ok(info) => info,
             Err(e) => {
                 self.failed = true;

@@ -76,12 +76,26 @@ impl Repo {
         let base = self.merge_base_tree(ours, theirs, 0)?;
         let sides = self.sides(ours, theirs)?;
         let (ot, tt) = (self.commit_tree(ours)?, self.commit_tree(theirs)?);
-        self.merge_trees_with(&base, &ot, &tt, sides, favor.map_or(ConflictSide::Ours, side_of), favor)
+        self.merge_trees_with(
+            &base,
+            &ot,
+            &tt,
+            sides,
+            favor.map_or(ConflictSide::Ours, side_of),
+            favor,
+        )
     }
 
     /// Merges three trees with the drivers the merged `.gitattributes` names. Conflicting paths
     /// are reported and hold `side`'s entry in the result.
-    pub fn merge_trees(&self, base: &Tree, ours: &Tree, theirs: &Tree, sides: MergeSides, side: ConflictSide) -> Result<TreeMerge> {
+    pub fn merge_trees(
+        &self,
+        base: &Tree,
+        ours: &Tree,
+        theirs: &Tree,
+        sides: MergeSides,
+        side: ConflictSide,
+    ) -> Result<TreeMerge> {
         self.merge_trees_with(base, ours, theirs, sides, side, None)
     }
 
@@ -100,10 +114,16 @@ impl Repo {
         let store = self.objects();
         let attrs = self.merged_attributes(base, ours, theirs, sides)?;
         let drivers = self.drivers();
-        let mut resolve = |path: &Path, b: Option<&Entry>, o: Option<&Entry>, t: Option<&Entry>| -> crate::tree::Result<Resolution> {
+        let mut resolve = |path: &Path,
+                           b: Option<&Entry>,
+                           o: Option<&Entry>,
+                           t: Option<&Entry>|
+         -> crate::tree::Result<Resolution> {
             let value = |e: Option<&Entry>| -> crate::tree::Result<Option<(Vec<u8>, Mode)>> {
                 match e {
-                    Some(Entry::Value { id, mode }) => Ok(Some((store.read_kind(id, ObjectKind::Blob)?, *mode))),
+                    Some(Entry::Value { id, mode }) => {
+                        Ok(Some((store.read_kind(id, ObjectKind::Blob)?, *mode)))
+                    }
                     _ => Ok(None),
                 }
             };
@@ -112,18 +132,30 @@ impl Repo {
             }
             let (bv, ov, tv) = (value(b)?, value(o)?, value(t)?);
             let name = attrs.merge_driver(&path.to_bytes()).unwrap_or_else(|| {
-                let texty = [&bv, &ov, &tv]
-                    .iter()
-                    .all(|v| v.as_ref().is_none_or(|(bytes, _)| std::str::from_utf8(bytes).is_ok()));
-                if texty { "text".to_string() } else { "binary".to_string() }
+                let texty = [&bv, &ov, &tv].iter().all(|v| {
+                    v.as_ref()
+                        .is_none_or(|(bytes, _)| std::str::from_utf8(bytes).is_ok())
+                });
+                if texty {
+                    "text".to_string()
+                } else {
+                    "binary".to_string()
+                }
             });
             let ctx = MergeContext {
                 path: path.to_string(),
                 ours: sides.ours.map(|(id, time)| (time, id.to_hex())),
                 theirs: sides.theirs.map(|(id, time)| (time, id.to_hex())),
             };
-            let bytes = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(b, _)| b.as_slice()).map(<[u8]>::to_vec);
-            let merged = drivers.merge(&name, &ctx, bytes(&bv).as_deref(), bytes(&ov).as_deref(), bytes(&tv).as_deref());
+            let bytes =
+                |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(b, _)| b.as_slice()).map(<[u8]>::to_vec);
+            let merged = drivers.merge(
+                &name,
+                &ctx,
+                bytes(&bv).as_deref(),
+                bytes(&ov).as_deref(),
+                bytes(&tv).as_deref(),
+            );
             let merged = match (merged, favor) {
                 (Err(conflict), Some(f)) => {
                     let both_text = name == "text" && ov.is_some() && tv.is_some();
@@ -136,9 +168,14 @@ impl Repo {
                             ..TextOptions::default()
                         };
                         let empty = Vec::new();
-                        let pick = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map_or(&empty, |(b, _)| b).clone();
+                        let pick =
+                            |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map_or(&empty, |(b, _)| b).clone();
                         let m = merge_text(&pick(&bv), &pick(&ov), &pick(&tv), &options);
-                        if m.is_clean() { Ok(Some(m.content)) } else { Err(conflict) }
+                        if m.is_clean() {
+                            Ok(Some(m.content))
+                        } else {
+                            Err(conflict)
+                        }
                     } else if ov.is_some() && tv.is_some() {
                         Ok(bytes(if f == Favor::Ours { &ov } else { &tv }))
                     } else {
@@ -163,7 +200,13 @@ impl Repo {
         Ok(merge_trees(store, base, ours, theirs, side, &mut resolve)?)
     }
 
-    fn merged_attributes(&self, base: &Tree, ours: &Tree, theirs: &Tree, sides: MergeSides) -> Result<Attributes> {
+    fn merged_attributes(
+        &self,
+        base: &Tree,
+        ours: &Tree,
+        theirs: &Tree,
+        sides: MergeSides,
+    ) -> Result<Attributes> {
         let store = self.objects();
         let path = Path::from_steps([ATTRIBUTES])?;
         let read = |t: &Tree| -> Result<Option<Vec<u8>>> {
@@ -178,7 +221,10 @@ impl Repo {
             ours: sides.ours.map(|(id, time)| (time, id.to_hex())),
             theirs: sides.theirs.map(|(id, time)| (time, id.to_hex())),
         };
-        let governing = match self.drivers().merge("text", &ctx, b.as_deref(), o.as_deref(), t.as_deref()) {
+        let governing = match self
+            .drivers()
+            .merge("text", &ctx, b.as_deref(), o.as_deref(), t.as_deref())
+        {
             Ok(merged) => merged,
             Err(_) => o,
         };
@@ -256,12 +302,21 @@ impl Branch {
         for _ in 0..super::branch::MAX_ATTEMPTS {
             let head = self.head()?;
             let log = |message: String| RefLog {
-                who: opts.commit.committer.clone().unwrap_or_else(|| repo.default_signature()),
+                who: opts
+                    .commit
+                    .committer
+                    .clone()
+                    .unwrap_or_else(|| repo.default_signature()),
                 message,
             };
             let Some(head) = head else {
                 // An unborn branch simply takes the other history.
-                if repo.refs().update(self.ref_name(), Expected::Absent, Some(from), &log(format!("merge {from}: initial")))? {
+                if repo.refs().update(
+                    self.ref_name(),
+                    Expected::Absent,
+                    Some(from),
+                    &log(format!("merge {from}: initial")),
+                )? {
                     return Ok(MergeOutcome::FastForward(from));
                 }
                 continue;
@@ -270,7 +325,12 @@ impl Branch {
                 return Ok(MergeOutcome::UpToDate(head));
             }
             if !opts.no_ff && repo.is_ancestor(head, from)? {
-                if repo.refs().update(self.ref_name(), Expected::Value(head), Some(from), &log(format!("merge {from}: Fast-forward")))? {
+                if repo.refs().update(
+                    self.ref_name(),
+                    Expected::Value(head),
+                    Some(from),
+                    &log(format!("merge {from}: Fast-forward")),
+                )? {
                     return Ok(MergeOutcome::FastForward(from));
                 }
                 continue;
@@ -285,7 +345,12 @@ impl Branch {
             let commit = repo.write_commit(tree, vec![head, from], &opts.commit)?;
             repo.objects().flush()?;
             let message = format!("merge {from}: Merge made by the 'canopy' strategy.");
-            if repo.refs().update(self.ref_name(), Expected::Value(head), Some(commit), &log(message))? {
+            if repo.refs().update(
+                self.ref_name(),
+                Expected::Value(head),
+                Some(commit),
+                &log(message),
+            )? {
                 return Ok(MergeOutcome::Merged(commit));
             }
         }

@@ -140,7 +140,9 @@ impl Repo {
     /// `canopy <canopy@localhost>`, at the current time.
     pub fn default_signature(&self) -> Signature {
         let name = self.config_value("user.name").unwrap_or_else(|| "canopy".into());
-        let email = self.config_value("user.email").unwrap_or_else(|| "canopy@localhost".into());
+        let email = self
+            .config_value("user.email")
+            .unwrap_or_else(|| "canopy@localhost".into());
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -194,7 +196,10 @@ impl Repo {
             who: self.default_signature(),
             message: format!("branch: Created from {commit}"),
         };
-        if !self.refs().update(branch.ref_name(), Expected::Absent, Some(commit), &log)? {
+        if !self
+            .refs()
+            .update(branch.ref_name(), Expected::Absent, Some(commit), &log)?
+        {
             return Err(Error::BranchExists(name.to_string()));
         }
         Ok(branch)
@@ -243,7 +248,12 @@ impl Repo {
     }
 
     /// Writes a commit object with `tree` and `parents`, filling in identities.
-    pub fn write_commit(&self, tree: ObjectId, parents: Vec<ObjectId>, opts: &CommitOptions) -> Result<ObjectId> {
+    pub fn write_commit(
+        &self,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        opts: &CommitOptions,
+    ) -> Result<ObjectId> {
         let author = opts.author.clone().unwrap_or_else(|| self.default_signature());
         let committer = opts.committer.clone().unwrap_or_else(|| author.clone());
         let mut message = opts.message.clone();

@@ -116,7 +116,9 @@ fn peel_to_commit(repo: &Repo, mut id: ObjectId, rev: &str) -> Result<ObjectId> 
         match obj.kind {
             ObjectKind::Commit => return Ok(id),
             ObjectKind::Tag => {
-                id = Tag::parse(repo.hash_kind(), &obj.data).map_err(|e| e.with_id(id))?.object;
+                id = Tag::parse(repo.hash_kind(), &obj.data)
+                    .map_err(|e| e.with_id(id))?
+                    .object;
             }
             kind => {
                 return Err(Error::InvalidRev {

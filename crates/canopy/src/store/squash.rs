@@ -92,7 +92,10 @@ impl Repo {
                     who: self.default_signature(),
                     message: format!("squash: history up to {point} squashed into {root}"),
                 };
-                if self.refs().update(branch.ref_name(), Expected::Value(head), Some(new_head), &log)? {
+                if self
+                    .refs()
+                    .update(branch.ref_name(), Expected::Value(head), Some(new_head), &log)?
+                {
                     self.refs().expire_reflog(branch.ref_name())?;
                     rewritten.push((name.clone(), head, new_head));
                     break;
@@ -163,7 +166,13 @@ impl Repo {
             let commit = self.commit_info(id)?.commit;
             if !ready {
                 stack.push((id, true));
-                stack.extend(commit.parents.iter().filter(|p| !mapped.contains_key(p)).map(|p| (*p, false)));
+                stack.extend(
+                    commit
+                        .parents
+                        .iter()
+                        .filter(|p| !mapped.contains_key(p))
+                        .map(|p| (*p, false)),
+                );
                 continue;
             }
             let mut parents: Vec<ObjectId> = Vec::with_capacity(commit.parents.len());

@@ -51,7 +51,10 @@ impl View {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|source| Error::Decode { path: path.clone(), source }),
+                .map_err(|source| Error::Decode {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
 

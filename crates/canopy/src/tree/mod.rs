@@ -257,7 +257,9 @@ impl Tree {
         if self.id().is_some() {
             return 0;
         }
-        let Some(entries) = self.0.entries.get() else { return 0 };
+        let Some(entries) = self.0.entries.get() else {
+            return 0;
+        };
         1 + entries
             .values()
             .map(|e| match e {
@@ -337,7 +339,8 @@ impl Tree {
 
 fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
     let data = store.read_kind(id, ObjectKind::Tree)?;
-    let raw = TreeEntry::parse_all(store.hash_kind(), &data).map_err(|e| backend::Error::from(e.with_id(*id)))?;
+    let raw =
+        TreeEntry::parse_all(store.hash_kind(), &data).map_err(|e| backend::Error::from(e.with_id(*id)))?;
     let mut entries = Entries::new();
     for e in raw {
         if let Err(err) = check_step(&e.name) {
@@ -389,13 +392,22 @@ mod tests {
         assert!(Arc::ptr_eq(&a1.0, &a2.0));
 
         let reread = Tree::from_id(root2);
-        assert!(matches!(reread.find(&store, &p("x/y")).unwrap(), Some(Entry::Value { .. })));
+        assert!(matches!(
+            reread.find(&store, &p("x/y")).unwrap(),
+            Some(Entry::Value { .. })
+        ));
         let t3 = reread.with(&store, &p("x/y"), None).unwrap();
-        assert!(t3.find(&store, &p("x")).unwrap().is_none(), "empty directory removed");
+        assert!(
+            t3.find(&store, &p("x")).unwrap().is_none(),
+            "empty directory removed"
+        );
         assert_eq!(t3.write(&store).unwrap(), root1);
         // Value replaced by a directory, and back.
         let t4 = t3.with(&store, &p("a/b/c/d"), Some(Entry::value(blob))).unwrap();
-        assert!(matches!(t4.find(&store, &p("a/b/c")).unwrap(), Some(Entry::Tree(_))));
+        assert!(matches!(
+            t4.find(&store, &p("a/b/c")).unwrap(),
+            Some(Entry::Tree(_))
+        ));
         let t5 = t4.with(&store, &p("a/b/c"), Some(Entry::value(blob))).unwrap();
         assert_eq!(t5.write(&store).unwrap(), root1);
         // Removing below a value changes nothing.
@@ -407,8 +419,14 @@ mod tests {
         let store = MemObjects::new(HashKind::Sha1);
         let blob = store.write(ObjectKind::Blob, b"v").unwrap();
         for name in [&b".."[..], b".git", b".GIT", b"a/b"] {
-            let mut raw = vec![TreeEntry { mode: Mode::File, name: name.to_vec(), id: blob }];
-            let id = store.write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw)).unwrap();
+            let mut raw = vec![TreeEntry {
+                mode: Mode::File,
+                name: name.to_vec(),
+                id: blob,
+            }];
+            let id = store
+                .write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw))
+                .unwrap();
             let err = Tree::from_id(id).entries(&store).unwrap_err();
             assert!(matches!(err, Error::InvalidEntry { .. }), "{err}");
         }

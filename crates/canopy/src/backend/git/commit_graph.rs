@@ -31,7 +31,12 @@ struct Node {
 
 /// Reads every commit reachable from `tips` and writes the commit-graph of them to
 /// `objects/info/commit-graph` (temporary file, fsync, rename). Returns the number of commits.
-pub fn write(objects: &dyn ContentAddressable, objects_dir: &Path, tips: &[ObjectId], fsync: bool) -> Result<usize> {
+pub fn write(
+    objects: &dyn ContentAddressable,
+    objects_dir: &Path,
+    tips: &[ObjectId],
+    fsync: bool,
+) -> Result<usize> {
     let hash = objects.hash_kind();
     let mut nodes: HashMap<ObjectId, Node> = HashMap::new();
     let mut stack: Vec<ObjectId> = tips.to_vec();
@@ -73,11 +78,26 @@ pub fn write(objects: &dyn ContentAddressable, objects_dir: &Path, tips: &[Objec
             let n = &nodes[&id];
             if !expanded {
                 work.push((id, true));
-                work.extend(n.parents.iter().filter(|p| !level.contains_key(p)).map(|p| (*p, false)));
+                work.extend(
+                    n.parents
+                        .iter()
+                        .filter(|p| !level.contains_key(p))
+                        .map(|p| (*p, false)),
+                );
                 continue;
             }
-            let l = n.parents.iter().map(|p| level[p]).max().map_or(1, |m| (m + 1).min(MAX_LEVEL));
-            let c = n.parents.iter().map(|p| corrected[p] + 1).max().map_or(n.time, |m| m.max(n.time));
+            let l = n
+                .parents
+                .iter()
+                .map(|p| level[p])
+                .max()
+                .map_or(1, |m| (m + 1).min(MAX_LEVEL));
+            let c = n
+                .parents
+                .iter()
+                .map(|p| corrected[p] + 1)
+                .max()
+                .map_or(n.time, |m| m.max(n.time));
             level.insert(id, l);
             corrected.insert(id, c);
         }
@@ -136,7 +156,8 @@ pub fn write(objects: &dyn ContentAddressable, objects_dir: &Path, tips: &[Objec
             gda2.extend_from_slice(&(offset as u32).to_be_bytes());
         }
     }
-    let mut chunks: Vec<(&[u8; 4], Vec<u8>)> = vec![(b"OIDF", oidf), (b"OIDL", oidl), (b"CDAT", cdat), (b"GDA2", gda2)];
+    let mut chunks: Vec<(&[u8; 4], Vec<u8>)> =
+        vec![(b"OIDF", oidf), (b"OIDL", oidl), (b"CDAT", cdat), (b"GDA2", gda2)];
     if !gdo2.is_empty() {
         chunks.push((b"GDO2", gdo2));
     }

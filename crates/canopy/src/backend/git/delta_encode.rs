@@ -63,7 +63,9 @@ fn push_copy(out: &mut Vec<u8>, mut offset: usize, mut len: usize) {
 
 fn block_hash(b: &[u8]) -> u64 {
     // FNV-1a over one block; collisions are checked by comparing bytes.
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A delta turning `base` into `target`, or `None` when it would not be at least a quarter
@@ -74,7 +76,9 @@ pub fn encode(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
     }
     let mut index: HashMap<u64, usize> = HashMap::with_capacity(base.len() / BLOCK);
     for start in (0..=base.len() - BLOCK).step_by(BLOCK) {
-        index.entry(block_hash(&base[start..start + BLOCK])).or_insert(start);
+        index
+            .entry(block_hash(&base[start..start + BLOCK]))
+            .or_insert(start);
     }
     let limit = target.len() - target.len() / 4;
     let mut out = Vec::with_capacity(target.len() / 4);
@@ -120,7 +124,9 @@ mod tests {
 
     #[test]
     fn deltas_apply_back_to_the_target() {
-        let base: Vec<u8> = (0..5000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let base: Vec<u8> = (0..5000u32)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let mut target = base.clone();
         target.splice(1000..1010, b"CHANGED!".iter().copied());
         target.extend_from_slice(b"tail added\n");
@@ -129,13 +135,17 @@ mod tests {
         assert!(delta.len() < 200, "{}", delta.len());
         assert_eq!(apply(&base, &delta, target.len() as u64).unwrap(), target);
         // Unrelated data makes no delta.
-        let other: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let other: Vec<u8> = (0..2000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         assert!(encode(&base, &other).is_none());
     }
 
     #[test]
     fn long_copies_and_odd_offsets_round_trip() {
-        let base: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8 ^ (i / 7919) as u8).collect();
+        let base: Vec<u8> = (0..300_000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 7919) as u8)
+            .collect();
         let mut target = b"prefix".to_vec();
         target.extend_from_slice(&base[3..]);
         let delta = encode(&base, &target).unwrap();

@@ -69,7 +69,9 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         reason: reason.to_string(),
     };
     if layout.config.get_bool("extensions.preciousobjects")? == Some(true) {
-        return Err(refuse("extensions.preciousObjects is set: its objects must never be deleted"));
+        return Err(refuse(
+            "extensions.preciousObjects is set: its objects must never be deleted",
+        ));
     }
     if layout.config.get_bool("core.bare")? != Some(true) {
         // A checkout's index and worktrees hold objects no reference names; `git gc` knows them.

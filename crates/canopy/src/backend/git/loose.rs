@@ -97,7 +97,9 @@ impl LooseObjects {
             }
             fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
             match create_temp(&fan_dir, "tmp_obj_") {
-                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound && attempts < 20 => {
+                Err(Error::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempts < 20 =>
+                {
                     attempts += 1
                 }
                 other => break other?,

@@ -50,7 +50,9 @@ impl RepoLayout {
         };
         let version = config.get_int("core.repositoryformatversion")?.unwrap_or(0);
         if !(0..=1).contains(&version) {
-            return Err(unsupported(format!("repository format version {version} is not supported")));
+            return Err(unsupported(format!(
+                "repository format version {version} is not supported"
+            )));
         }
         let mut hash = HashKind::Sha1;
         if version == 1 {
@@ -62,7 +64,11 @@ impl RepoLayout {
                             .ok_or_else(|| unsupported(format!("unknown object format '{value}'")))?
                     }
                     "refstorage" if value.eq_ignore_ascii_case("files") => {}
-                    "refstorage" => return Err(unsupported(format!("reference storage '{value}' is not supported"))),
+                    "refstorage" => {
+                        return Err(unsupported(format!(
+                            "reference storage '{value}' is not supported"
+                        )))
+                    }
                     "noop" | "preciousobjects" | "partialclone" | "worktreeconfig" => {}
                     other => return Err(unsupported(format!("unknown repository extension '{other}'"))),
                 }
@@ -91,7 +97,10 @@ impl RepoLayout {
             fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
         let mut config = Config::default();
-        config.set("core.repositoryformatversion", if hash == HashKind::Sha1 { "0" } else { "1" });
+        config.set(
+            "core.repositoryformatversion",
+            if hash == HashKind::Sha1 { "0" } else { "1" },
+        );
         config.set("core.filemode", "true");
         config.set("core.bare", "true");
         config.set("core.logallrefupdates", "true");
@@ -118,7 +127,8 @@ impl RepoLayout {
 }
 
 fn find_git_dir(path: &Path) -> Result<PathBuf> {
-    let is_git_dir = |p: &Path| p.join("HEAD").is_file() && p.join("objects").is_dir() && p.join("refs").is_dir();
+    let is_git_dir =
+        |p: &Path| p.join("HEAD").is_file() && p.join("objects").is_dir() && p.join("refs").is_dir();
     let dot_git = path.join(".git");
     if dot_git.is_dir() && is_git_dir(&dot_git) {
         return Ok(dot_git);
@@ -161,7 +171,12 @@ impl GitObjects {
     /// Starts a pack of new objects (see [`PackWriter`]); they become readable when it is
     /// finished.
     pub fn begin_pack(&self) -> Result<PackWriter<'_>> {
-        PackWriter::with_packs(&self.objects_dir.join("pack"), self.hash, self.fsync, Some(&self.packs))
+        PackWriter::with_packs(
+            &self.objects_dir.join("pack"),
+            self.hash,
+            self.fsync,
+            Some(&self.packs),
+        )
     }
 
     fn read_once(&self, id: &ObjectId) -> Result<Option<RawObject>> {

@@ -108,7 +108,10 @@ impl PackSet {
         if id.hash_kind() != self.hash {
             return None;
         }
-        self.snapshot().iter().find(|p| p.lookup(id).is_some()).map(|p| p.pack_path.clone())
+        self.snapshot()
+            .iter()
+            .find(|p| p.lookup(id).is_some())
+            .map(|p| p.pack_path.clone())
     }
 
     /// All ids in packs whose lowercase hex starts with `prefix`, sorted and without duplicates.
