@@ -407,8 +407,7 @@ fn canopy_gc(dir: &Path) -> Measure {
         Ok(Measure::Size {
             bytes: disk_usage(&to),
             note: format!(
-                "after `canopy gc` ({:.1} s, {} objects, {} deltas; objects/pack holds {}, the \
-                 rest is mostly the empty fan-out directories gc keeps)",
+                "after `canopy gc` ({:.1} s, {} objects, {} deltas; objects/pack holds {})",
                 start.elapsed().as_secs_f64(),
                 report.reachable_objects,
                 report.deltas,
