@@ -137,6 +137,10 @@ impl PathError {
 
 /// Checks one step (a tree entry name) against Git's `verify_path` and fsck rules.
 pub fn check_step(step: &[u8]) -> Result<(), PathError> {
+    // Fast path: every reserved form (`.`, `..`, `.git…`, `git~1…`) holds a `.` or a `~`.
+    if !step.is_empty() && !step.iter().any(|&c| matches!(c, b'.' | b'~' | b'/' | 0)) {
+        return Ok(());
+    }
     let shown = || crate::object::escape_bytes(step);
     if step.is_empty() {
         return Err(PathError::Empty { path: String::new() });

@@ -355,12 +355,17 @@ fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
             Mode::Gitlink => Entry::Gitlink(e.id),
             mode => Entry::Value { id: e.id, mode },
         };
-        if entries.insert(e.name.clone(), entry).is_some() {
-            return Err(Error::InvalidEntry {
-                tree: *id,
-                name: escape_bytes(&e.name),
-                reason: "duplicate entry".into(),
-            });
+        match entries.entry(e.name) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(entry);
+            }
+            std::collections::btree_map::Entry::Occupied(taken) => {
+                return Err(Error::InvalidEntry {
+                    tree: *id,
+                    name: escape_bytes(taken.key()),
+                    reason: "duplicate entry".into(),
+                });
+            }
         }
     }
     Ok(entries)
