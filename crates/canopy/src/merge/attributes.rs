@@ -165,6 +165,17 @@ impl Attributes {
         self.merge_attr(path).merge_driver().map(str::to_string)
     }
 
+    /// Every merge driver name some line (or macro) assigns, whatever the path.
+    pub fn merge_drivers_named(&self) -> std::collections::BTreeSet<String> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.assignments.iter())
+            .chain(self.macros.values().flatten())
+            .filter(|a| a.name == "merge")
+            .filter_map(|a| a.value.merge_driver().map(str::to_string))
+            .collect()
+    }
+
     /// Records the assignments of one matching line, last first, for attributes no
     /// higher-precedence line decided; a macro that becomes set expands in place.
     fn fill<'a>(&'a self, assignments: &'a [Assignment], known: &mut HashMap<&'a str, AttrValue>) {

@@ -16,11 +16,16 @@
 //! - [`attributes`]: which driver name a `.gitattributes` file assigns to a path;
 //! - [`text`]: the line-based three-way merge that gives the bytes `git merge-file` gives.
 //!
-//! Every merge here starts with the same rules ([`trivial`]): if both sides agree, that is the
-//! result; if one side kept the base, the other side wins; if one side deleted what the other
-//! modified, that is a `modify/delete` conflict. Only when both sides changed a value differently
-//! does a merge look inside it. So every merge satisfies `merge(b, b, x) = x`,
-//! `merge(b, x, b) = x` and `merge(b, x, x) = x`.
+//! Every merge here starts with the same rules ([`trivial`]): if one side kept the base, the
+//! other side wins; if one side deleted what the other modified, that is a `modify/delete`
+//! conflict. So every merge satisfies `merge(b, b, x) = x` and `merge(b, x, b) = x`.
+//!
+//! Whether both sides making the *same* change is one change or two depends on the type
+//! ([`EqualChanges`]): for a state — a register, a set, a JSON document, text — setting it to `x`
+//! twice is setting it to `x` once, so `merge(b, x, x) = x`; for an operation — a counter's
+//! increment, a queue's push, a log's append — it happened twice: a counter at 10 taken to 11 on
+//! both sides merges to 12. Drivers declare which they are, and the tree merge asks the driver
+//! even for paths that both sides changed identically when the answer is "twice".
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -50,7 +55,7 @@ use std::fmt;
 
 pub use attributes::{AttrValue, Attributes};
 pub use combinators::{atomic, counter, map, option, pair, set, typed_json, Lifted, TypedJson};
-pub use drivers::{Driver, Drivers, MergeContext};
+pub use drivers::{Driver, Drivers, Favor, MergeContext};
 
 /// Why two sides could not be reconciled. A value, returned in [`MergeResult`]'s `Err`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,6 +108,17 @@ where
     }
 }
 
+/// Whether the same change made on both sides of a merge is one change or two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EqualChanges {
+    /// A state: both sides setting the same value set it once (`merge(b, x, x) = x`).
+    #[default]
+    Once,
+    /// An operation: both sides doing the same thing did it twice (a counter's `10 → 11` on both
+    /// sides is two increments, `12`); the merge function sees such changes.
+    Twice,
+}
+
 /// The outcome of the rules every merge starts with; see [`trivial`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Trivial<'a, T: ?Sized> {
@@ -136,7 +152,28 @@ pub fn trivial<'a, T: PartialEq + ?Sized>(
     ours: Option<&'a T>,
     theirs: Option<&'a T>,
 ) -> MergeResult<Trivial<'a, T>> {
-    if ours == theirs {
+    trivial_with(EqualChanges::Once, base, ours, theirs)
+}
+
+/// [`trivial`] for a type whose equal changes count as `equal` says: with
+/// [`EqualChanges::Twice`], rule 1 applies only to equal sides that are both absent (both deleted
+/// the value), and two equal present sides that differ from the base are
+/// [`Trivial::Diverged`].
+///
+/// ```
+/// use canopy::merge::{trivial_with, EqualChanges, Trivial};
+///
+/// let (b, x) = (Some(&10), Some(&11));
+/// assert_eq!(trivial_with(EqualChanges::Once, b, x, x).unwrap(), Trivial::Resolved(x));
+/// assert!(matches!(trivial_with(EqualChanges::Twice, b, x, x).unwrap(), Trivial::Diverged { .. }));
+/// ```
+pub fn trivial_with<'a, T: PartialEq + ?Sized>(
+    equal: EqualChanges,
+    base: Option<&'a T>,
+    ours: Option<&'a T>,
+    theirs: Option<&'a T>,
+) -> MergeResult<Trivial<'a, T>> {
+    if ours == theirs && (equal == EqualChanges::Once || ours.is_none() || ours == base) {
         return Ok(Trivial::Resolved(ours));
     }
     if ours == base {

@@ -3,7 +3,10 @@
 //! Structure is merged here; values are merged by a resolver the caller supplies (the drivers
 //! chosen by `.gitattributes`). The rules, per name:
 //! - the same entry on both sides, or a side that kept the base → the other side's entry, with no
-//!   look inside (identical subtrees are skipped by id, so the cost follows the change);
+//!   look inside (identical subtrees are skipped by id, so the cost follows the change) — except
+//!   that a value both sides changed identically goes to the resolver when it counts equal changes
+//!   twice ([`Resolve::counts_twice`]: two increments of a counter are two), and identical
+//!   subtrees that differ from the base are then walked to find such values;
 //! - directories on both sides (or a directory on one side and nothing on the other where the
 //!   base was a directory or nothing) → merged recursively;
 //! - a value on one side and a directory on the other → a conflict;
@@ -38,8 +41,41 @@ pub enum ConflictSide {
 }
 
 /// Merges value-level changes at one path.
-pub type Resolver<'r> =
-    dyn FnMut(&Path, Option<&Entry>, Option<&Entry>, Option<&Entry>) -> Result<Resolution> + 'r;
+pub trait Resolve {
+    /// Merges the entries at `path` (values, gitlinks or absent; never two directories).
+    fn resolve(
+        &mut self,
+        path: &Path,
+        base: Option<&Entry>,
+        ours: Option<&Entry>,
+        theirs: Option<&Entry>,
+    ) -> Result<Resolution>;
+
+    /// Whether equal changes to the value at `path` are two changes, so that
+    /// [`resolve`](Resolve::resolve) must see them. `None` asks about any path at all: the tree
+    /// merge then walks identical changed subtrees only if some path may count twice.
+    fn counts_twice(&self, _path: Option<&Path>) -> bool {
+        false
+    }
+}
+
+impl<F> Resolve for F
+where
+    F: FnMut(&Path, Option<&Entry>, Option<&Entry>, Option<&Entry>) -> Result<Resolution>,
+{
+    fn resolve(
+        &mut self,
+        path: &Path,
+        base: Option<&Entry>,
+        ours: Option<&Entry>,
+        theirs: Option<&Entry>,
+    ) -> Result<Resolution> {
+        self(path, base, ours, theirs)
+    }
+}
+
+/// A resolver as a trait object.
+pub type Resolver<'r> = dyn Resolve + 'r;
 
 /// The result of a tree merge: the merged tree (conflicting paths hold the chosen side) and
 /// every conflict, in path order.
@@ -98,7 +134,8 @@ fn merge_dir(
     if depth > crate::tree::MAX_DEPTH {
         return Err(crate::tree::Error::TooDeep);
     }
-    if ours.same_as(theirs) {
+    let twice_anywhere = resolve.counts_twice(None);
+    if ours.same_as(theirs) && (!twice_anywhere || base.is_some_and(|b| b.same_as(ours))) {
         return Ok(ours.clone());
     }
     if let Some(b) = base {
@@ -127,18 +164,31 @@ fn merge_dir(
             our_entries.get(name),
             their_entries.get(name),
         );
-        let merged = if same(o, t) {
+        let both_same = same(o, t);
+        let path_of = |name: &[u8]| {
+            here.join(name).map_err(|e| crate::tree::Error::InvalidEntry {
+                tree: ours.id().unwrap_or_else(|| store.hash_kind().null_id()),
+                name: crate::object::escape_bytes(name),
+                reason: e.to_string(),
+            })
+        };
+        // Equal changes on both sides still need a look when some value below counts them twice.
+        let look_inside = both_same
+            && twice_anywhere
+            && !same(b, o)
+            && match o {
+                Some(Entry::Tree(_)) => true,
+                Some(Entry::Value { .. }) => resolve.counts_twice(Some(&path_of(name)?)),
+                _ => false,
+            };
+        let merged = if both_same && !look_inside {
             o.cloned()
         } else if same(b, o) {
             t.cloned()
         } else if same(b, t) {
             o.cloned()
         } else {
-            let path = here.join(name).map_err(|e| crate::tree::Error::InvalidEntry {
-                tree: ours.id().unwrap_or_else(|| store.hash_kind().null_id()),
-                name: crate::object::escape_bytes(name),
-                reason: e.to_string(),
-            })?;
+            let path = path_of(name)?;
             merge_entry(store, &path, b, o, t, side, resolve, conflicts, depth)?
         };
         match merged {
@@ -202,7 +252,7 @@ fn merge_entry(
     let reason = if is_dir(o) || is_dir(t) {
         Some("a value on one side and a directory on the other".to_string())
     } else {
-        match resolve(path, b, o, t)? {
+        match resolve.resolve(path, b, o, t)? {
             Resolution::Merged(e) => return Ok(e),
             Resolution::Conflict(reason) => Some(reason),
         }

@@ -10,23 +10,21 @@
 //! as a text value; if that merge is clean its result governs, otherwise the one of *ours* does
 //! (and the file itself is reported as a conflict like any other path).
 
+use std::sync::Arc;
+
 use super::{Branch, CommitOptions, Error, Repo, Result};
 use crate::backend::{Expected, RefLog};
 use crate::merge::attributes::Attributes;
-use crate::merge::drivers::{Drivers, MergeContext};
+use crate::merge::drivers::{Driver, Drivers, MergeContext};
 use crate::merge::lca::CommitGraph;
-use crate::merge::text::{merge_text, Favor as TextFavor, TextOptions};
-use crate::merge::tree::{merge_trees, ConflictSide, PathConflict, Resolution, TreeMerge};
+use crate::merge::tree::{merge_trees, ConflictSide, PathConflict, Resolution, Resolve, TreeMerge};
+use crate::merge::{Conflict, EqualChanges};
 use crate::object::{Mode, ObjectId, ObjectKind, Signature};
 use crate::path::Path;
 use crate::tree::{Entry, Tree};
 
 /// Which side wins every conflict (`-X ours` / `-X theirs`); `None` reports conflicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Favor {
-    Ours,
-    Theirs,
-}
+pub use crate::merge::drivers::Favor;
 
 /// How to merge into a branch.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +53,145 @@ pub enum MergeOutcome {
 pub struct MergeSides {
     pub ours: Option<(ObjectId, i64)>,
     pub theirs: Option<(ObjectId, i64)>,
+}
+
+impl MergeSides {
+    /// The context a driver gets for `path`.
+    pub fn context(&self, path: impl Into<String>, favor: Option<Favor>) -> MergeContext {
+        MergeContext {
+            path: path.into(),
+            ours: self.ours.map(|(id, time)| (time, id.to_hex())),
+            theirs: self.theirs.map(|(id, time)| (time, id.to_hex())),
+            favor,
+        }
+    }
+}
+
+/// Merges the root `.gitattributes` as text; when both sides only added lines where the text
+/// merge conflicts (two structures set up concurrently, say), every added line is kept, ours
+/// first. `None` when it cannot be merged.
+fn merge_attributes_file(
+    drivers: &Drivers,
+    ctx: &MergeContext,
+    base: Option<&[u8]>,
+    ours: Option<&[u8]>,
+    theirs: Option<&[u8]>,
+) -> Option<Option<Vec<u8>>> {
+    if let Ok(merged) = drivers.merge("text", ctx, base, ours, theirs) {
+        return Some(merged);
+    }
+    let lines = |v: Option<&[u8]>| -> Vec<Vec<u8>> {
+        v.unwrap_or_default()
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let (b, o, t) = (lines(base), lines(ours), lines(theirs));
+    let only_added = |side: &[Vec<u8>]| b.iter().all(|l| side.contains(l));
+    if ours.is_none() || theirs.is_none() || !only_added(&o) || !only_added(&t) {
+        return None;
+    }
+    let mut out: Vec<Vec<u8>> = o;
+    for line in t {
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    Some(Some(
+        out.into_iter()
+            .flat_map(|mut l| {
+                l.push(b'\n');
+                l
+            })
+            .collect(),
+    ))
+}
+
+/// The value-level half of a store's tree merge: reads the blobs, picks each path's driver from
+/// the governing `.gitattributes`, and writes the merged blob.
+struct ValueResolver<'r> {
+    repo: &'r Repo,
+    drivers: Arc<Drivers>,
+    attrs: Attributes,
+    /// Whether any driver the attributes name counts equal changes twice.
+    twice_anywhere: bool,
+    sides: MergeSides,
+    favor: Option<Favor>,
+}
+
+impl ValueResolver<'_> {
+    /// The driver name for `path`: its `merge` attribute, else `text` for UTF-8 values and
+    /// `binary` for others.
+    fn driver_name(&self, path: &Path, values: &[&Option<(Vec<u8>, Mode)>]) -> String {
+        self.attrs.merge_driver(&path.to_bytes()).unwrap_or_else(|| {
+            let texty = values.iter().all(|v| {
+                v.as_ref()
+                    .is_none_or(|(bytes, _)| std::str::from_utf8(bytes).is_ok())
+            });
+            if texty { "text" } else { "binary" }.to_string()
+        })
+    }
+}
+
+impl Resolve for ValueResolver<'_> {
+    fn resolve(
+        &mut self,
+        path: &Path,
+        b: Option<&Entry>,
+        o: Option<&Entry>,
+        t: Option<&Entry>,
+    ) -> crate::tree::Result<Resolution> {
+        let store = self.repo.objects();
+        let value = |e: Option<&Entry>| -> crate::tree::Result<Option<(Vec<u8>, Mode)>> {
+            match e {
+                Some(Entry::Value { id, mode }) => Ok(Some((store.read_kind(id, ObjectKind::Blob)?, *mode))),
+                _ => Ok(None),
+            }
+        };
+        if matches!(o, Some(Entry::Gitlink(_))) || matches!(t, Some(Entry::Gitlink(_))) {
+            return Ok(Resolution::Conflict("submodule changed on both sides".into()));
+        }
+        let (bv, ov, tv) = (value(b)?, value(o)?, value(t)?);
+        fn bytes(v: &Option<(Vec<u8>, Mode)>) -> Option<&[u8]> {
+            v.as_ref().map(|(b, _)| b.as_slice())
+        }
+        let ctx = self.sides.context(path.to_string(), self.favor);
+        let merged = if path.steps().len() == 1 && path.to_bytes() == ATTRIBUTES {
+            merge_attributes_file(&self.drivers, &ctx, bytes(&bv), bytes(&ov), bytes(&tv))
+                .ok_or_else(|| Conflict::new("both sides changed the attributes differently"))
+        } else {
+            let name = self.driver_name(path, &[&bv, &ov, &tv]);
+            self.drivers
+                .merge(&name, &ctx, bytes(&bv), bytes(&ov), bytes(&tv))
+        };
+        match merged {
+            Err(conflict) => Ok(Resolution::Conflict(conflict.reason)),
+            Ok(None) => Ok(Resolution::Merged(None)),
+            Ok(Some(data)) => {
+                let mode_of = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(_, m)| *m);
+                let (bm, om, tm) = (mode_of(&bv), mode_of(&ov), mode_of(&tv));
+                let mode = if om == bm { tm.or(om) } else { om.or(tm) }.unwrap_or(Mode::File);
+                let id = store.write(ObjectKind::Blob, &data)?;
+                Ok(Resolution::Merged(Some(Entry::Value { id, mode })))
+            }
+        }
+    }
+
+    fn counts_twice(&self, path: Option<&Path>) -> bool {
+        match path {
+            None => self.twice_anywhere,
+            Some(path) => {
+                self.twice_anywhere
+                    && self.drivers.equal_changes(
+                        &self
+                            .attrs
+                            .merge_driver(&path.to_bytes())
+                            .unwrap_or_else(|| self.drivers.default_name().to_string()),
+                    ) == EqualChanges::Twice
+            }
+        }
+    }
 }
 
 const ATTRIBUTES: &[u8] = b".gitattributes";
@@ -99,9 +236,11 @@ impl Repo {
         self.merge_trees_with(base, ours, theirs, sides, side, None)
     }
 
-    /// As [`Repo::merge_trees`]; with `favor`, value conflicts are resolved the way Git's
-    /// `-X ours|theirs` resolves them: text keeps the other side's non-conflicting changes and
-    /// takes the favoured side's lines where they conflict; other values take the favoured side.
+    /// As [`Repo::merge_trees`]; with `favor`, value conflicts between two present values are
+    /// resolved the way Git's `-X ours|theirs` resolves them: every driver sees the favoured side in
+    /// [`MergeContext::favor`] (text keeps the other side's clean hunks and takes the favoured
+    /// side's lines where they conflict), and a conflict a driver still reports takes the favoured
+    /// side's whole value.
     fn merge_trees_with(
         &self,
         base: &Tree,
@@ -111,95 +250,33 @@ impl Repo {
         side: ConflictSide,
         favor: Option<Favor>,
     ) -> Result<TreeMerge> {
-        let store = self.objects();
         let attrs = self.merged_attributes(base, ours, theirs, sides)?;
-        let drivers = self.drivers();
-        let mut resolve = |path: &Path,
-                           b: Option<&Entry>,
-                           o: Option<&Entry>,
-                           t: Option<&Entry>|
-         -> crate::tree::Result<Resolution> {
-            let value = |e: Option<&Entry>| -> crate::tree::Result<Option<(Vec<u8>, Mode)>> {
-                match e {
-                    Some(Entry::Value { id, mode }) => {
-                        Ok(Some((store.read_kind(id, ObjectKind::Blob)?, *mode)))
-                    }
-                    _ => Ok(None),
-                }
-            };
-            if matches!(o, Some(Entry::Gitlink(_))) || matches!(t, Some(Entry::Gitlink(_))) {
-                return Ok(Resolution::Conflict("submodule changed on both sides".into()));
-            }
-            let (bv, ov, tv) = (value(b)?, value(o)?, value(t)?);
-            let name = attrs.merge_driver(&path.to_bytes()).unwrap_or_else(|| {
-                let texty = [&bv, &ov, &tv].iter().all(|v| {
-                    v.as_ref()
-                        .is_none_or(|(bytes, _)| std::str::from_utf8(bytes).is_ok())
-                });
-                if texty {
-                    "text".to_string()
-                } else {
-                    "binary".to_string()
-                }
-            });
-            let ctx = MergeContext {
-                path: path.to_string(),
-                ours: sides.ours.map(|(id, time)| (time, id.to_hex())),
-                theirs: sides.theirs.map(|(id, time)| (time, id.to_hex())),
-            };
-            let bytes =
-                |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(b, _)| b.as_slice()).map(<[u8]>::to_vec);
-            let merged = drivers.merge(
-                &name,
-                &ctx,
-                bytes(&bv).as_deref(),
-                bytes(&ov).as_deref(),
-                bytes(&tv).as_deref(),
-            );
-            let merged = match (merged, favor) {
-                (Err(conflict), Some(f)) => {
-                    let both_text = name == "text" && ov.is_some() && tv.is_some();
-                    if both_text {
-                        let options = TextOptions {
-                            favor: Some(match f {
-                                Favor::Ours => TextFavor::Ours,
-                                Favor::Theirs => TextFavor::Theirs,
-                            }),
-                            ..TextOptions::default()
-                        };
-                        let empty = Vec::new();
-                        let pick =
-                            |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map_or(&empty, |(b, _)| b).clone();
-                        let m = merge_text(&pick(&bv), &pick(&ov), &pick(&tv), &options);
-                        if m.is_clean() {
-                            Ok(Some(m.content))
-                        } else {
-                            Err(conflict)
-                        }
-                    } else if ov.is_some() && tv.is_some() {
-                        Ok(bytes(if f == Favor::Ours { &ov } else { &tv }))
-                    } else {
-                        // Modify/delete stays a conflict, as with Git's -X.
-                        Err(conflict)
-                    }
-                }
-                (other, _) => other,
-            };
-            match merged {
-                Err(conflict) => Ok(Resolution::Conflict(conflict.reason)),
-                Ok(None) => Ok(Resolution::Merged(None)),
-                Ok(Some(data)) => {
-                    let mode_of = |v: &Option<(Vec<u8>, Mode)>| v.as_ref().map(|(_, m)| *m);
-                    let (bm, om, tm) = (mode_of(&bv), mode_of(&ov), mode_of(&tv));
-                    let mode = if om == bm { tm.or(om) } else { om.or(tm) }.unwrap_or(Mode::File);
-                    let id = store.write(ObjectKind::Blob, &data)?;
-                    Ok(Resolution::Merged(Some(Entry::Value { id, mode })))
-                }
-            }
+        let mut resolver = ValueResolver {
+            repo: self,
+            drivers: self.drivers(),
+            twice_anywhere: false,
+            attrs,
+            sides,
+            favor,
         };
-        Ok(merge_trees(store, base, ours, theirs, side, &mut resolve)?)
+        resolver.twice_anywhere = resolver
+            .attrs
+            .merge_drivers_named()
+            .iter()
+            .any(|name| resolver.drivers.equal_changes(name) == EqualChanges::Twice)
+            || resolver.drivers.equal_changes(resolver.drivers.default_name()) == EqualChanges::Twice;
+        Ok(merge_trees(
+            self.objects(),
+            base,
+            ours,
+            theirs,
+            side,
+            &mut resolver,
+        )?)
     }
 
+    /// The `.gitattributes` that governs a merge: the three trees' root files merged (see
+    /// [`merge_attributes_file`]); if they conflict, ours.
     fn merged_attributes(
         &self,
         base: &Tree,
@@ -216,24 +293,68 @@ impl Repo {
             }
         };
         let (b, o, t) = (read(base)?, read(ours)?, read(theirs)?);
-        let ctx = MergeContext {
-            path: ".gitattributes".into(),
-            ours: sides.ours.map(|(id, time)| (time, id.to_hex())),
-            theirs: sides.theirs.map(|(id, time)| (time, id.to_hex())),
-        };
-        let governing = match self
-            .drivers()
-            .merge("text", &ctx, b.as_deref(), o.as_deref(), t.as_deref())
-        {
-            Ok(merged) => merged,
-            Err(_) => o,
-        };
+        let ctx = sides.context(".gitattributes", None);
+        let governing =
+            merge_attributes_file(&self.drivers(), &ctx, b.as_deref(), o.as_deref(), t.as_deref())
+                .unwrap_or(o);
         Ok(Attributes::parse(governing.as_deref().unwrap_or(b"")))
     }
 
-    /// The merge drivers of this store (the built-in ones).
-    pub fn drivers(&self) -> Drivers {
-        Drivers::builtin()
+    /// The merge drivers of this store: the built-in ones and those registered with
+    /// [`Repo::register`] or [`Repo::set_drivers`]. Every merge the store makes uses them.
+    pub fn drivers(&self) -> Arc<Drivers> {
+        self.inner
+            .drivers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Registers a merge driver under `name` for every merge of this store (and its clones of
+    /// the handle), replacing one of that name; paths select it with `merge=NAME` in
+    /// `.gitattributes`.
+    ///
+    /// ```
+    /// use canopy::{HashKind, Path, Repo};
+    /// use canopy::merge::MergeContext;
+    /// use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
+    ///
+    /// // A max-register: concurrent writes keep the larger number.
+    /// let repo = Repo::in_memory(HashKind::Sha1);
+    /// repo.register("max", |_: &MergeContext, _: Option<&[u8]>, o: Option<&[u8]>, t: Option<&[u8]>| {
+    ///     let n = |v: Option<&[u8]>| v.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    ///     Ok(Some(n(o).max(n(t)).unwrap_or(0).to_string().into_bytes()))
+    /// });
+    /// let main = repo.branch("main")?;
+    /// let p = |s: &str| Path::parse(s).unwrap();
+    /// main.set(&p(".gitattributes"), "best merge=max\n", &CommitOptions::message("attrs"))?;
+    /// main.set(&p("best"), "10", &CommitOptions::message("10"))?;
+    /// let other = repo.create_branch("other", main.head()?.unwrap())?;
+    /// main.set(&p("best"), "30", &CommitOptions::message("30"))?;
+    /// other.set(&p("best"), "20", &CommitOptions::message("20"))?;
+    /// let outcome = main.merge(other.head()?.unwrap(), &MergeOptions::default())?;
+    /// assert!(matches!(outcome, MergeOutcome::Merged(_)));
+    /// assert_eq!(main.get(&p("best"))?, Some(b"30".to_vec()));
+    /// # Ok::<(), canopy::store::Error>(())
+    /// ```
+    pub fn register(&self, name: impl Into<String>, driver: impl Driver + 'static) {
+        let mut guard = self
+            .inner
+            .drivers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut drivers = (**guard).clone();
+        drivers.register(name, driver);
+        *guard = Arc::new(drivers);
+    }
+
+    /// Replaces the whole driver registry of this store.
+    pub fn set_drivers(&self, drivers: Drivers) {
+        *self
+            .inner
+            .drivers
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(drivers);
     }
 
     fn commit_tree(&self, id: ObjectId) -> Result<Tree> {
@@ -279,7 +400,7 @@ impl Repo {
                 author: Some(who.clone()),
                 committer: Some(who),
             };
-            virtual_commit = self.write_commit(tree, vec![virtual_commit, next], &opts)?;
+            virtual_commit = self.write_commit_with(tree, vec![virtual_commit, next], &opts, Vec::new())?;
         }
         self.commit_tree(virtual_commit)
     }

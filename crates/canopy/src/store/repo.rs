@@ -1,12 +1,13 @@
 //! Opening and creating stores; branches, revisions and commits at the repository level.
 
 use std::path::Path as FsPath;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::{Branch, CommitInfo, Error, History, Result, View};
 use crate::backend::git::RepoLayout;
 use crate::backend::mem::{MemObjects, MemRefs};
 use crate::backend::{check_ref_name, AtomicWrite, ContentAddressable, Expected, RefLog, RefTarget};
+use crate::merge::Drivers;
 use crate::object::{Commit, HashKind, ObjectId, ObjectKind, Signature};
 use crate::tree::Tree;
 
@@ -49,6 +50,35 @@ pub(super) struct RepoInner {
     pub(super) objects: Box<dyn ContentAddressable>,
     pub(super) refs: Box<dyn AtomicWrite>,
     pub(super) layout: Option<RepoLayout>,
+    /// The merge drivers every merge of this store uses ([`Repo::register`]).
+    pub(super) drivers: RwLock<Arc<Drivers>>,
+    /// This replica's id ([`Repo::replica_id`]).
+    replica: String,
+}
+
+/// The config key holding a store's replica id.
+const REPLICA_KEY: &str = "canopy.replica";
+
+/// The commit header naming the replica that wrote a commit.
+pub const REPLICA_HEADER: &str = "canopy-replica";
+
+/// A new random replica id: 16 hex digits from the clock, the process and a counter, hashed.
+fn new_replica_id() -> String {
+    use sha2::{Digest, Sha256};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(now.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A store: an object store and a reference store. Cheap to clone; `Send + Sync`.
@@ -75,7 +105,9 @@ impl Repo {
     pub fn init_with(path: impl AsRef<FsPath>, opts: &InitOptions) -> Result<Repo> {
         check_ref_name(&format!("refs/heads/{}", opts.branch))
             .map_err(|_| Error::InvalidBranchName(opts.branch.clone()))?;
-        let layout = RepoLayout::init(path.as_ref(), opts.hash, &opts.branch)?;
+        let mut layout = RepoLayout::init(path.as_ref(), opts.hash, &opts.branch)?;
+        layout.config.set(REPLICA_KEY, &new_replica_id());
+        layout.config.save(&layout.git_dir.join("config"), true)?;
         Repo::from_layout(layout)
     }
 
@@ -87,11 +119,18 @@ impl Repo {
     fn from_layout(layout: RepoLayout) -> Result<Repo> {
         let objects = layout.objects()?;
         let refs = layout.refs();
+        // A store made before replica ids existed gets one per process.
+        let replica = layout
+            .config
+            .get(REPLICA_KEY)
+            .map_or_else(new_replica_id, str::to_string);
         Ok(Repo {
             inner: Arc::new(RepoInner {
                 objects: Box::new(objects),
                 refs: Box::new(refs),
                 layout: Some(layout),
+                drivers: RwLock::new(Arc::new(Drivers::builtin())),
+                replica,
             }),
         })
     }
@@ -110,6 +149,8 @@ impl Repo {
                 objects,
                 refs,
                 layout: None,
+                drivers: RwLock::new(Arc::new(Drivers::builtin())),
+                replica: new_replica_id(),
             }),
         }
     }
@@ -129,6 +170,15 @@ impl Repo {
     /// The on-disk layout, for a store backed by a Git repository.
     pub fn layout(&self) -> Option<&RepoLayout> {
         self.inner.layout.as_ref()
+    }
+
+    /// This replica's id: made when the store is created (`init`, `clone`) and kept in its config
+    /// as `canopy.replica` (a store without one gets a new id per process; an in-memory store,
+    /// per handle). Every commit the store writes names it in a `canopy-replica` header, so two
+    /// replicas making the same change at the same second under the same identity still write
+    /// different commits, and a merge sees both changes.
+    pub fn replica_id(&self) -> &str {
+        &self.inner.replica
     }
 
     /// A configuration value of the repository (`user.name`), if any.
@@ -247,12 +297,25 @@ impl Repo {
         Ok(id)
     }
 
-    /// Writes a commit object with `tree` and `parents`, filling in identities.
+    /// Writes a commit object with `tree` and `parents`, filling in identities and naming this
+    /// replica ([`Repo::replica_id`]).
     pub fn write_commit(
         &self,
         tree: ObjectId,
         parents: Vec<ObjectId>,
         opts: &CommitOptions,
+    ) -> Result<ObjectId> {
+        let replica = vec![(REPLICA_HEADER.to_string(), self.replica_id().as_bytes().to_vec())];
+        self.write_commit_with(tree, parents, opts, replica)
+    }
+
+    /// As [`Repo::write_commit`], with exactly `extra_headers` after the committer.
+    pub(super) fn write_commit_with(
+        &self,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        opts: &CommitOptions,
+        extra_headers: Vec<(String, Vec<u8>)>,
     ) -> Result<ObjectId> {
         let author = opts.author.clone().unwrap_or_else(|| self.default_signature());
         let committer = opts.committer.clone().unwrap_or_else(|| author.clone());
@@ -265,7 +328,7 @@ impl Repo {
             parents,
             author,
             committer,
-            extra_headers: Vec::new(),
+            extra_headers,
             message: message.into_bytes(),
         };
         Ok(self.objects().write(ObjectKind::Commit, &commit.serialize())?)

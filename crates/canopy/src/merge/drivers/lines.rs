@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{Driver, MergeContext};
 use crate::merge::combinators::merge_sets;
-use crate::merge::{trivial, Conflict, MergeResult, Trivial};
+use crate::merge::{trivial, trivial_with, Conflict, EqualChanges, MergeResult, Trivial};
 
 /// The lines of `data` without their `\n` (a final `\r` stays part of the line).
 fn lines_of(data: &[u8]) -> Vec<&[u8]> {
@@ -56,6 +56,7 @@ impl Driver for SetDriver {
 /// An append-only log: each line an entry. Both sides must keep the base's lines as they are
 /// (else: conflict); the result is the base's lines, then every line either side appended,
 /// ordered by [`log_order`] (leading timestamp, then bytes). Each appended line ends in `\n`.
+/// Both sides appending the same line are two appends: the line is kept twice.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogDriver;
 
@@ -104,7 +105,7 @@ impl Driver for LogDriver {
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> MergeResult<Option<Vec<u8>>> {
-        let (base, ours, theirs) = match trivial(base, ours, theirs)? {
+        let (base, ours, theirs) = match trivial_with(EqualChanges::Twice, base, ours, theirs)? {
             Trivial::Resolved(v) => return Ok(v.map(<[u8]>::to_vec)),
             Trivial::Diverged { base, ours, theirs } => (base, ours, theirs),
         };
@@ -121,6 +122,11 @@ impl Driver for LogDriver {
             out.push(b'\n');
         }
         Ok(Some(out))
+    }
+
+    /// Two equal appends are two entries.
+    fn equal_changes(&self) -> EqualChanges {
+        EqualChanges::Twice
     }
 }
 

@@ -18,7 +18,17 @@
 //! | `log` | base lines, then both sides' appended lines ordered by leading timestamp, then bytes | yes |
 //! | `union` | as `text`, conflicting lines resolved as ours then theirs | no (as Git) |
 //!
-//! Users register their own drivers under any name with [`Drivers::register`]; any
+//! `counter` and `log` count equal changes on both sides twice ([`EqualChanges::Twice`]: two
+//! increments, two appends); the others once.
+//!
+//! With `-X ours|theirs` ([`MergeContext::favor`]) a conflict of two present values resolves to
+//! the favoured side: `text` (and `union`) keep the other side's clean hunks and take the favoured
+//! side's lines where they conflict, as `git merge -X` does; a driver that still reports a
+//! conflict gets the favoured side's whole value from [`Drivers::merge`]. A `modify/delete`
+//! conflict stays a conflict, as with Git.
+//!
+//! Users register their own drivers under any name with [`Drivers::register`] (on a store:
+//! [`Repo::register`](crate::Repo::register)); any
 //! `Fn(&MergeContext, Option<&[u8]>, Option<&[u8]>, Option<&[u8]>) -> MergeResult<Option<Vec<u8>>>`
 //! is a driver, and [`from_merge`] turns a typed [`Merge`](super::Merge) of bytes into one.
 
@@ -29,6 +39,7 @@ mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use json::{canonical_json, merge_json_values, JsonDriver};
 pub use lines::{LogDriver, SetDriver};
@@ -36,7 +47,14 @@ pub use scalar::{BinaryDriver, CounterDriver, LwwDriver};
 pub use text::{TextDriver, UnionDriver};
 
 use super::attributes::AttrValue;
-use super::{Conflict, Merge, MergeResult};
+use super::{Conflict, EqualChanges, Merge, MergeResult};
+
+/// Which side a conflict resolves to (`-X ours` / `-X theirs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Favor {
+    Ours,
+    Theirs,
+}
 
 /// What a driver knows besides the three versions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +66,8 @@ pub struct MergeContext {
     pub ours: Option<(i64, String)>,
     /// Their side's commit, likewise.
     pub theirs: Option<(i64, String)>,
+    /// The side a conflict should resolve to, when the user asked for one (`-X ours|theirs`).
+    pub favor: Option<Favor>,
 }
 
 impl MergeContext {
@@ -56,7 +76,14 @@ impl MergeContext {
             path: path.into(),
             ours: None,
             theirs: None,
+            favor: None,
         }
+    }
+
+    /// The same context resolving conflicts to `favor`'s side.
+    pub fn with_favor(mut self, favor: Option<Favor>) -> MergeContext {
+        self.favor = favor;
+        self
     }
 
     /// The same context with the two sides' commits, each as (commit time, hex id).
@@ -76,6 +103,13 @@ pub trait Driver: Send + Sync {
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> MergeResult<Option<Vec<u8>>>;
+
+    /// Whether equal changes on both sides are one change or two. With
+    /// [`EqualChanges::Twice`] the tree merge calls [`merge`](Driver::merge) for a path even when
+    /// both sides hold the same new value.
+    fn equal_changes(&self) -> EqualChanges {
+        EqualChanges::Once
+    }
 }
 
 impl<F> Driver for F
@@ -132,6 +166,47 @@ pub fn from_merge<M: Merge<Vec<u8>> + Send + Sync>(merge: M) -> FromMerge<M> {
     FromMerge(merge)
 }
 
+/// A driver that counts equal changes twice (see [`EqualChanges`]): wraps another driver or a
+/// closure.
+///
+/// ```
+/// use canopy::merge::drivers::twice;
+/// use canopy::merge::{Driver, EqualChanges, MergeContext};
+///
+/// let appends = twice(|_: &MergeContext, b: Option<&[u8]>, o: Option<&[u8]>, t: Option<&[u8]>| {
+///     let b = b.unwrap_or_default();
+///     let mut out = o.unwrap_or_default().to_vec();
+///     out.extend_from_slice(&t.unwrap_or_default()[b.len()..]);
+///     Ok(Some(out))
+/// });
+/// assert_eq!(appends.equal_changes(), EqualChanges::Twice);
+/// let merged = appends.merge(&MergeContext::new("l"), Some(b"a"), Some(b"ab"), Some(b"ab")).unwrap();
+/// assert_eq!(merged, Some(b"abb".to_vec()));
+/// ```
+pub fn twice<D: Driver>(driver: D) -> Twice<D> {
+    Twice(driver)
+}
+
+/// See [`twice`].
+#[derive(Debug, Clone)]
+pub struct Twice<D>(pub D);
+
+impl<D: Driver> Driver for Twice<D> {
+    fn merge(
+        &self,
+        ctx: &MergeContext,
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> MergeResult<Option<Vec<u8>>> {
+        self.0.merge(ctx, base, ours, theirs)
+    }
+
+    fn equal_changes(&self) -> EqualChanges {
+        EqualChanges::Twice
+    }
+}
+
 impl<M: Merge<Vec<u8>> + Send + Sync> Driver for FromMerge<M> {
     fn merge(
         &self,
@@ -146,9 +221,11 @@ impl<M: Merge<Vec<u8>> + Send + Sync> Driver for FromMerge<M> {
     }
 }
 
-/// Drivers by name, and the rule that picks one for a path's `merge` attribute.
+/// Drivers by name, and the rule that picks one for a path's `merge` attribute. Cheap to clone
+/// (drivers are shared).
+#[derive(Clone)]
 pub struct Drivers {
-    by_name: BTreeMap<String, Box<dyn Driver>>,
+    by_name: BTreeMap<String, Arc<dyn Driver>>,
     default: String,
 }
 
@@ -195,8 +272,8 @@ impl Drivers {
         &mut self,
         name: impl Into<String>,
         driver: impl Driver + 'static,
-    ) -> Option<Box<dyn Driver>> {
-        self.by_name.insert(name.into(), Box::new(driver))
+    ) -> Option<Arc<dyn Driver>> {
+        self.by_name.insert(name.into(), Arc::new(driver))
     }
 
     /// The driver registered under `name`.
@@ -209,6 +286,11 @@ impl Drivers {
         self.by_name.keys().map(String::as_str)
     }
 
+    /// The name used for paths whose `merge` attribute is unspecified.
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
     /// The name used for paths whose `merge` attribute is unspecified (Git's `merge.default`;
     /// `text` unless changed).
     pub fn set_default(&mut self, name: impl Into<String>) {
@@ -217,6 +299,9 @@ impl Drivers {
 
     /// Merges with the driver registered as `name` (an unknown name falls back to `text`, as in
     /// Git). With no such driver and no `text` either, the result is a conflict saying so.
+    ///
+    /// With [`MergeContext::favor`] set, a conflict the driver still reports between two present
+    /// values resolves to the favoured side's value (a `modify/delete` stays a conflict).
     pub fn merge(
         &self,
         name: &str,
@@ -225,10 +310,22 @@ impl Drivers {
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> MergeResult<Option<Vec<u8>>> {
-        match self.select(&AttrValue::Value(name.to_string())) {
+        let merged = match self.select(&AttrValue::Value(name.to_string())) {
             Some((_, driver)) => driver.merge(ctx, base, ours, theirs),
             None => Err(Conflict::new(format!("no merge driver named {name:?}"))),
+        };
+        match (merged, ctx.favor, ours, theirs) {
+            (Err(_), Some(Favor::Ours), Some(o), Some(_)) => Ok(Some(o.to_vec())),
+            (Err(_), Some(Favor::Theirs), Some(_), Some(t)) => Ok(Some(t.to_vec())),
+            (other, ..) => other,
         }
+    }
+
+    /// How the driver `name` (after the same fallback as [`Drivers::merge`]) counts equal
+    /// changes on both sides.
+    pub fn equal_changes(&self, name: &str) -> EqualChanges {
+        self.select(&AttrValue::Value(name.to_string()))
+            .map_or(EqualChanges::Once, |(_, d)| d.equal_changes())
     }
 
     /// Picks the driver for a `merge` attribute as Git does: set → `text`, unset → `binary`,

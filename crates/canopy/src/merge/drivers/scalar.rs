@@ -1,7 +1,7 @@
 //! Drivers for values merged whole: `binary`, `counter`, `lww`.
 
 use super::{Driver, MergeContext};
-use crate::merge::{trivial, Conflict, MergeResult, Trivial};
+use crate::merge::{trivial, trivial_with, Conflict, EqualChanges, MergeResult, Trivial};
 
 /// The conflict of two different changes to an indivisible value.
 pub(super) fn binary_rule(base: Option<&[u8]>) -> Conflict {
@@ -32,7 +32,8 @@ impl Driver for BinaryDriver {
 
 /// Decimal integer counters: `base + (ours − base) + (theirs − base)`, an absent base counting
 /// as 0. Surrounding whitespace is ignored; the result ends with `\n` if either side's content
-/// did. Content that is not an `i64`, and overflow, are conflicts.
+/// did. Content that is not an `i64`, and overflow, are conflicts. Equal changes count twice:
+/// `10 → 11` on both sides is two increments, `12` (as Irmin's counter).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CounterDriver;
 
@@ -54,7 +55,7 @@ impl Driver for CounterDriver {
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> MergeResult<Option<Vec<u8>>> {
-        let (base, ours, theirs) = match trivial(base, ours, theirs)? {
+        let (base, ours, theirs) = match trivial_with(EqualChanges::Twice, base, ours, theirs)? {
             Trivial::Resolved(v) => return Ok(v.map(<[u8]>::to_vec)),
             Trivial::Diverged { base, ours, theirs } => (base, ours, theirs),
         };
@@ -70,6 +71,10 @@ impl Driver for CounterDriver {
             out.push(b'\n');
         }
         Ok(Some(out))
+    }
+
+    fn equal_changes(&self) -> EqualChanges {
+        EqualChanges::Twice
     }
 }
 

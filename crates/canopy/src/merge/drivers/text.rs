@@ -32,12 +32,26 @@ impl TextDriver {
 impl Driver for TextDriver {
     fn merge(
         &self,
-        _ctx: &MergeContext,
+        ctx: &MergeContext,
         base: Option<&[u8]>,
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> MergeResult<Option<Vec<u8>>> {
-        line_merge(&self.options, base, ours, theirs)
+        let favored;
+        let options = match ctx.favor {
+            None => &self.options,
+            Some(side) => {
+                favored = TextOptions {
+                    favor: Some(match side {
+                        super::Favor::Ours => Favor::Ours,
+                        super::Favor::Theirs => Favor::Theirs,
+                    }),
+                    ..self.options.clone()
+                };
+                &favored
+            }
+        };
+        line_merge(options, base, ours, theirs)
     }
 }
 

@@ -84,11 +84,15 @@ fn counter_adds_both_sides_changes() {
     assert!(reason(run("counter", Some("1"), Some("x"), Some("2"))).contains("ours is not an integer"));
     let max = i64::MAX.to_string();
     assert!(reason(run("counter", Some("0"), Some(&max), Some("1"))).contains("overflow"));
-    // The same increment on both sides counts once: equal sides are one change.
+    // The same increment on both sides is two increments (Irmin's `a + b - old`).
     assert_eq!(
         run("counter", Some("10\n"), Some("15\n"), Some("15\n")),
-        ok("15\n")
+        ok("20\n")
     );
+    assert_eq!(run("counter", Some("10"), Some("11"), Some("11")), ok("12"));
+    // …but unchanged on both sides, or deleted on both, is nothing to add.
+    assert_eq!(run("counter", Some("10"), Some("10"), Some("10")), ok("10"));
+    assert_eq!(run("counter", Some("10"), None, None), Ok(None));
 }
 
 #[test]
