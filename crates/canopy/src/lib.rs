@@ -8,8 +8,13 @@
 //!   ([`backend::mem`]) or as a Git repository on disk ([`backend::git`]).
 //! - [`tree`]: an immutable, lazily loaded tree with structural sharing.
 //! - [`store`]: what users meet: [`Repo`], [`Branch`], transactions, views and history.
+//! - [`contents`]: typed values with their own three-way merge ([`contents::Contents`]).
+//! - [`data`]: ready-made mergeable structures kept as ordinary trees and blobs: counters,
+//!   registers, sets, maps, queues, logs and ropes.
 
 pub mod backend;
+pub mod contents;
+pub mod data;
 pub mod merge;
 pub mod object;
 pub mod path;

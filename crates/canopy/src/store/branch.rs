@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
 use crate::backend::{check_ref_name, Expected, RefLog};
+use crate::contents::Contents;
 use crate::merge::tree::ConflictSide;
 use crate::object::{ObjectId, ObjectKind};
 use crate::path::Path;
@@ -95,6 +96,38 @@ impl Branch {
     /// The value at `path` decoded from JSON into `T`.
     pub fn get_json<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>> {
         self.view()?.get_json(path)
+    }
+
+    /// The value at `path` as a [`Contents`] type.
+    pub fn get_as<T: Contents>(&self, path: &Path) -> Result<Option<T>> {
+        self.view()?.get_as(path)
+    }
+
+    /// Stores `value` at `path` with `T`'s encoding, in one commit.
+    pub fn set_as<T: Contents>(&self, path: &Path, value: &T, opts: &CommitOptions) -> Result<ObjectId> {
+        self.transaction().set_as(path.clone(), value)?.commit(opts)
+    }
+
+    /// Reads the value at `path` as `T`, computes its replacement with `f` (`None` removes it)
+    /// and commits it. Made against the head that was read: if the branch moved meanwhile, the
+    /// change is merged onto the new head with the path's driver — `T`'s own merge when
+    /// `.gitattributes` binds the path to [`T::DRIVER`](Contents::DRIVER) and the store has
+    /// registered it ([`Repo::register_contents`]) — so no concurrent update is lost.
+    /// Returns the new head.
+    pub fn update_as<T: Contents>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(Option<T>) -> Option<T>,
+        opts: &CommitOptions,
+    ) -> Result<ObjectId> {
+        let view = self.view()?;
+        let new = f(view.get_as(path)?);
+        let tx = self.transaction_at(view.commit());
+        match new {
+            Some(v) => tx.set_as(path.clone(), &v)?,
+            None => tx.remove(path.clone()),
+        }
+        .commit(opts)
     }
 
     pub fn find(&self, path: &Path) -> Result<Option<Entry>> {
@@ -214,6 +247,12 @@ impl Transaction {
     pub fn remove(mut self, path: Path) -> Transaction {
         self.changes.push(Change::Remove(path));
         self
+    }
+
+    /// Puts `value` at `path` with `T`'s encoding ([`Contents::encode`]).
+    pub fn set_as<T: Contents>(self, path: Path, value: &T) -> Result<Transaction> {
+        let bytes = super::view::encode_as(&path, value)?;
+        Ok(self.set(path, bytes))
     }
 
     pub fn set_tree(mut self, path: Path, tree: Tree) -> Transaction {

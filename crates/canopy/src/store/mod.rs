@@ -19,7 +19,7 @@ mod repo;
 mod rev;
 mod squash;
 mod undo;
-mod view;
+pub(crate) mod view;
 mod watch;
 
 pub use bisect::{Bisect, BisectOutcome, BisectStep, Next as BisectNext, Verdict};
@@ -81,6 +81,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    #[error("value at '{path}' is not a {type_name}: {reason}")]
+    InvalidValue {
+        path: Path,
+        type_name: &'static str,
+        reason: String,
+    },
     #[error("'{path}' does not hold the expected value")]
     ExpectationFailed { path: Path },
     #[error("merge conflict on branch '{branch}': {}", conflicts.iter().map(|c| format!("{} ({})", c.path, c.reason)).collect::<Vec<_>>().join(", "))]
@@ -116,6 +122,7 @@ impl Error {
                 | Error::NotACommit(_)
                 | Error::ExpectationFailed { .. }
                 | Error::Decode { .. }
+                | Error::InvalidValue { .. }
                 | Error::Encode { .. }
                 | Error::Tree(tree::Error::NotADirectory { .. })
                 | Error::Backend(backend::Error::NotARepository(_) | backend::Error::InvalidRefName(_))

@@ -45,6 +45,11 @@ impl View {
         }
     }
 
+    /// The value at `path` as a [`Contents`](crate::contents::Contents) type.
+    pub fn get_as<T: crate::contents::Contents>(&self, path: &Path) -> Result<Option<T>> {
+        self.get(path)?.map(|bytes| decode_as(path, &bytes)).transpose()
+    }
+
     /// The value at `path` decoded from JSON.
     pub fn get_json<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>> {
         match self.get(path)? {
@@ -99,4 +104,22 @@ impl View {
         })?;
         Ok(out)
     }
+}
+
+/// Decodes `bytes` read at `path` as `T`.
+pub(crate) fn decode_as<T: crate::contents::Contents>(path: &Path, bytes: &[u8]) -> Result<T> {
+    T::decode(bytes).map_err(|e| super::Error::InvalidValue {
+        path: path.clone(),
+        type_name: std::any::type_name::<T>(),
+        reason: e.0,
+    })
+}
+
+/// Encodes `value` for `path`.
+pub(crate) fn encode_as<T: crate::contents::Contents>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    value.encode().map_err(|e| super::Error::InvalidValue {
+        path: path.clone(),
+        type_name: std::any::type_name::<T>(),
+        reason: e.0,
+    })
 }

@@ -150,3 +150,43 @@ fn sorted(value: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// A last-writer-wins register whose values carry their own stamp: JSON objects with a
+/// `written_at_ms` number and a `replica` string (as [`crate::data::Register`] writes them).
+/// When both sides changed the value, the larger `(written_at_ms, replica)` wins, then the
+/// larger bytes, so every replica picks the same side whatever the order of merges. Content
+/// without a stamp is a conflict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegisterDriver;
+
+/// The stamp of a register value.
+fn register_stamp(side: &str, bytes: &[u8]) -> MergeResult<(i64, String)> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Conflict::new(format!("register: {side} is not JSON: {e}")))?;
+    let at = value.get("written_at_ms").and_then(Value::as_i64);
+    let by = value.get("replica").and_then(Value::as_str);
+    match (at, by) {
+        (Some(at), Some(by)) => Ok((at, by.to_string())),
+        _ => Err(Conflict::new(format!(
+            "register: {side} has no written_at_ms and replica stamp"
+        ))),
+    }
+}
+
+impl Driver for RegisterDriver {
+    fn merge(
+        &self,
+        _ctx: &MergeContext,
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> MergeResult<Option<Vec<u8>>> {
+        let (ours, theirs) = match trivial(base, ours, theirs)? {
+            Trivial::Resolved(v) => return Ok(v.map(<[u8]>::to_vec)),
+            Trivial::Diverged { ours, theirs, .. } => (ours, theirs),
+        };
+        let our_key = (register_stamp("ours", ours)?, ours);
+        let their_key = (register_stamp("theirs", theirs)?, theirs);
+        Ok(Some(if our_key >= their_key { ours } else { theirs }.to_vec()))
+    }
+}

@@ -17,6 +17,7 @@
 //! | `set` | lines as set elements; both sides' additions and removals; sorted, no duplicates | yes |
 //! | `log` | base lines, then both sides' appended lines ordered by leading timestamp, then bytes | yes |
 //! | `union` | as `text`, conflicting lines resolved as ours then theirs | no (as Git) |
+//! | `register` | JSON values stamped `written_at_ms` + `replica`: the larger stamp | yes |
 //!
 //! `counter` and `log` count equal changes on both sides twice ([`EqualChanges::Twice`]: two
 //! increments, two appends); the others once.
@@ -41,7 +42,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use json::{canonical_json, merge_json_values, JsonDriver};
+pub use json::{canonical_json, merge_json_values, JsonDriver, RegisterDriver};
 pub use lines::{LogDriver, SetDriver};
 pub use scalar::{BinaryDriver, CounterDriver, LwwDriver};
 pub use text::{TextDriver, UnionDriver};
@@ -253,7 +254,8 @@ impl Drivers {
         }
     }
 
-    /// The built-in drivers: `text`, `binary`, `json`, `counter`, `lww`, `set`, `log`, `union`.
+    /// The built-in drivers: `text`, `binary`, `json`, `counter`, `lww`, `set`, `log`, `union`,
+    /// `register`.
     pub fn builtin() -> Drivers {
         let mut d = Drivers::empty();
         d.register("text", TextDriver::default());
@@ -264,6 +266,7 @@ impl Drivers {
         d.register("set", SetDriver);
         d.register("log", LogDriver);
         d.register("union", UnionDriver::default());
+        d.register("register", RegisterDriver);
         d
     }
 
