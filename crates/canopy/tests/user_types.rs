@@ -11,7 +11,10 @@ use canopy::store::{CommitOptions, MergeOptions, MergeOutcome, RevertOutcome};
 use canopy::sync::client::{self, CloneOptions, FetchOptions};
 use canopy::{HashKind, Path, Repo};
 
-static MERGES: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Merges run on the calling thread, so each test counts only its own.
+    static MERGES: AtomicUsize = const { AtomicUsize::new(0) };
+}
 
 /// The largest number written on any replica.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,7 +37,7 @@ impl Contents for Max {
     }
 
     fn merge(ctx: &MergeContext, _base: Option<&Max>, ours: &Max, theirs: &Max) -> MergeResult<Max> {
-        MERGES.fetch_add(1, Ordering::SeqCst);
+        MERGES.with(|m| m.fetch_add(1, Ordering::SeqCst));
         Ok(match ctx.favor {
             Some(Favor::Ours) => *ours,
             Some(Favor::Theirs) => *theirs,
@@ -65,9 +68,10 @@ fn seeded(repo: &Repo) {
 
 /// Runs `f` and returns how many times the user's merge ran meanwhile.
 fn merges_during(f: impl FnOnce()) -> usize {
-    let before = MERGES.load(Ordering::SeqCst);
+    let count = || MERGES.with(|m| m.load(Ordering::SeqCst));
+    let before = count();
     f();
-    MERGES.load(Ordering::SeqCst) - before
+    count() - before
 }
 
 #[test]
