@@ -153,6 +153,7 @@ pub fn run(cli: Cli) -> Outcome {
         }
         Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
+        Command::Counter(cmd) => crate::structures::counter(&ctx, &cmd),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
         Command::Serve(args) => crate::serve::serve(explicit_root, &args),
         Command::Token(cmd) => crate::serve::token(explicit_root, ctx.json, cmd),

@@ -9,6 +9,7 @@ mod merging;
 mod output;
 mod remote;
 mod serve;
+mod structures;
 mod sync;
 
 use std::path::PathBuf;
@@ -194,6 +195,9 @@ pub enum Command {
     Push(sync::PushArgs),
     /// Pull then push, retrying while another node pushes in between.
     Sync(sync::FetchArgs),
+    /// A counter that merges by adding: get, add N.
+    #[command(subcommand)]
+    Counter(structures::CounterCommand),
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,
@@ -207,10 +211,10 @@ pub enum Command {
 pub struct CommitArgs {
     /// Commit message.
     #[arg(short = 'm', long = "message", value_name = "MSG")]
-    message: Option<String>,
+    pub message: Option<String>,
     /// Author as "Name <email>" (default: $CANOPY_AUTHOR, else user.name/user.email).
     #[arg(long, value_name = "NAME <EMAIL>")]
-    author: Option<String>,
+    pub author: Option<String>,
 }
 
 fn main() -> ExitCode {
