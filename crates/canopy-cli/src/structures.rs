@@ -41,7 +41,7 @@ pub fn counter(ctx: &Ctx, cmd: &CounterCommand) -> Outcome {
         CounterCommand::Add { path, n, commit } => {
             let p = structure_path(path)?;
             let opts = commit_options(&repo, commit, format!("counter {p} add {n}"))?;
-            Counter::open(&branch, p)?.add(*n, &opts)?
+            Counter::open(&branch, p)?.add(*n, &opts)?.value
         }
     };
     if ctx.json {

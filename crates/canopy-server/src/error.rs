@@ -125,6 +125,11 @@ impl From<StoreError> for ApiError {
             StoreError::Decode { .. } | StoreError::Encode { .. } => {
                 ApiError::bad_request("bad_value", message)
             }
+            StoreError::InvalidValue {
+                type_name: "structure path",
+                ..
+            } => ApiError::bad_request("bad_path", message),
+            StoreError::InvalidValue { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_type", message),
             StoreError::NoSuchBranch(_) => ApiError::not_found("no_such_branch", message),
             StoreError::BranchExists(_) => ApiError::new(StatusCode::CONFLICT, "branch_exists", message),
             StoreError::NotAValue { .. } => ApiError::new(StatusCode::CONFLICT, "not_a_value", message),

@@ -47,6 +47,13 @@ fn json_body(schema_name: &str) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
 }
 
+fn with_structure_schemas(mut components: Value) -> Value {
+    if let (Some(all), Value::Object(more)) = (components["schemas"].as_object_mut(), structure_schemas()) {
+        all.extend(more);
+    }
+    components
+}
+
 /// The whole document.
 pub fn document() -> Value {
     json!({
@@ -65,10 +72,24 @@ pub fn document() -> Value {
         "servers": [{ "url": "/" }],
         "security": [{ "bearer": [] }, {}],
         "tags": [
-            { "name": "branches" }, { "name": "values" }, { "name": "history" }, { "name": "watch" }, { "name": "meta" }
+            { "name": "branches" }, { "name": "values" }, { "name": "history" }, { "name": "watch" }, { "name": "structures" }, { "name": "meta" }
         ],
         "paths": paths(),
-        "components": components(),
+        "components": with_structure_schemas(components()),
+    })
+}
+
+/// The schemas of the structure operations (`/counters`, …).
+fn structure_schemas() -> Value {
+    json!({
+        "CounterValue": { "type": "object", "required": ["value"],
+            "properties": { "value": { "type": "integer" } } },
+        "CounterAdd": { "type": "object", "required": ["add"], "additionalProperties": false,
+            "properties": {
+                "add": { "type": "integer", "description": "The amount to add; negative subtracts" },
+                "message": { "type": "string" }, "author": { "type": "string" } } },
+        "CounterAdded": { "type": "object", "required": ["value", "commit"],
+            "properties": { "value": { "type": "integer" }, "commit": schema("Hash") } },
     })
 }
 
@@ -233,6 +254,22 @@ fn paths() -> Value {
                         "itemSchema": schema("WatchEvent")
                     } }
                 }))], read_errors)
+            }
+        },
+        "/api/v1/branches/{branch}/counters/{path}": {
+            "parameters": [param("branch"), param("path")],
+            "get": {
+                "operationId": "getCounter", "tags": ["structures"],
+                "summary": "A counter's value (0 when absent)",
+                "responses": responses(&[(200, json_response("The value", schema("CounterValue")))],
+                    &[400, 401, 403, 404, 409, 503])
+            },
+            "post": {
+                "operationId": "addToCounter", "tags": ["structures"],
+                "summary": "Add to a counter in one commit; concurrent additions anywhere all count when merged",
+                "requestBody": json_body("CounterAdd"),
+                "responses": responses(&[(200, json_response("The value in the new commit", schema("CounterAdded")))],
+                    &[400, 401, 403, 404, 409, 413, 503])
             }
         },
         "/api/v1/commits/{rev}": {

@@ -186,6 +186,7 @@ async fn the_document_is_well_formed_and_complete() {
         ("/api/v1/branches/{branch}/commits", vec!["post"]),
         ("/api/v1/branches/{branch}/merge", vec!["post"]),
         ("/api/v1/branches/{branch}/log", vec!["get"]),
+        ("/api/v1/branches/{branch}/counters/{path}", vec!["get", "post"]),
         ("/api/v1/branches/{branch}/watch", vec!["get"]),
         ("/api/v1/commits/{rev}", vec!["get"]),
         ("/api/v1/diff", vec!["get"]),
@@ -293,6 +294,31 @@ async fn live_answers_match_the_document() {
 
     let (st, body) = s.get_json("branches/main/tree").await;
     check(&doc, "/api/v1/branches/{branch}/tree", "get", st, &body);
+
+    let counter = "/api/v1/branches/{branch}/counters/{path}";
+    let req = json!({"add": 5, "message": "five"});
+    check_request(&doc, "CounterAdd", &req);
+    let (st, body) = s.post_json("branches/main/counters/stats/hits", &req).await;
+    assert_eq!((st, body["value"].as_i64()), (200, Some(5)), "{body}");
+    check(&doc, counter, "post", st, &body);
+    let (st, body) = s.get_json("branches/main/counters/stats/hits").await;
+    assert_eq!(body["value"], 5);
+    check(&doc, counter, "get", st, &body);
+    s.put("main", "words", "ten").await;
+    let (st, body) = s
+        .post_json("branches/main/counters/words", &json!({"add": 1}))
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (409, Some("wrong_type")),
+        "{body}"
+    );
+    check(&doc, counter, "post", st, &body);
+    let (st, body) = s
+        .post_json("branches/main/counters/x", &json!({"add": "one"}))
+        .await;
+    check(&doc, counter, "post", st, &body);
+    assert_eq!(st, 400);
     let (st, body) = s.get_json("branches/main/tree/a?recursive=true").await;
     check(&doc, "/api/v1/branches/{branch}/tree/{path}", "get", st, &body);
 
@@ -403,7 +429,7 @@ async fn an_openapi_3_1_parser_accepts_the_document() {
         })
         .sum();
     assert_eq!(count, documented);
-    assert_eq!(count, 17);
+    assert_eq!(count, 19);
     let components = spec.components.as_ref().unwrap();
     for (name, schema) in &components.schemas {
         schema

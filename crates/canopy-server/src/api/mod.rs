@@ -6,6 +6,7 @@
 mod branches;
 mod commits;
 mod history;
+mod structures;
 mod values;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -44,6 +45,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/branches/{branch}/commits", post(commits::commit))
         .route("/api/v1/branches/{branch}/merge", post(commits::merge))
         .route("/api/v1/branches/{branch}/log", get(history::log))
+        .route(
+            "/api/v1/branches/{branch}/counters/{*path}",
+            get(structures::get_counter).post(structures::add_counter),
+        )
         .route("/api/v1/commits/{rev}", get(history::show_commit))
         .route("/api/v1/diff", get(history::diff))
 }

@@ -1,5 +1,6 @@
 //! A counter that merges by adding: increments made on different replicas all count.
 
+use crate::object::ObjectId;
 use crate::path::Path;
 use crate::store::{Branch, CommitOptions, Error, Result};
 
@@ -55,9 +56,9 @@ impl Counter {
         }
     }
 
-    /// Adds `n` (negative to subtract) in one commit and returns the value in that commit
+    /// Adds `n` (negative to subtract) in one commit; returns that commit and the value in it
     /// (which includes any concurrent increments it was merged with).
-    pub fn add(&self, n: i64, opts: &CommitOptions) -> Result<i64> {
+    pub fn add(&self, n: i64, opts: &CommitOptions) -> Result<Counted> {
         let view = self.branch.view()?;
         let current = self.read(&view)?;
         let next = current.checked_add(n).ok_or_else(|| Error::InvalidValue {
@@ -69,8 +70,17 @@ impl Counter {
         let line = format!("{} merge=counter", super::anchored_pattern(&self.path)?);
         let tx = super::with_attribute(tx, &view, &line)?;
         let head = tx.set(self.path.clone(), format!("{next}\n")).commit(opts)?;
-        self.read(&self.branch.repo().view_at(head)?)
+        let value = self.read(&self.branch.repo().view_at(head)?)?;
+        Ok(Counted { value, commit: head })
     }
+}
+
+/// What [`Counter::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// The counter's value in `commit`.
+    pub value: i64,
+    pub commit: ObjectId,
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<i64> {

@@ -21,7 +21,7 @@ mod map;
 mod register;
 mod set;
 
-pub use counter::Counter;
+pub use counter::{Counted, Counter};
 pub use map::Map;
 pub use register::{Register, Stamped};
 pub use set::Set;
