@@ -51,6 +51,11 @@ fn values(name: &str) -> BoxedStrategy<Value> {
             })
             .boxed(),
         "json" => json_text().boxed(),
+        "register" => (0i64..3, prop::sample::select(vec!["a", "b"]), 0u8..3)
+            .prop_map(|(at, by, v)| {
+                format!("{{\"written_at_ms\": {at}, \"replica\": \"{by}\", \"value\": {v}}}\n").into_bytes()
+            })
+            .boxed(),
         other => unreachable!("no strategy for {other}"),
     };
     prop::option::weighted(0.85, present).boxed()
@@ -72,8 +77,10 @@ fn json_text() -> impl Strategy<Value = Vec<u8>> {
 
 use serde_json::json;
 
-const ALL: [&str; 8] = ["text", "binary", "json", "counter", "lww", "set", "log", "union"];
-const COMMUTATIVE: [&str; 5] = ["binary", "counter", "set", "json", "log"];
+const ALL: [&str; 9] = [
+    "text", "binary", "json", "counter", "lww", "set", "log", "union", "register",
+];
+const COMMUTATIVE: [&str; 6] = ["binary", "counter", "set", "json", "log", "register"];
 
 fn config() -> ProptestConfig {
     ProptestConfig {
