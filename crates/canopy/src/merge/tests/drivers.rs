@@ -257,7 +257,7 @@ fn registry_selects_like_git() {
     let names: Vec<&str> = drivers.names().collect();
     assert_eq!(
         names,
-        ["binary", "counter", "json", "log", "lww", "set", "text", "union"]
+        ["binary", "counter", "json", "log", "lww", "register", "set", "text", "union"]
     );
     let pick = |v: AttrValue| drivers.select(&v).map(|(n, _)| n.to_string());
     assert_eq!(pick(AttrValue::Set).as_deref(), Some("text"));
