@@ -8,8 +8,10 @@
 //!   ([`backend::mem`]) or as a Git repository on disk ([`backend::git`]).
 //! - [`tree`]: an immutable, lazily loaded tree with structural sharing.
 //! - [`store`]: what users meet: [`Repo`], [`Branch`], transactions, views and history.
+//! - [`data`]: ready-made distributed data structures (queue, log, rope) kept in a branch.
 
 pub mod backend;
+pub mod data;
 pub mod merge;
 pub mod object;
 pub mod path;

@@ -1,0 +1,263 @@
+//! Ready-made distributed data structures kept as ordinary Git trees and blobs.
+//!
+//! Each structure lives in a directory of a branch and is opened with a handle on that
+//! branch and path. Every operation is one commit; replicas of a store (other branches, other
+//! clones) change the structure independently and [`crate::Branch::merge`] brings them back
+//! together through the ordinary tree merge, with no special merge code:
+//!
+//! - [`Queue`]: a FIFO queue. Items are separate blobs named by time-ordered keys; a pop on one
+//!   branch is a compare-and-swap, so concurrent poppers on that branch never get the same item;
+//!   replicas that pop the same item while apart leave a receipt that [`Queue::double_deliveries`]
+//!   reports after the merge.
+//! - [`Log`]: an append-only log in day/hour directories, read newest first in pages.
+//! - [`Rope`]: a large text or byte sequence split into chunks named by fractional order keys, so
+//!   that an edit rewrites one chunk and the directories above it.
+//!
+//! Values of a typed structure are stored as pretty-printed JSON (`serde`), so `git show` and
+//! `git log -p` display them. Where a structure needs a particular merge driver for its
+//! internal files, it appends the `.gitattributes` lines it needs in the commit of its first
+//! write (and never duplicates a line already there).
+//!
+//! These structures do not lock across replicas: a queue item popped on two disconnected
+//! replicas is delivered twice, and reported; see [`Queue`].
+
+mod log;
+mod queue;
+// mod rope;
+
+pub use log::{Log, LogCursor, LogEntry};
+pub use queue::{DoubleDelivery, Item, Queue};
+// pub use rope::{Rope, SpliceStats};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::ContentAddressable;
+use crate::object::ObjectId;
+use crate::path::Path;
+use crate::store::{Error, Repo, Result, View};
+use crate::tree::{Entry, Tree};
+
+/// The name of the attributes file at the root of a tree.
+const ATTRIBUTES: &str = ".gitattributes";
+
+/// The id of this replica: the store's `canopy.replica` setting, else a random id made once
+/// per process.
+fn replica_id(repo: &Repo) -> String {
+    if let Some(id) = repo.config_value("canopy.replica") {
+        return id;
+    }
+    static PROCESS_ID: OnceLock<String> = OnceLock::new();
+    PROCESS_ID
+        .get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let mix = nanos ^ (u64::from(std::process::id()) << 40) ^ next_sequence().rotate_left(17);
+            format!("{:016x}", splitmix(mix))
+        })
+        .clone()
+}
+
+/// A well-spread 64-bit mix of `x` (SplitMix64's finaliser).
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A per-process counter, so that keys made in the same microsecond still differ.
+fn next_sequence() -> u64 {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Microseconds since the Unix epoch, strictly increasing within the process (a clock that
+/// steps back does not reorder this process's keys).
+fn now_micros() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = wall.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// A checked replica id: it becomes part of file names and receipt lines.
+fn check_replica(id: &str) -> Result<String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(Error::InvalidBranchName(format!(
+            "replica id '{id}': use 1 to 64 of [A-Za-z0-9_.]"
+        )))
+    }
+}
+
+/// The error for stored data that does not have the shape a structure writes.
+fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Decode {
+        path: path.clone(),
+        source: <serde_json::Error as serde::de::Error>::custom(what),
+    }
+}
+
+/// `value` as pretty JSON text ending in a newline.
+fn encode<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Encode {
+        path: path.clone(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Decode {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// `path` as a `.gitattributes` pattern matching itself only (anchored at the root, glob
+/// characters escaped; a name with blanks or quotes becomes a C-style quoted pattern).
+fn attr_pattern(path: &Path) -> String {
+    let text = path.to_string();
+    let mut glob = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | '\\') {
+            glob.push('\\');
+        }
+        glob.push(c);
+    }
+    if !text.chars().any(|c| c.is_whitespace() || c == '"') {
+        return glob;
+    }
+    // A C-style quoted pattern: unquoting comes first, then the glob escapes apply.
+    let mut quoted = String::from("\"");
+    for c in glob.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '"' => quoted.push_str("\\\""),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// The `.gitattributes` change that adds `lines` to the file in `view`, if any is missing:
+/// `(current content, new content)`.
+fn attributes_change(view: &View, lines: &[String]) -> Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
+    let path = Path::parse(ATTRIBUTES)?;
+    let current = view.get(&path)?;
+    let text = current.as_deref().unwrap_or_default();
+    let present: Vec<&[u8]> = text.split(|&c| c == b'\n').map(<[u8]>::trim_ascii).collect();
+    let missing: Vec<&String> = lines
+        .iter()
+        .filter(|l| !present.contains(&l.as_bytes()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let mut new = text.to_vec();
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
+    }
+    for line in missing {
+        new.extend_from_slice(line.as_bytes());
+        new.push(b'\n');
+    }
+    Ok(Some((current, new)))
+}
+
+/// Every value below `tree`, `(name, blob id)` in name order, directories walked in name
+/// order. Names are those of the values themselves (the directories on the way are dropped).
+fn leaves(store: &dyn ContentAddressable, tree: &Tree, out: &mut Vec<(Vec<u8>, ObjectId)>) -> Result<()> {
+    for (name, entry) in tree.entries(store)?.iter() {
+        match entry {
+            Entry::Tree(t) => leaves(store, t, out)?,
+            Entry::Value { id, .. } => out.push((name.clone(), *id)),
+            Entry::Gitlink(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A Unix time in microseconds as `YYYY-MM-DDTHH:MM:SS.ffffffZ` pieces: (year, month, day,
+/// hour, minute, second, microsecond).
+fn civil(micros: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let secs = (micros / 1_000_000) as i64;
+    let micro = (micros % 1_000_000) as u32;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400) as u32;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rem / 3600, rem / 60 % 60, rem % 60, micro)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0, 0));
+        // 2024-02-29T23:59:59.5Z
+        assert_eq!(civil(1_709_251_199_500_000), (2024, 2, 29, 23, 59, 59, 500_000));
+        assert_eq!(civil(951_782_400_000_000), (2000, 2, 29, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn attribute_patterns_match_only_their_path() {
+        use crate::merge::Attributes;
+        for p in [
+            "jobs/popped",
+            "a b/popped",
+            "we*ird?/[x]/popped",
+            "q\"uote/popped",
+        ] {
+            let path = Path::parse(p).unwrap();
+            let line = format!("{}/** merge=set\n", attr_pattern(&path));
+            let attrs = Attributes::parse(line.as_bytes());
+            assert_eq!(
+                attrs.merge_attr(&format!("{p}/x/y")).merge_driver(),
+                Some("set"),
+                "{line}"
+            );
+            assert_eq!(attrs.merge_attr("other/x").merge_driver(), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn monotonic_clock() {
+        let a = now_micros();
+        let b = now_micros();
+        assert!(b > a);
+    }
+}
