@@ -18,13 +18,19 @@ fn two_replicas_append_concurrently_and_merge_into_one_ordered_log() {
     let repo = disk_repo(dir.path());
     let main = repo.branch("main").unwrap();
     let start = main
-        .set(&Path::parse("README").unwrap(), "a log\n", &CommitOptions::message("start"))
+        .set(
+            &Path::parse("README").unwrap(),
+            "a log\n",
+            &CommitOptions::message("start"),
+        )
         .unwrap();
     let logs: Vec<Log<Event>> = ["a", "b"]
         .iter()
         .map(|r| {
             let b = repo.create_branch(r, start).unwrap();
-            Log::open(b, Path::parse("events").unwrap()).with_replica(r).unwrap()
+            Log::open(b, Path::parse("events").unwrap())
+                .with_replica(r)
+                .unwrap()
         })
         .collect();
     const N: u32 = 100;
@@ -60,12 +66,22 @@ fn two_replicas_append_concurrently_and_merge_into_one_ordered_log() {
     assert_eq!(distinct.len(), 2 * N as usize, "an entry came twice");
     // Newest first: by time, then replica.
     for w in seen.windows(2) {
-        assert!(w[0].cursor > w[1].cursor, "{} before {}", w[0].cursor, w[1].cursor);
+        assert!(
+            w[0].cursor > w[1].cursor,
+            "{} before {}",
+            w[0].cursor,
+            w[1].cursor
+        );
         assert!((&w[0].time, &w[0].replica) >= (&w[1].time, &w[1].replica));
     }
     // Each replica's own entries keep their order.
     for r in ["a", "b"] {
-        let mine: Vec<u32> = seen.iter().rev().filter(|e| e.replica == r).map(|e| e.value.1).collect();
+        let mine: Vec<u32> = seen
+            .iter()
+            .rev()
+            .filter(|e| e.replica == r)
+            .map(|e| e.value.1)
+            .collect();
         assert_eq!(mine, (0..N).collect::<Vec<_>>());
         assert!(seen.iter().filter(|e| e.replica == r).all(|e| e.value.0 == r));
     }

@@ -23,11 +23,11 @@
 
 mod log;
 mod queue;
-// mod rope;
+mod rope;
 
 pub use log::{Log, LogCursor, LogEntry};
 pub use queue::{DoubleDelivery, Item, Queue};
-// pub use rope::{Rope, SpliceStats};
+pub use rope::{Rope, SpliceStats};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -134,17 +134,19 @@ fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
     })
 }
 
-/// `path` as a `.gitattributes` pattern matching itself only (anchored at the root, glob
-/// characters escaped; a name with blanks or quotes becomes a C-style quoted pattern).
-fn attr_pattern(path: &Path) -> String {
+/// A `.gitattributes` pattern for `path` followed by the glob `suffix` (`/**`): anchored at
+/// the root, the path's glob characters escaped; with blanks or quotes in the path, the whole
+/// pattern becomes a C-style quoted string.
+fn attr_pattern(path: &Path, suffix: &str) -> String {
     let text = path.to_string();
-    let mut glob = String::with_capacity(text.len() + 2);
+    let mut glob = String::with_capacity(text.len() + suffix.len());
     for c in text.chars() {
         if matches!(c, '*' | '?' | '[' | '\\') {
             glob.push('\\');
         }
         glob.push(c);
     }
+    glob.push_str(suffix);
     if !text.chars().any(|c| c.is_whitespace() || c == '"') {
         return glob;
     }
@@ -243,7 +245,7 @@ mod tests {
             "q\"uote/popped",
         ] {
             let path = Path::parse(p).unwrap();
-            let line = format!("{}/** merge=set\n", attr_pattern(&path));
+            let line = format!("{} merge=set\n", attr_pattern(&path, "/**"));
             let attrs = Attributes::parse(line.as_bytes());
             assert_eq!(
                 attrs.merge_attr(&format!("{p}/x/y")).merge_driver(),

@@ -344,7 +344,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         tx: crate::store::Transaction,
         view: &View,
     ) -> Result<crate::store::Transaction> {
-        let line = format!("{}/** merge=set", attr_pattern(&self.path.join(b"popped")?));
+        let line = format!("{} merge=set", attr_pattern(&self.path.join(b"popped")?, "/**"));
         Ok(match attributes_change(view, &[line])? {
             Some((old, new)) => {
                 let path = Path::parse(ATTRIBUTES)?;
