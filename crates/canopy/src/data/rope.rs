@@ -246,7 +246,7 @@ impl Rope {
         let end = self.check_range(offset, delete, total)?;
         if delete == 0 && insert.is_empty() {
             return Ok(SpliceStats {
-                commit: view.commit(),
+                commit: None,
                 chunks_written: 0,
                 chunks_removed: 0,
             });
@@ -331,7 +331,7 @@ impl Rope {
         ));
         let commit = tx.commit(&opts)?;
         Ok(SpliceStats {
-            commit: Some(commit),
+            commit: (Some(commit) != view.commit()).then_some(commit),
             chunks_written: written,
             chunks_removed: removed,
         })
