@@ -207,7 +207,6 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         newest_first(
             store,
             &tree,
-            0,
             bound.as_ref().map(|b| &b[..]),
             limit + 1,
             &mut found,
@@ -291,7 +290,6 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
 fn newest_first(
     store: &dyn ContentAddressable,
     tree: &Tree,
-    depth: usize,
     bound: Option<&[Vec<u8>]>,
     limit: usize,
     out: &mut Vec<(Vec<u8>, ObjectId)>,
@@ -312,7 +310,7 @@ fn newest_first(
             },
         };
         match entry {
-            Entry::Tree(t) => newest_first(store, t, depth + 1, inner, limit, out)?,
+            Entry::Tree(t) => newest_first(store, t, inner, limit, out)?,
             Entry::Value { id, .. } => out.push((name.clone(), *id)),
             Entry::Gitlink(_) => {}
         }

@@ -165,9 +165,14 @@ fn attr_pattern(path: &Path, suffix: &str) -> String {
     quoted
 }
 
-/// The `.gitattributes` change that adds `lines` to the file in `view`, if any is missing:
-/// `(current content, new content)`.
-fn attributes_change(view: &View, lines: &[String]) -> Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
+/// A change to the root `.gitattributes`: what it holds now (`None`: absent) and what it gets.
+struct AttributesChange {
+    old: Option<Vec<u8>>,
+    new: Vec<u8>,
+}
+
+/// The `.gitattributes` change that adds `lines` to the file in `view`, if any is missing.
+fn attributes_change(view: &View, lines: &[String]) -> Result<Option<AttributesChange>> {
     let path = Path::parse(ATTRIBUTES)?;
     let current = view.get(&path)?;
     let text = current.as_deref().unwrap_or_default();
@@ -187,7 +192,7 @@ fn attributes_change(view: &View, lines: &[String]) -> Result<Option<(Option<Vec
         new.extend_from_slice(line.as_bytes());
         new.push(b'\n');
     }
-    Ok(Some((current, new)))
+    Ok(Some(AttributesChange { old: current, new }))
 }
 
 /// Every value below `tree`, `(name, blob id)` in name order, directories walked in name
@@ -248,7 +253,7 @@ mod tests {
             let line = format!("{} merge=set\n", attr_pattern(&path, "/**"));
             let attrs = Attributes::parse(line.as_bytes());
             assert_eq!(
-                attrs.merge_attr(&format!("{p}/x/y")).merge_driver(),
+                attrs.merge_attr(format!("{p}/x/y")).merge_driver(),
                 Some("set"),
                 "{line}"
             );

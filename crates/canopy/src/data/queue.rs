@@ -346,9 +346,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ) -> Result<crate::store::Transaction> {
         let line = format!("{} merge=set", attr_pattern(&self.path.join(b"popped")?, "/**"));
         Ok(match attributes_change(view, &[line])? {
-            Some((old, new)) => {
+            Some(change) => {
                 let path = Path::parse(ATTRIBUTES)?;
-                tx.expect(path.clone(), old).set(path, new)
+                tx.expect(path.clone(), change.old).set(path, change.new)
             }
             None => tx,
         })

@@ -40,9 +40,8 @@ pub fn fsck(dir: &FsPath) {
 /// Merges `from`'s head into `into`; panics on a conflict.
 pub fn sync(into: &Branch, from: &Branch) {
     let Some(head) = from.head().unwrap() else { return };
-    match into.merge(head, &MergeOptions::default()).unwrap() {
-        MergeOutcome::Conflicts(c) => panic!("merging {} into {}: {c:?}", from.name(), into.name()),
-        _ => {}
+    if let MergeOutcome::Conflicts(c) = into.merge(head, &MergeOptions::default()).unwrap() {
+        panic!("merging {} into {}: {c:?}", from.name(), into.name());
     }
 }
 
