@@ -37,11 +37,11 @@ pub fn counter(ctx: &Ctx, cmd: &CounterCommand) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
     let value = match cmd {
-        CounterCommand::Get { path } => Counter::open(&branch, structure_path(path)?)?.get()?,
+        CounterCommand::Get { path } => Counter::open(branch, structure_path(path)?).get()?,
         CounterCommand::Add { path, n, commit } => {
             let p = structure_path(path)?;
             let opts = commit_options(&repo, commit, format!("counter {p} add {n}"))?;
-            Counter::open(&branch, p)?.add(*n, &opts)?.value
+            Counter::open(branch, p).with_commit(opts).add(*n)?.value
         }
     };
     if ctx.json {

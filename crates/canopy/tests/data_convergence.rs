@@ -40,10 +40,10 @@ fn merge(into: &Branch, from: ObjectId) {
 
 /// The structures' values on a branch.
 fn state(b: &Branch) -> (i64, Vec<u8>, Option<u8>) {
-    let counter = Counter::open(b, p("hits")).unwrap().get().unwrap();
-    let mut set = Set::<u8>::open(b, p("members")).unwrap().elements().unwrap();
+    let counter = Counter::open(b.clone(), p("hits")).get().unwrap();
+    let mut set = Set::<u8>::open(b.clone(), p("members")).elements().unwrap();
     set.sort();
-    let register = Register::<u8>::open(b, p("leader")).unwrap().get().unwrap();
+    let register = Register::<u8>::open(b.clone(), p("leader")).get().unwrap();
     (counter, set, register)
 }
 
@@ -64,17 +64,17 @@ proptest! {
             let msg = CommitOptions::message(format!("op {n}"));
             match *op {
                 Op::Add(r, k) => {
-                    Counter::open(&replicas[r], p("hits")).unwrap().add(k, &msg).unwrap();
+                    Counter::open(replicas[r].clone(), p("hits")).with_commit(msg).add(k).unwrap();
                     total += k;
                 }
                 Op::Insert(r, e) => {
-                    Set::<u8>::open(&replicas[r], p("members")).unwrap().insert(&e, &msg).unwrap();
+                    Set::<u8>::open(replicas[r].clone(), p("members")).with_commit(msg).insert(&e).unwrap();
                 }
                 Op::Remove(r, e) => {
-                    Set::<u8>::open(&replicas[r], p("members")).unwrap().remove(&e, &msg).unwrap();
+                    Set::<u8>::open(replicas[r].clone(), p("members")).with_commit(msg).remove(&e).unwrap();
                 }
                 Op::Write(r, v) => {
-                    Register::<u8>::open(&replicas[r], p("leader")).unwrap().set(&v, &msg).unwrap();
+                    Register::<u8>::open(replicas[r].clone(), p("leader")).with_commit(msg).set(&v).unwrap();
                 }
                 Op::Exchange(from, to) => {
                     if from != to {

@@ -10,7 +10,7 @@ use canopy::contents::{CodecError, Contents};
 use canopy::data::Map;
 use canopy::merge::{EqualChanges, MergeContext, MergeResult};
 use canopy::object::{ObjectKind, RawObject};
-use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
+use canopy::store::{MergeOptions, MergeOutcome};
 use canopy::{HashKind, ObjectId, Path, Repo};
 
 /// An object store that counts the objects written to it.
@@ -57,10 +57,6 @@ impl Contents for Visits {
     }
 }
 
-fn msg(m: &str) -> CommitOptions {
-    CommitOptions::message(m)
-}
-
 #[test]
 fn per_key_merges_use_the_value_type_and_writes_stay_small() {
     let writes = Arc::new(AtomicUsize::new(0));
@@ -72,17 +68,13 @@ fn per_key_merges_use_the_value_type_and_writes_stay_small() {
     refs.set_symbolic("HEAD", "refs/heads/main").unwrap();
     let repo = Repo::from_backends(Box::new(objects), Box::new(refs));
     let main = repo.branch("main").unwrap();
-    let pages = Map::<String, Visits>::open(&main, Path::parse("pages").unwrap()).unwrap();
+    let pages = Map::<String, Visits>::open(main.clone(), Path::parse("pages").unwrap());
     for i in 0..2000 {
-        pages
-            .insert(&format!("page-{i}"), &Visits(i), &msg("load"))
-            .unwrap();
+        pages.insert(&format!("page-{i}"), &Visits(i)).unwrap();
     }
     assert_eq!(pages.len().unwrap(), 2000);
     let before = writes.load(Ordering::SeqCst);
-    pages
-        .insert(&"page-7".to_string(), &Visits(8), &msg("one visit"))
-        .unwrap();
+    pages.insert(&"page-7".to_string(), &Visits(8)).unwrap();
     let per_write = writes.load(Ordering::SeqCst) - before;
     // value blob, key directory, two fan-out levels, the map's directory, the root, the commit.
     assert!(
@@ -93,14 +85,12 @@ fn per_key_merges_use_the_value_type_and_writes_stay_small() {
     let other = repo
         .create_branch("other", main.head().unwrap().unwrap())
         .unwrap();
-    let there = Map::<String, Visits>::open(&other, Path::parse("pages").unwrap()).unwrap();
+    let there = Map::<String, Visits>::open(other.clone(), Path::parse("pages").unwrap());
     let bump = |v: Option<Visits>| v.map(|Visits(n)| Visits(n + 1));
-    pages.update(&"page-7".into(), bump, &msg("visit here")).unwrap();
-    there.update(&"page-7".into(), bump, &msg("visit there")).unwrap();
-    there
-        .update(&"page-9".into(), bump, &msg("visit 9 there"))
-        .unwrap();
-    pages.remove(&"page-1".into(), &msg("drop page 1")).unwrap();
+    pages.update(&"page-7".into(), bump).unwrap();
+    there.update(&"page-7".into(), bump).unwrap();
+    there.update(&"page-9".into(), bump).unwrap();
+    pages.remove(&"page-1".into()).unwrap();
     let out = main
         .merge(other.head().unwrap().unwrap(), &MergeOptions::default())
         .unwrap();

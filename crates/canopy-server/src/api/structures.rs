@@ -64,7 +64,7 @@ pub(crate) async fn get_counter(
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let value = Counter::open(&branch, structure_path(&p.path)?)?.get()?;
+        let value = Counter::open(branch, structure_path(&p.path)?).get()?;
         Ok(json!({ "value": value }))
     })
     .await?;
@@ -90,7 +90,7 @@ pub(crate) async fn add_counter(
             req.author.as_deref(),
             format!("counter {path} add {}", req.add),
         )?;
-        let counted = Counter::open(&branch, path)?.add(req.add, &opts)?;
+        let counted = Counter::open(branch, path).with_commit(opts).add(req.add)?;
         Ok(json!({ "value": counted.value, "commit": counted.commit.to_hex() }))
     })
     .await?;

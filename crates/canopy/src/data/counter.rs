@@ -15,11 +15,13 @@ use crate::store::{Branch, CommitOptions, Error, Result};
 ///
 /// let repo = Repo::in_memory(HashKind::Sha1);
 /// let main = repo.branch("main")?;
-/// let hits = Counter::open(&main, Path::parse("stats/hits")?)?;
-/// hits.add(10, &CommitOptions::message("ten"))?;
+/// let hits = Counter::open(main.clone(), Path::parse("stats/hits")?);
+/// hits.add(10)?;
 /// let other = repo.create_branch("other", main.head()?.unwrap())?;
-/// hits.add(1, &CommitOptions::message("one here"))?;
-/// Counter::open(&other, Path::parse("stats/hits")?)?.add(1, &CommitOptions::message("one there"))?;
+/// hits.add(1)?;
+/// Counter::open(other.clone(), Path::parse("stats/hits")?)
+///     .with_commit(CommitOptions::message("one visit there"))
+///     .add(1)?;
 /// main.merge(other.head()?.unwrap(), &MergeOptions::default())?;
 /// assert_eq!(hits.get()?, 12);
 /// # Ok::<(), canopy::store::Error>(())
@@ -28,16 +30,24 @@ use crate::store::{Branch, CommitOptions, Error, Result};
 pub struct Counter {
     branch: Branch,
     path: Path,
+    commit: CommitOptions,
 }
 
 impl Counter {
     /// The counter at `path` of `branch` (created by its first change).
-    pub fn open(branch: &Branch, path: Path) -> Result<Counter> {
-        super::anchored_pattern(&path)?;
-        Ok(Counter {
-            branch: branch.clone(),
+    pub fn open(branch: Branch, path: Path) -> Counter {
+        Counter {
+            branch,
             path,
-        })
+            commit: CommitOptions::default(),
+        }
+    }
+
+    /// The same counter, committing with `opts`' identities and message (an empty message
+    /// gets the default, `counter PATH: add N`).
+    pub fn with_commit(mut self, opts: CommitOptions) -> Counter {
+        self.commit = opts;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -58,7 +68,7 @@ impl Counter {
 
     /// Adds `n` (negative to subtract) in one commit; returns that commit and the value in it
     /// (which includes any concurrent increments it was merged with).
-    pub fn add(&self, n: i64, opts: &CommitOptions) -> Result<Counted> {
+    pub fn add(&self, n: i64) -> Result<Counted> {
         let view = self.branch.view()?;
         let current = self.read(&view)?;
         let next = current.checked_add(n).ok_or_else(|| Error::InvalidValue {
@@ -69,7 +79,8 @@ impl Counter {
         let tx = self.branch.transaction_at(view.commit());
         let line = format!("{} merge=counter", super::anchored_pattern(&self.path)?);
         let tx = super::with_attribute(tx, &view, &line)?;
-        let head = tx.set(self.path.clone(), format!("{next}\n")).commit(opts)?;
+        let opts = super::commit_options(&self.commit, || format!("counter {}: add {n}", self.path));
+        let head = tx.set(self.path.clone(), format!("{next}\n")).commit(&opts)?;
         let value = self.read(&self.branch.repo().view_at(head)?)?;
         Ok(Counted { value, commit: head })
     }

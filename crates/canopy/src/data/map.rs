@@ -34,13 +34,13 @@ const VALUE: &[u8] = b"value";
 ///
 /// let repo = Repo::in_memory(HashKind::Sha1);
 /// let main = repo.branch("main")?;
-/// let vms = Map::<String, Json<Vm>>::open(&main, Path::parse("vms")?)?;
-/// let msg = CommitOptions::message;
-/// vms.insert(&"web".into(), &Json(Vm { memory_mb: 512, vcpus: 1 }), &msg("add web"))?;
+/// let vms = Map::<String, Json<Vm>>::open(main.clone(), Path::parse("vms")?);
+/// vms.insert(&"web".into(), &Json(Vm { memory_mb: 512, vcpus: 1 }))?;
 /// let other = repo.create_branch("other", main.head()?.unwrap())?;
-/// vms.update(&"web".into(), |vm| vm.map(|Json(v)| Json(Vm { memory_mb: 1024, ..v })), &msg("more memory"))?;
-/// let there = Map::<String, Json<Vm>>::open(&other, Path::parse("vms")?)?;
-/// there.update(&"web".into(), |vm| vm.map(|Json(v)| Json(Vm { vcpus: 2, ..v })), &msg("more cpus"))?;
+/// vms.update(&"web".into(), |vm| vm.map(|Json(v)| Json(Vm { memory_mb: 1024, ..v })))?;
+/// let there = Map::<String, Json<Vm>>::open(other.clone(), Path::parse("vms")?)
+///     .with_commit(CommitOptions::message("more cpus for web"));
+/// there.update(&"web".into(), |vm| vm.map(|Json(v)| Json(Vm { vcpus: 2, ..v })))?;
 /// main.merge(other.head()?.unwrap(), &MergeOptions::default())?;
 /// assert_eq!(vms.get(&"web".into())?, Some(Json(Vm { memory_mb: 1024, vcpus: 2 })));
 /// # Ok::<(), canopy::store::Error>(())
@@ -49,24 +49,33 @@ const VALUE: &[u8] = b"value";
 pub struct Map<K, V> {
     branch: Branch,
     path: Path,
+    commit: CommitOptions,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K: Serialize + DeserializeOwned, V: Contents> Map<K, V> {
     /// The map at directory `path` of `branch`.
-    pub fn open(branch: &Branch, path: Path) -> Result<Map<K, V>> {
-        super::anchored_pattern(&path)?;
+    pub fn open(branch: Branch, path: Path) -> Map<K, V> {
         if Drivers::builtin().get(V::DRIVER).is_none() {
             branch.repo().register(V::DRIVER, ContentsDriver::<V>::default());
         }
-        Ok(Map {
-            branch: branch.clone(),
+        Map {
+            branch,
             path,
+            commit: CommitOptions::default(),
             _types: PhantomData,
-        })
+        }
+    }
+
+    /// The same map, committing with `opts`' identities and message (an empty message gets the
+    /// default, `map PATH: insert|remove|update`).
+    pub fn with_commit(mut self, opts: CommitOptions) -> Map<K, V> {
+        self.commit = opts;
+        self
     }
 
     fn key_dir(&self, key: &K) -> Result<(Path, Vec<u8>)> {
+        super::anchored_pattern(&self.path)?;
         let mut bytes = serde_json::to_vec_pretty(key).map_err(|source| Error::Encode {
             path: self.path.clone(),
             source,
@@ -86,40 +95,26 @@ impl<K: Serialize + DeserializeOwned, V: Contents> Map<K, V> {
     }
 
     /// Sets `key` to `value` in one commit; returns the new head.
-    pub fn insert(&self, key: &K, value: &V, opts: &CommitOptions) -> Result<crate::ObjectId> {
-        self.write(key, Some(value), opts)
+    pub fn insert(&self, key: &K, value: &V) -> Result<crate::ObjectId> {
+        self.write_on(&self.branch.view()?, key, Some(value), "insert")
     }
 
     /// Removes `key` in one commit (none if it is absent); returns the head.
-    pub fn remove(&self, key: &K, opts: &CommitOptions) -> Result<crate::ObjectId> {
-        self.write(key, None, opts)
+    pub fn remove(&self, key: &K) -> Result<crate::ObjectId> {
+        self.write_on(&self.branch.view()?, key, None, "remove")
     }
 
     /// Replaces `key`'s value by `f(current)` (`None` removes it), in one commit made against the
     /// value read: a concurrent change to the same key is merged with `V`'s merge.
-    pub fn update(
-        &self,
-        key: &K,
-        f: impl FnOnce(Option<V>) -> Option<V>,
-        opts: &CommitOptions,
-    ) -> Result<crate::ObjectId> {
+    pub fn update(&self, key: &K, f: impl FnOnce(Option<V>) -> Option<V>) -> Result<crate::ObjectId> {
         let view = self.branch.view()?;
         let new = f(self.get_in(&view, key)?);
-        self.write_on(&view, key, new.as_ref(), opts)
+        self.write_on(&view, key, new.as_ref(), "update")
     }
 
-    fn write(&self, key: &K, value: Option<&V>, opts: &CommitOptions) -> Result<crate::ObjectId> {
-        self.write_on(&self.branch.view()?, key, value, opts)
-    }
-
-    fn write_on(
-        &self,
-        view: &View,
-        key: &K,
-        value: Option<&V>,
-        opts: &CommitOptions,
-    ) -> Result<crate::ObjectId> {
+    fn write_on(&self, view: &View, key: &K, value: Option<&V>, op: &str) -> Result<crate::ObjectId> {
         let (dir, key_bytes) = self.key_dir(key)?;
+        let opts = super::commit_options(&self.commit, || format!("map {}: {op}", self.path));
         let tx = self.branch.transaction_at(view.commit());
         let tx = match value {
             Some(v) => {
@@ -136,7 +131,7 @@ impl<K: Serialize + DeserializeOwned, V: Contents> Map<K, V> {
             }
             None => tx.remove(dir),
         };
-        tx.commit(opts)
+        tx.commit(&opts)
     }
 
     /// Every entry, in the order of the keys' hashes.

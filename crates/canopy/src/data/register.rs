@@ -28,8 +28,9 @@ pub struct Stamped<T> {
 /// use canopy::store::CommitOptions;
 ///
 /// let repo = Repo::in_memory(HashKind::Sha1);
-/// let leader = Register::<String>::open(&repo.branch("main")?, Path::parse("cluster/leader")?)?;
-/// leader.set(&"node-1".to_string(), &CommitOptions::message("elect node-1"))?;
+/// let leader = Register::<String>::open(repo.branch("main")?, Path::parse("cluster/leader")?)
+///     .with_commit(CommitOptions::message("elect node-1"));
+/// leader.set(&"node-1".to_string())?;
 /// assert_eq!(leader.get()?, Some("node-1".to_string()));
 /// # Ok::<(), canopy::store::Error>(())
 /// ```
@@ -37,18 +38,26 @@ pub struct Stamped<T> {
 pub struct Register<T> {
     branch: Branch,
     path: Path,
+    commit: CommitOptions,
     _value: PhantomData<fn() -> T>,
 }
 
 impl<T: Serialize + DeserializeOwned> Register<T> {
     /// The register at `path` of `branch` (created by its first write).
-    pub fn open(branch: &Branch, path: Path) -> Result<Register<T>> {
-        super::anchored_pattern(&path)?;
-        Ok(Register {
-            branch: branch.clone(),
+    pub fn open(branch: Branch, path: Path) -> Register<T> {
+        Register {
+            branch,
             path,
+            commit: CommitOptions::default(),
             _value: PhantomData,
-        })
+        }
+    }
+
+    /// The same register, committing with `opts`' identities and message (an empty message
+    /// gets the default, `register PATH: set`).
+    pub fn with_commit(mut self, opts: CommitOptions) -> Register<T> {
+        self.commit = opts;
+        self
     }
 
     /// The value (`None` before the first write).
@@ -70,7 +79,7 @@ impl<T: Serialize + DeserializeOwned> Register<T> {
     }
 
     /// Writes `value` in one commit; returns the new head.
-    pub fn set(&self, value: &T, opts: &CommitOptions) -> Result<crate::ObjectId> {
+    pub fn set(&self, value: &T) -> Result<crate::ObjectId> {
         let view = self.branch.view()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -88,7 +97,8 @@ impl<T: Serialize + DeserializeOwned> Register<T> {
         bytes.push(b'\n');
         let line = format!("{} merge=register", super::anchored_pattern(&self.path)?);
         let tx = super::with_attribute(self.branch.transaction_at(view.commit()), &view, &line)?;
-        tx.set(self.path.clone(), bytes).commit(opts)
+        let opts = super::commit_options(&self.commit, || format!("register {}: set", self.path));
+        tx.set(self.path.clone(), bytes).commit(&opts)
     }
 
     /// The stamp of the current write, whatever its value type.

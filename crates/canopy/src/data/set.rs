@@ -20,8 +20,9 @@ use crate::store::{Branch, CommitOptions, Error, Result, View};
 /// use canopy::store::CommitOptions;
 ///
 /// let repo = Repo::in_memory(HashKind::Sha1);
-/// let tags = Set::<String>::open(&repo.branch("main")?, Path::parse("vm/tags")?)?;
-/// tags.insert(&"web".to_string(), &CommitOptions::message("tag web"))?;
+/// let tags = Set::<String>::open(repo.branch("main")?, Path::parse("vm/tags")?)
+///     .with_commit(CommitOptions::message("tag web"));
+/// tags.insert(&"web".to_string())?;
 /// assert!(tags.contains(&"web".to_string())?);
 /// assert_eq!(tags.len()?, 1);
 /// # Ok::<(), canopy::store::Error>(())
@@ -30,20 +31,26 @@ use crate::store::{Branch, CommitOptions, Error, Result, View};
 pub struct Set<T> {
     branch: Branch,
     path: Path,
+    commit: CommitOptions,
     _element: PhantomData<fn() -> T>,
 }
 
 impl<T: Serialize + DeserializeOwned> Set<T> {
     /// The set at directory `path` of `branch`.
-    pub fn open(branch: &Branch, path: Path) -> Result<Set<T>> {
-        if path.is_root() {
-            return Err(Error::NotAValue { path });
-        }
-        Ok(Set {
-            branch: branch.clone(),
+    pub fn open(branch: Branch, path: Path) -> Set<T> {
+        Set {
+            branch,
             path,
+            commit: CommitOptions::default(),
             _element: PhantomData,
-        })
+        }
+    }
+
+    /// The same set, committing with `opts`' identities and message (an empty message gets the
+    /// default, `set PATH: insert|remove`).
+    pub fn with_commit(mut self, opts: CommitOptions) -> Set<T> {
+        self.commit = opts;
+        self
     }
 
     fn encode(&self, element: &T) -> Result<Vec<u8>> {
@@ -56,35 +63,38 @@ impl<T: Serialize + DeserializeOwned> Set<T> {
     }
 
     fn location(&self, element: &T) -> Result<(Path, Vec<u8>)> {
+        super::anchored_pattern(&self.path)?;
         let bytes = self.encode(element)?;
         Ok((super::fanned_out(&self.path, &bytes)?, bytes))
     }
 
     /// Adds `element` (one commit; none if it is already there). Returns whether it was absent.
-    pub fn insert(&self, element: &T, opts: &CommitOptions) -> Result<bool> {
+    pub fn insert(&self, element: &T) -> Result<bool> {
         let (at, bytes) = self.location(element)?;
         let view = self.branch.view()?;
         if view.contains(&at)? {
             return Ok(false);
         }
+        let opts = super::commit_options(&self.commit, || format!("set {}: insert", self.path));
         self.branch
             .transaction_at(view.commit())
             .set(at, bytes)
-            .commit(opts)?;
+            .commit(&opts)?;
         Ok(true)
     }
 
     /// Removes `element` (one commit; none if it is absent). Returns whether it was present.
-    pub fn remove(&self, element: &T, opts: &CommitOptions) -> Result<bool> {
+    pub fn remove(&self, element: &T) -> Result<bool> {
         let (at, _) = self.location(element)?;
         let view = self.branch.view()?;
         if !view.contains(&at)? {
             return Ok(false);
         }
+        let opts = super::commit_options(&self.commit, || format!("set {}: remove", self.path));
         self.branch
             .transaction_at(view.commit())
             .remove(at)
-            .commit(opts)?;
+            .commit(&opts)?;
         Ok(true)
     }
 

@@ -96,6 +96,14 @@ pub enum Error {
     },
     #[error("object {0} is not a commit")]
     NotACommit(ObjectId),
+    /// A byte range beyond the end of a sequence (a [`crate::data::Rope`]).
+    #[error("'{path}': range {start}..{end} is outside its {len} bytes")]
+    OutOfRange {
+        path: Path,
+        start: u64,
+        end: u64,
+        len: u64,
+    },
 }
 
 impl From<ObjectError> for Error {
@@ -120,6 +128,7 @@ impl Error {
                 | Error::InvalidIdentity(_)
                 | Error::InvalidDate(_)
                 | Error::NotACommit(_)
+                | Error::OutOfRange { .. }
                 | Error::ExpectationFailed { .. }
                 | Error::Decode { .. }
                 | Error::InvalidValue { .. }

@@ -298,15 +298,36 @@ impl Repo {
     }
 
     /// Writes a commit object with `tree` and `parents`, filling in identities and naming this
-    /// replica ([`Repo::replica_id`]).
+    /// replica ([`Repo::replica_id`]). A commit is never the same object as one already stored:
+    /// two branches of one store making the same change on the same parent in the same second
+    /// (two identical counter increments, say) are two changes, so the second gets a sequence
+    /// number after the replica id (`canopy-replica <id> 1`).
     pub fn write_commit(
         &self,
         tree: ObjectId,
         parents: Vec<ObjectId>,
         opts: &CommitOptions,
     ) -> Result<ObjectId> {
-        let replica = vec![(REPLICA_HEADER.to_string(), self.replica_id().as_bytes().to_vec())];
-        self.write_commit_with(tree, parents, opts, replica)
+        let mut n = 0u32;
+        loop {
+            let mut value = self.replica_id().as_bytes().to_vec();
+            if n > 0 {
+                value.extend_from_slice(format!(" {n}").as_bytes());
+            }
+            let commit = self.commit_object(
+                tree,
+                parents.clone(),
+                opts,
+                vec![(REPLICA_HEADER.to_string(), value)],
+            );
+            let data = commit.serialize();
+            let id = ObjectId::for_object(self.hash_kind(), ObjectKind::Commit, &data);
+            if n < 1000 && self.objects().contains(&id)? {
+                n += 1;
+                continue;
+            }
+            return Ok(self.objects().write(ObjectKind::Commit, &data)?);
+        }
     }
 
     /// As [`Repo::write_commit`], with exactly `extra_headers` after the committer.
@@ -317,20 +338,31 @@ impl Repo {
         opts: &CommitOptions,
         extra_headers: Vec<(String, Vec<u8>)>,
     ) -> Result<ObjectId> {
+        let commit = self.commit_object(tree, parents, opts, extra_headers);
+        Ok(self.objects().write(ObjectKind::Commit, &commit.serialize())?)
+    }
+
+    /// The commit object with identities filled in and the message ending in a newline.
+    fn commit_object(
+        &self,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        opts: &CommitOptions,
+        extra_headers: Vec<(String, Vec<u8>)>,
+    ) -> Commit {
         let author = opts.author.clone().unwrap_or_else(|| self.default_signature());
         let committer = opts.committer.clone().unwrap_or_else(|| author.clone());
         let mut message = opts.message.clone();
         if !message.ends_with('\n') {
             message.push('\n');
         }
-        let commit = Commit {
+        Commit {
             tree,
             parents,
             author,
             committer,
             extra_headers,
             message: message.into_bytes(),
-        };
-        Ok(self.objects().write(ObjectKind::Commit, &commit.serialize())?)
+        }
     }
 }
