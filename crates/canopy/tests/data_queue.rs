@@ -144,7 +144,7 @@ fn three_replicas(per_replica: u32) {
     let show = git(dir.path(), &["show", "r0"]);
     assert!(show.contains("Merge") || show.contains("queue jobs"), "{show}");
     let attrs = git(dir.path(), &["show", "r0:.gitattributes"]);
-    assert_eq!(attrs, "jobs/popped/** merge=set\n");
+    assert_eq!(attrs, "/jobs/popped/** merge=set\n");
     let (key, _) = doubles.iter().next().unwrap();
     let dir_of = format!("{}/{}", &key[..8], &key[8..11]);
     let receipt = git(dir.path(), &["show", &format!("r0:jobs/popped/{dir_of}/{key}")]);
@@ -226,7 +226,7 @@ fn items_are_readable_and_in_push_order() {
     );
     // The attributes line is written once.
     let attrs = git(dir.path(), &["show", "main:.gitattributes"]);
-    assert_eq!(attrs, "mail/outbox/popped/** merge=set\n");
+    assert_eq!(attrs, "/mail/outbox/popped/** merge=set\n");
     fsck(dir.path());
 
     // A value that is not the item's type is a decoding error naming the path.
