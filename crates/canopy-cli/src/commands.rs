@@ -154,6 +154,9 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Counter(cmd) => crate::structures::counter(&ctx, &cmd),
+        Command::Queue(cmd) => crate::structures::queue(&ctx, &cmd),
+        Command::Journal(cmd) => crate::structures::journal(&ctx, &cmd),
+        Command::Rope(cmd) => crate::structures::rope(&ctx, &cmd),
         Command::Branch { name, from } => branch(&ctx, name.as_deref(), from.as_deref()),
         Command::Serve(args) => crate::serve::serve(explicit_root, &args),
         Command::Token(cmd) => crate::serve::token(explicit_root, ctx.json, cmd),
@@ -195,7 +198,7 @@ fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
     Ok(0)
 }
 
-fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
     if value == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure {

@@ -198,6 +198,15 @@ pub enum Command {
     /// A counter that merges by adding: get, add N.
     #[command(subcommand)]
     Counter(structures::CounterCommand),
+    /// A FIFO queue of JSON items: push, pop (exactly once per item on a branch), peek, list.
+    #[command(subcommand)]
+    Queue(structures::QueueCommand),
+    /// An append-only log of JSON entries, merged by time, read newest first.
+    #[command(subcommand)]
+    Journal(structures::JournalCommand),
+    /// A large text in chunks: an edit writes a few objects, edits in different places merge.
+    #[command(subcommand)]
+    Rope(structures::RopeCommand),
     /// Create branch NAME, or list branches ('*' marks the current one).
     Branch {
         name: Option<String>,

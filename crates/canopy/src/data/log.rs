@@ -82,7 +82,8 @@ impl<T> std::fmt::Debug for Log<T> {
 
 /// Where an entry is in the log: its name without `.json`
 /// (`20260514T103012.123456Z-<replica>-<sequence>`). Cursors order as the log does.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct LogCursor(String);
 
 impl LogCursor {
@@ -123,7 +124,7 @@ impl std::fmt::Display for LogCursor {
 }
 
 /// One entry of a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogEntry<T> {
     /// Where the entry is; pass it to [`Log::page`] to read what came before it.
     pub cursor: LogCursor,

@@ -89,7 +89,7 @@ impl<T> std::fmt::Debug for Queue<T> {
 }
 
 /// An item with its key (its place in the queue).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item<T> {
     pub key: String,
     pub value: T,

@@ -119,6 +119,15 @@ impl Rope {
     /// [`Error::ExpectationFailed`] if a rope is already there.
     pub fn create(branch: Branch, path: Path, bytes: &[u8]) -> Result<Rope> {
         let rope = Rope::open(branch, path);
+        rope.write_new(bytes)?;
+        Ok(rope)
+    }
+
+    /// Creates the rope this handle names, holding `bytes`, in one commit made with the
+    /// handle's options ([`Rope::with_commit`]). Fails with [`Error::ExpectationFailed`] if a
+    /// rope is already there.
+    pub fn write_new(&self, bytes: &[u8]) -> Result<()> {
+        let rope = self;
         let pieces = split(bytes, TARGET + TARGET / 4);
         let n = pieces.len();
         let mut levels = 1;
@@ -157,7 +166,7 @@ impl Rope {
             format!("rope {}: create, {} bytes in {n} chunks", rope.path, bytes.len())
         });
         match tx.commit_checked(&opts)? {
-            Ok(_) => Ok(rope),
+            Ok(_) => Ok(()),
             Err(_) => Err(Error::ExpectationFailed { path: meta_path }),
         }
     }
