@@ -130,6 +130,7 @@ impl From<StoreError> for ApiError {
                 ..
             } => ApiError::bad_request("bad_path", message),
             StoreError::InvalidValue { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_type", message),
+            StoreError::OutOfRange { .. } => ApiError::bad_request("out_of_range", message),
             StoreError::NoSuchBranch(_) => ApiError::not_found("no_such_branch", message),
             StoreError::BranchExists(_) => ApiError::new(StatusCode::CONFLICT, "branch_exists", message),
             StoreError::NotAValue { .. } => ApiError::new(StatusCode::CONFLICT, "not_a_value", message),

@@ -47,6 +47,13 @@ fn json_body(schema_name: &str) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
 }
 
+fn with_structure_paths(mut paths: Value) -> Value {
+    if let (Some(all), Value::Object(more)) = (paths.as_object_mut(), structure_paths()) {
+        all.extend(more);
+    }
+    paths
+}
+
 fn with_structure_schemas(mut components: Value) -> Value {
     if let (Some(all), Value::Object(more)) = (components["schemas"].as_object_mut(), structure_schemas()) {
         all.extend(more);
@@ -74,7 +81,7 @@ pub fn document() -> Value {
         "tags": [
             { "name": "branches" }, { "name": "values" }, { "name": "history" }, { "name": "watch" }, { "name": "structures" }, { "name": "meta" }
         ],
-        "paths": paths(),
+        "paths": with_structure_paths(paths()),
         "components": with_structure_schemas(components()),
     })
 }
@@ -90,6 +97,108 @@ fn structure_schemas() -> Value {
                 "message": { "type": "string" }, "author": { "type": "string" } } },
         "CounterAdded": { "type": "object", "required": ["value", "commit"],
             "properties": { "value": { "type": "integer" }, "commit": schema("Hash") } },
+        "ItemRequest": { "type": "object", "required": ["item"], "additionalProperties": false,
+            "properties": { "item": { "description": "Any JSON value" },
+                "message": { "type": "string" }, "author": { "type": "string" } } },
+        "PopRequest": { "type": "object", "additionalProperties": false,
+            "properties": { "message": { "type": "string" }, "author": { "type": "string" } } },
+        "QueueItem": { "type": "object", "required": ["key", "value"],
+            "properties": { "key": { "type": "string", "description": "The item's place in the queue" },
+                "value": { "description": "The item" } } },
+        "QueueKey": { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } },
+        "Queue": { "type": "object", "required": ["items", "double_deliveries"],
+            "properties": {
+                "items": { "type": "array", "items": schema("QueueItem") },
+                "double_deliveries": { "type": "array", "items": { "type": "object", "required": ["key", "pops"],
+                    "properties": { "key": { "type": "string" },
+                        "pops": { "type": "array", "items": { "type": "object", "required": ["replica", "time"],
+                            "properties": { "replica": { "type": "string" }, "time": { "type": "string" } } } } } } } } },
+        "LogEntry": { "type": "object", "required": ["cursor", "time", "replica", "value"],
+            "properties": { "cursor": { "type": "string" }, "time": { "type": "string" },
+                "replica": { "type": "string" }, "value": { "description": "The entry" } } },
+        "LogPage": { "type": "object", "required": ["entries", "next"],
+            "properties": { "entries": { "type": "array", "items": schema("LogEntry") },
+                "next": { "type": ["string", "null"], "description": "Pass as before= for the next page" } } },
+        "LogCursor": { "type": "object", "required": ["cursor"], "properties": { "cursor": { "type": "string" } } },
+        "RopeCreated": { "type": "object", "required": ["length", "chunks"],
+            "properties": { "length": { "type": "integer" }, "chunks": { "type": "integer" } } },
+        "SpliceRequest": { "type": "object", "required": ["offset"], "additionalProperties": false,
+            "properties": { "offset": { "type": "integer", "minimum": 0 }, "delete": { "type": "integer", "minimum": 0 },
+                "insert": { "type": "string" }, "message": { "type": "string" }, "author": { "type": "string" } } },
+        "Spliced": { "type": "object", "required": ["commit", "length", "chunks_written", "chunks_removed"],
+            "properties": { "commit": { "oneOf": [schema("Hash"), { "type": "null" }] }, "length": { "type": "integer" },
+                "chunks_written": { "type": "integer" }, "chunks_removed": { "type": "integer" } } },
+    })
+}
+
+/// The paths of the structure operations.
+fn structure_paths() -> Value {
+    let bp = || json!([param("branch"), param("path")]);
+    json!({
+        "/api/v1/branches/{branch}/queues/{path}": {
+            "parameters": bp(),
+            "get": {
+                "operationId": "listQueue", "tags": ["structures"],
+                "summary": "A queue's items in order, and the items replicas delivered twice",
+                "responses": responses(&[(200, json_response("The queue", schema("Queue")))], &[400, 401, 403, 404, 503])
+            },
+            "post": {
+                "operationId": "pushQueue", "tags": ["structures"], "summary": "Append an item, in one commit",
+                "requestBody": json_body("ItemRequest"),
+                "responses": responses(&[(200, json_response("The item's key", schema("QueueKey")))], &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/pop/{path}": {
+            "parameters": bp(),
+            "post": {
+                "operationId": "popQueue", "tags": ["structures"],
+                "summary": "Take the first item of a queue, in one commit; each item goes to exactly one caller (404 queue_empty)",
+                "requestBody": { "required": false, "content": { "application/json": { "schema": schema("PopRequest") } } },
+                "responses": responses(&[(200, json_response("The item taken", schema("QueueItem")))], &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/logs/{path}": {
+            "parameters": bp(),
+            "get": {
+                "operationId": "readLog", "tags": ["structures"], "summary": "A page of a log, newest first",
+                "parameters": [
+                    { "name": "limit", "in": "query", "required": false, "description": "At most this many (default 100, at most 10000)",
+                      "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "before", "in": "query", "required": false, "description": "Only entries older than this cursor",
+                      "schema": { "type": "string" } }
+                ],
+                "responses": responses(&[(200, json_response("Entries", schema("LogPage")))], &[400, 401, 403, 404, 503])
+            },
+            "post": {
+                "operationId": "appendLog", "tags": ["structures"], "summary": "Append an entry, in one commit",
+                "requestBody": json_body("ItemRequest"),
+                "responses": responses(&[(200, json_response("The entry's cursor", schema("LogCursor")))], &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/ropes/{path}": {
+            "parameters": bp(),
+            "get": {
+                "operationId": "readRope", "tags": ["structures"], "summary": "A rope's bytes, or a range of them",
+                "parameters": [
+                    { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } },
+                    { "name": "len", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }
+                ],
+                "responses": responses(&[(200, json!({ "description": "The bytes",
+                    "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } }))],
+                    &[400, 401, 403, 404, 409, 503])
+            },
+            "put": {
+                "operationId": "createRope", "tags": ["structures"], "summary": "Create a rope from the request body's bytes (409 if one exists)",
+                "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } } },
+                "responses": responses(&[(200, json_response("The new rope", schema("RopeCreated")))], &[400, 401, 403, 404, 409, 413, 503])
+            },
+            "post": {
+                "operationId": "spliceRope", "tags": ["structures"],
+                "summary": "Replace `delete` bytes at `offset` by `insert`, in one commit; edits in different places merge",
+                "requestBody": json_body("SpliceRequest"),
+                "responses": responses(&[(200, json_response("What the edit did", schema("Spliced")))], &[400, 401, 403, 404, 409, 413, 503])
+            }
+        },
     })
 }
 

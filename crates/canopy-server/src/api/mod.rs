@@ -49,6 +49,24 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/branches/{branch}/counters/{*path}",
             get(structures::get_counter).post(structures::add_counter),
         )
+        .route(
+            "/api/v1/branches/{branch}/queues/{*path}",
+            get(structures::list_queue).post(structures::push_queue),
+        )
+        .route(
+            "/api/v1/branches/{branch}/pop/{*path}",
+            post(structures::pop_queue),
+        )
+        .route(
+            "/api/v1/branches/{branch}/logs/{*path}",
+            get(structures::read_log).post(structures::append_log),
+        )
+        .route(
+            "/api/v1/branches/{branch}/ropes/{*path}",
+            get(structures::read_rope)
+                .put(structures::create_rope)
+                .post(structures::splice_rope),
+        )
         .route("/api/v1/commits/{rev}", get(history::show_commit))
         .route("/api/v1/diff", get(history::diff))
 }

@@ -1,16 +1,17 @@
 //! The ready-made structures of `canopy::data` over HTTP, each operation one transaction on the
-//! branch (queued behind this server's other writes to it): counters.
+//! branch (queued behind this server's other writes to it): counters, queues (a pop hands each
+//! item to exactly one client), logs and ropes.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use canopy::data::Counter;
+use canopy::data::{Counter, Log, LogCursor, Queue, Rope};
 use canopy::store::CommitOptions;
 use canopy::{Path, Repo};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{ok_json, open_branch, parse_author, Caller, Json, Params};
+use super::{ok_json, open_branch, parse_author, Caller, Json, Params, Query};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -96,4 +97,258 @@ pub(crate) async fn add_counter(
     .await?;
     state.notify(&name);
     Ok(ok_json(StatusCode::OK, body))
+}
+
+/// The body of a push or an append: the JSON item, and the commit's message and author.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ItemRequest {
+    item: Value,
+    message: Option<String>,
+    author: Option<String>,
+}
+
+/// The body of a pop (may be empty).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PopRequest {
+    message: Option<String>,
+    author: Option<String>,
+}
+
+/// Runs `op` on the branch for writing, queued behind this server's other writes to it, and
+/// wakes the branch's watchers.
+async fn write_op(
+    state: AppState,
+    who: crate::auth::Identity,
+    branch: String,
+    op: impl FnOnce(&Repo, canopy::Branch) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let repo = state.repo().clone();
+    let _writing = state.lock_branch(&branch).await;
+    let name = branch.clone();
+    let body = blocking(move || {
+        let b = open_branch(&repo, &who, &branch, Access::Write)?;
+        op(&repo, b)
+    })
+    .await?;
+    state.notify(&name);
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+/// `GET /branches/{b}/queues/{path}`: `{"items": [{key, value}], "double_deliveries": […]}`.
+pub(crate) async fn list_queue(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+) -> Result<Response, ApiError> {
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+        let q = Queue::<Value>::open(branch, structure_path(&p.path)?);
+        let doubles: Vec<Value> = q
+            .double_deliveries()?
+            .into_iter()
+            .map(|d| {
+                let pops: Vec<Value> = d
+                    .pops
+                    .iter()
+                    .map(|(r, t)| json!({ "replica": r, "time": t }))
+                    .collect();
+                json!({ "key": d.key, "pops": pops })
+            })
+            .collect();
+        Ok(json!({ "items": q.items()?, "double_deliveries": doubles }))
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+/// `POST /branches/{b}/queues/{path}` with `{"item"}`: `{"key"}`.
+pub(crate) async fn push_queue(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    Json(req): Json<ItemRequest>,
+) -> Result<Response, ApiError> {
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let key = Queue::<Value>::open(branch, structure_path(&p.path)?)
+            .with_commit(opts)
+            .push(&req.item)?;
+        Ok(json!({ "key": key }))
+    })
+    .await
+}
+
+/// `POST /branches/{b}/pop/{path}`: the first item, taken in one commit (`{"key", "value"}`),
+/// or 404 `queue_empty`. Every item goes to exactly one caller.
+pub(crate) async fn pop_queue(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    body: crate::limits::Body,
+) -> Result<Response, ApiError> {
+    let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) {
+        PopRequest::default()
+    } else {
+        serde_json::from_slice(&body.0)
+            .map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))?
+    };
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        match Queue::<Value>::open(branch, structure_path(&p.path)?)
+            .with_commit(opts)
+            .pop_item()?
+        {
+            Some(item) => Ok(json!(item)),
+            None => Err(ApiError::not_found(
+                "queue_empty",
+                format!("queue '{}' is empty", p.path),
+            )),
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+/// `GET /branches/{b}/logs/{path}?limit=N&before=CURSOR`: entries newest first and the cursor
+/// of the next page (`null` at the oldest).
+pub(crate) async fn read_log(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let repo = state.repo().clone();
+    let body = blocking(move || {
+        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+        let before =
+            match &q.before {
+                Some(c) => Some(LogCursor::parse(c).ok_or_else(|| {
+                    ApiError::bad_request("bad_query", format!("'{c}' is not a log cursor"))
+                })?),
+                None => None,
+            };
+        let limit = q.limit.unwrap_or(100).min(10_000);
+        let log = Log::<Value>::open(branch, structure_path(&p.path)?);
+        let (entries, next) = log.page(before.as_ref(), limit)?;
+        Ok(json!({ "entries": entries, "next": next }))
+    })
+    .await?;
+    Ok(ok_json(StatusCode::OK, body))
+}
+
+/// `POST /branches/{b}/logs/{path}` with `{"item"}`: `{"cursor"}`.
+pub(crate) async fn append_log(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    Json(req): Json<ItemRequest>,
+) -> Result<Response, ApiError> {
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let cursor = Log::<Value>::open(branch, structure_path(&p.path)?)
+            .with_commit(opts)
+            .append(&req.item)?;
+        Ok(json!({ "cursor": cursor }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RangeQuery {
+    offset: Option<usize>,
+    len: Option<usize>,
+}
+
+/// `GET /branches/{b}/ropes/{path}?offset=&len=`: the bytes (all, or a range).
+pub(crate) async fn read_rope(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let repo = state.repo().clone();
+    let bytes = blocking(move || {
+        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+        let rope = Rope::open(branch, structure_path(&p.path)?);
+        let offset = q.offset.unwrap_or(0);
+        Ok(match q.len {
+            Some(len) => rope.read_range(offset, len)?,
+            None if offset == 0 => rope.read()?,
+            None => rope.read_range(offset, rope.len()?.saturating_sub(offset))?,
+        })
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `PUT /branches/{b}/ropes/{path}` with the bytes: creates the rope (409 if one is there).
+pub(crate) async fn create_rope(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    crate::limits::Body(body): crate::limits::Body,
+) -> Result<Response, ApiError> {
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, None, None, String::new())?;
+        let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
+        rope.write_new(&body).map_err(|e| match e {
+            canopy::store::Error::ExpectationFailed { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "exists",
+                format!("a rope already exists at '{}'", p.path),
+            ),
+            other => other.into(),
+        })?;
+        Ok(json!({ "length": rope.len()?, "chunks": rope.chunk_count()? }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpliceRequest {
+    offset: usize,
+    #[serde(default)]
+    delete: usize,
+    #[serde(default)]
+    insert: String,
+    message: Option<String>,
+    author: Option<String>,
+}
+
+/// `POST /branches/{b}/ropes/{path}` with `{"offset", "delete", "insert"}`: one commit.
+pub(crate) async fn splice_rope(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(p): Params<BranchPath>,
+    Json(req): Json<SpliceRequest>,
+) -> Result<Response, ApiError> {
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
+        let stats = rope.splice(req.offset, req.delete, req.insert.as_bytes())?;
+        Ok(json!({
+            "commit": stats.commit.map(|c| c.to_hex()),
+            "length": rope.len()?,
+            "chunks_written": stats.chunks_written,
+            "chunks_removed": stats.chunks_removed,
+        }))
+    })
+    .await
 }
