@@ -415,7 +415,8 @@ fn side_of(f: Favor) -> ConflictSide {
 
 impl Branch {
     /// Merges commit `from` into this branch: fast-forward when possible (unless `no_ff`), else a
-    /// merge commit whose parents are the head and `from`, in that order. On conflicts (and no
+    /// merge commit whose parents are the head and `from`, in that order (message: the options', else
+    /// `Merge commit '<from>'`). On conflicts (and no
     /// `favor`) nothing changes and the conflicts are returned.
     pub fn merge(&self, from: ObjectId, opts: &MergeOptions) -> Result<MergeOutcome> {
         let repo = self.repo();
@@ -463,7 +464,12 @@ impl Branch {
                 return Ok(MergeOutcome::Conflicts(merged.conflicts));
             }
             let tree = repo.write_tree(&merged.tree)?;
-            let commit = repo.write_commit(tree, vec![head, from], &opts.commit)?;
+            let mut commit_opts = opts.commit.clone();
+            if commit_opts.message.is_empty() {
+                // Git's default for a commit merged by id.
+                commit_opts.message = format!("Merge commit '{from}'");
+            }
+            let commit = repo.write_commit(tree, vec![head, from], &commit_opts)?;
             repo.objects().flush()?;
             let message = format!("merge {from}: Merge made by the 'canopy' strategy.");
             if repo.refs().update(
