@@ -48,7 +48,7 @@ fn state(b: &Branch) -> (i64, Vec<u8>, Option<u8>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn replicas_end_equal_whatever_the_order_of_merges(ops in prop::collection::vec(op(), 1..30)) {

@@ -1,4 +1,5 @@
-//! A set whose replicas merge by union of additions and removals.
+//! A set whose replicas merge as an observed-remove set: a removal takes away the additions it
+//! saw, never one it did not.
 
 use std::marker::PhantomData;
 
@@ -8,12 +9,15 @@ use serde::Serialize;
 use crate::path::Path;
 use crate::store::{Branch, CommitOptions, Error, Result, View};
 
-/// A set of `T` at a directory of a branch. Each element is a blob holding its pretty JSON,
-/// named by the hash of that JSON in a two-level fan-out (`dir/ab/cd/abcd…`), so a change
-/// rewrites three small trees whatever the size of the set, and `git show` shows the element
-/// added or removed. Merges need no driver: an element added on either side is present, one
-/// removed on either side (and not re-added by the other) is gone, and adding the same element
-/// on both sides adds it once.
+/// A set of `T` at a directory of a branch. Each element has a directory named by the hash of
+/// its JSON in a two-level fan-out (`dir/ab/cd/abcd…/`), so a change rewrites a few small trees
+/// whatever the size of the set; in it, each addition is a blob holding the element's pretty
+/// JSON (which `git show` shows), named by a tag unique to that addition
+/// (`<time>-<replica>-<sequence>`). Merges need no driver, and they are those of an
+/// observed-remove set: an element is present while any of its additions is; a removal takes
+/// away the additions its replica had seen. So an element added on one replica and removed on
+/// another that had seen that addition is gone, an element added again concurrently with a
+/// removal stays, and the result does not depend on the order in which replicas merge.
 ///
 /// ```
 /// use canopy::{data::Set, HashKind, Path, Repo};
@@ -62,6 +66,7 @@ impl<T: Serialize + DeserializeOwned> Set<T> {
         Ok(bytes)
     }
 
+    /// The element's directory, and its JSON.
     fn location(&self, element: &T) -> Result<(Path, Vec<u8>)> {
         super::anchored_pattern(&self.path)?;
         let bytes = self.encode(element)?;
@@ -75,10 +80,16 @@ impl<T: Serialize + DeserializeOwned> Set<T> {
         if view.contains(&at)? {
             return Ok(false);
         }
+        let tag = format!(
+            "{:016}-{}-{}",
+            super::now_micros(),
+            super::replica_id(self.branch.repo()),
+            super::next_sequence()
+        );
         let opts = super::commit_options(&self.commit, || format!("set {}: insert", self.path));
         self.branch
             .transaction_at(view.commit())
-            .set(at, bytes)
+            .set(at.join(tag.as_bytes())?, bytes)
             .commit(&opts)?;
         Ok(true)
     }
@@ -110,15 +121,28 @@ impl<T: Serialize + DeserializeOwned> Set<T> {
     /// Every element in `view`.
     pub fn elements_in(&self, view: &View) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for path in super::values_below(view, &self.path)? {
+        for path in self.first_additions(view)? {
             let bytes = view.get(&path)?.unwrap_or_default();
             out.push(serde_json::from_slice(&bytes).map_err(|source| Error::Decode { path, source })?);
         }
         Ok(out)
     }
 
+    /// One addition per element present (the first by tag), in the order of the elements.
+    fn first_additions(&self, view: &View) -> Result<Vec<Path>> {
+        let mut firsts: Vec<Path> = Vec::new();
+        for path in super::values_below(view, &self.path)? {
+            let dir = path.split_last().map(|(d, _)| d);
+            let seen = firsts.last().and_then(Path::split_last).map(|(d, _)| d);
+            if dir.is_some() && dir != seen {
+                firsts.push(path);
+            }
+        }
+        Ok(firsts)
+    }
+
     pub fn len(&self) -> Result<usize> {
-        Ok(super::values_below(&self.branch.view()?, &self.path)?.len())
+        Ok(self.first_additions(&self.branch.view()?)?.len())
     }
 
     pub fn is_empty(&self) -> Result<bool> {
