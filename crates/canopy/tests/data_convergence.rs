@@ -103,3 +103,32 @@ proptest! {
         }
     }
 }
+
+/// The case the property test found when sets were plain blobs: r0 adds 3 and r2 takes it;
+/// r1 adds 3 on its own; r0 removes 3. Whether r1's addition meets r0's removal first or r2's
+/// copy of r0's addition first, 3 stays: the removal never saw r1's addition.
+#[test]
+fn a_removal_does_not_take_an_addition_it_never_saw() {
+    let repo = Repo::in_memory(HashKind::Sha1);
+    let root = repo.branch("main").unwrap();
+    root.set(&p("readme"), "x\n", &CommitOptions::message("start"))
+        .unwrap();
+    let start = root.head().unwrap().unwrap();
+    let r: Vec<Branch> = (0..3)
+        .map(|i| repo.create_branch(&format!("r{i}"), start).unwrap())
+        .collect();
+    let set = |b: &Branch| Set::<u8>::open(b.clone(), p("members"));
+    set(&r[0]).insert(&3).unwrap();
+    merge(&r[2], r[0].head().unwrap().unwrap());
+    set(&r[1]).insert(&3).unwrap();
+    set(&r[0]).remove(&3).unwrap();
+    let heads: Vec<ObjectId> = r.iter().map(|b| b.head().unwrap().unwrap()).collect();
+    let x = repo.create_branch("x", heads[0]).unwrap();
+    merge(&x, heads[1]);
+    merge(&x, heads[2]);
+    let y = repo.create_branch("y", heads[2]).unwrap();
+    merge(&y, heads[1]);
+    merge(&y, heads[0]);
+    assert_eq!(set(&x).elements().unwrap(), vec![3]);
+    assert_eq!(set(&y).elements().unwrap(), vec![3]);
+}
