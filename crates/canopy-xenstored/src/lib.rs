@@ -35,7 +35,7 @@
 //! - [`ops`]: xenstore's rules per operation (permissions, creation, removal).
 //! - [`watches`]: watch registry and events.
 //! - [`daemon`]: socket, connections, transactions, commits, the branch follower.
-//! - [`client`]: a blocking client of the protocol.
+//! - [`client`]: a blocking client of the protocol; [`stress`]: a load generator over it.
 
 pub mod client;
 pub mod daemon;
@@ -43,6 +43,7 @@ pub mod nodes;
 pub mod ops;
 pub mod path;
 pub mod perms;
+pub mod stress;
 pub mod watches;
 pub mod wire;
 
