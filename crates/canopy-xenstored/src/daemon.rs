@@ -85,7 +85,8 @@ pub struct Daemon {
 pub struct Running {
     shared: Arc<Shared>,
     socket: PathBuf,
-    threads: Vec<thread::JoinHandle<()>>,
+    follower: Option<thread::JoinHandle<()>>,
+    acceptor: Option<thread::JoinHandle<()>>,
 }
 
 struct Shared {
@@ -195,14 +196,11 @@ impl Daemon {
         } = self;
         let follow = Arc::clone(&shared);
         let accept = Arc::clone(&shared);
-        let threads = vec![
-            thread::spawn(move || follow_branch(follow, follower)),
-            thread::spawn(move || accept_loop(accept, listener)),
-        ];
         Running {
             shared,
             socket,
-            threads,
+            follower: Some(thread::spawn(move || follow_branch(follow, follower))),
+            acceptor: Some(thread::spawn(move || accept_loop(accept, listener))),
         }
     }
 }
@@ -220,9 +218,13 @@ impl Running {
 
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so it sees the flag.
-        let _ = UnixStream::connect(&self.socket);
-        for t in self.threads.drain(..) {
+        // Wakes the accept loop so it sees the flag; if the socket is gone, the thread is left
+        // blocked in `accept` (it serves nothing more).
+        let woken = UnixStream::connect(&self.socket).is_ok();
+        if let Some(t) = self.acceptor.take().filter(|_| woken) {
+            let _ = t.join();
+        }
+        if let Some(t) = self.follower.take() {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.socket);
@@ -231,7 +233,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if self.follower.is_some() {
             self.shutdown();
         }
     }
