@@ -129,3 +129,24 @@ fn pyxs_drives_nodes_permissions_watches_and_retried_transactions() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pyxs ok\n");
 }
+
+#[test]
+fn a_directory_too_big_for_one_message_is_listed_in_parts() {
+    if !tools_present() {
+        return;
+    }
+    let d = TestDaemon::start();
+    // 300 names of 24 bytes: over 7000 bytes, so XS_DIRECTORY answers E2BIG and libxenstore
+    // falls back to XS_DIRECTORY_PART.
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("device-with-long-name-{i:03}"))
+        .collect();
+    let mut c = d.client();
+    let tx = c.transaction_start().unwrap();
+    for n in &names {
+        c.write(tx, &format!("/big/{n}"), b"").unwrap();
+    }
+    c.transaction_end(tx, true).unwrap();
+    let listed = ok(&d, "xenstore-list", &["/big"]);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), names);
+}
