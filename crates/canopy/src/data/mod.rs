@@ -257,8 +257,8 @@ pub(crate) fn fanned_out(dir: &Path, bytes: &[u8]) -> Result<Path> {
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok(dir
-        .join(hex[..2].as_bytes())?
-        .join(hex[2..4].as_bytes())?
+        .join(&hex.as_bytes()[..2])?
+        .join(&hex.as_bytes()[2..4])?
         .join(hex.as_bytes())?)
 }
 
