@@ -153,13 +153,7 @@ fn three_replicas(per_replica: u32) {
 
 #[test]
 fn three_replicas_pop_apart_lose_nothing_and_report_double_delivery() {
-    // 200 items per replica in the debug test; the full size runs with `--ignored`.
-    three_replicas(200);
-}
-
-#[test]
-#[ignore = "full size (1,000 items per replica); run with --ignored"]
-fn three_replicas_full_size() {
+    // The size: 1,000 items pushed on each replica.
     three_replicas(1000);
 }
 
