@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::{Path as FsPath, PathBuf};
 
 use canopy::object::{HashKind, Signature};
-use canopy::store::{parse_git_date, CommitOptions, Error as StoreError, InitOptions, TestAndSet, View};
+use canopy::store::{CommitOptions, Error as StoreError, InitOptions, Role, TestAndSet, View};
 use canopy::tree::EntryKind;
 use canopy::{Branch, Path, Repo};
 use serde_json::{json, Value};
@@ -189,13 +189,27 @@ fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
         hash,
         branch: ctx.branch.clone().unwrap_or_else(|| "main".into()),
     };
-    Repo::init_with(&dir, &opts)?;
+    let repo = Repo::init_with(&dir, &opts)?;
     if ctx.json {
         output::json(&json!({"path": dir.display().to_string(), "object_format": hash.name()}));
     } else {
         output::lines([format!("Initialized empty Canopy store in {}", dir.display())]);
     }
+    identity_hint(&repo);
     Ok(0)
+}
+
+/// Says how to set an identity when none is configured, as Git does.
+pub(crate) fn identity_hint(repo: &Repo) {
+    if !repo.has_identity() {
+        eprintln!(
+            "hint: no identity is configured: commits will be signed {} <{}>. Set yours with\n\
+             hint:   git config --global user.name \"Your Name\"\n\
+             hint:   git config --global user.email you@example.com",
+            canopy::store::FALLBACK_NAME,
+            canopy::store::FALLBACK_EMAIL
+        );
+    }
 }
 
 pub(crate) fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
@@ -211,44 +225,24 @@ pub(crate) fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// Identity and dates: `--author`, else `$CANOPY_AUTHOR`, else the store's `user.name` and
-/// `user.email`, else `canopy <canopy@localhost>`; dates from `GIT_AUTHOR_DATE` and
-/// `GIT_COMMITTER_DATE` when set, as Git does.
+/// Identity and dates as Git decides them ([`Repo::signature`]: `GIT_AUTHOR_*` /
+/// `GIT_COMMITTER_*`, the store's then the user's Git config, the local time zone), with the
+/// author's name and email from `--author`, else `$CANOPY_AUTHOR`, when given.
 pub(crate) fn commit_options(
     repo: &Repo,
     args: &CommitArgs,
     default_message: String,
 ) -> Result<CommitOptions, Failure> {
-    let fallback = repo.default_signature();
-    let (now, _) = (fallback.time, fallback.offset_minutes);
-    let date = |var: &str| -> Result<(i64, i32), Failure> {
-        match std::env::var(var) {
-            Ok(v) if !v.is_empty() => {
-                parse_git_date(&v).ok_or_else(|| Failure::usage(format!("invalid date in {var}: '{v}'")))
-            }
-            _ => Ok((now, 0)),
-        }
-    };
-    let (a_time, a_zone) = date("GIT_AUTHOR_DATE")?;
-    let (c_time, c_zone) = date("GIT_COMMITTER_DATE")?;
+    let mut author = repo.signature(Role::Author)?;
+    let committer = repo.signature(Role::Committer)?;
     let ident = args
         .author
         .clone()
         .or_else(|| std::env::var("CANOPY_AUTHOR").ok().filter(|s| !s.is_empty()));
-    let author = match ident {
-        Some(s) => Signature::parse_name_email(&s, a_time, a_zone)
-            .ok_or_else(|| Failure::usage(format!("invalid author '{s}': expected 'Name <email>'")))?,
-        None => Signature {
-            time: a_time,
-            offset_minutes: a_zone,
-            ..fallback
-        },
-    };
-    let committer = Signature {
-        time: c_time,
-        offset_minutes: c_zone,
-        ..author.clone()
-    };
+    if let Some(s) = ident {
+        author = Signature::parse_name_email(&s, author.time, author.offset_minutes)
+            .ok_or_else(|| Failure::usage(format!("invalid author '{s}': expected 'Name <email>'")))?;
+    }
     Ok(CommitOptions {
         message: args.message.clone().unwrap_or(default_message),
         author: Some(author),

@@ -157,6 +157,9 @@ pub fn clone(ctx: &Ctx, args: &CloneArgs) -> Outcome {
     } else if !args.quiet.quiet {
         eprintln!("Cloned {} into {}", args.url, dir.display());
     }
+    if !args.quiet.quiet {
+        crate::commands::identity_hint(&repo);
+    }
     Ok(0)
 }
 

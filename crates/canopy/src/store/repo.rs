@@ -28,8 +28,9 @@ impl Default for InitOptions {
     }
 }
 
-/// Message and identities of a commit. Unset identities come from the store's configuration
-/// (`user.name`, `user.email`), else `canopy <canopy@localhost>`, with the current time.
+/// Message and identities of a commit. Unset identities are Git's ([`Repo::signature`]: the
+/// `GIT_AUTHOR_*` / `GIT_COMMITTER_*` environment, the store's then the user's Git config, else
+/// `canopy <canopy@localhost>`), dated now in the local time zone.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
     pub message: String,
@@ -54,6 +55,8 @@ pub(super) struct RepoInner {
     pub(super) drivers: RwLock<Arc<Drivers>>,
     /// This replica's id ([`Repo::replica_id`]).
     replica: String,
+    /// The user's global Git config, read when an identity is first needed.
+    pub(super) global: std::sync::OnceLock<super::identity::GlobalConfig>,
 }
 
 /// The config key holding a store's replica id.
@@ -131,6 +134,7 @@ impl Repo {
                 layout: Some(layout),
                 drivers: RwLock::new(Arc::new(Drivers::builtin())),
                 replica,
+                global: Default::default(),
             }),
         })
     }
@@ -151,6 +155,7 @@ impl Repo {
                 layout: None,
                 drivers: RwLock::new(Arc::new(Drivers::builtin())),
                 replica: new_replica_id(),
+                global: Default::default(),
             }),
         }
     }
@@ -184,25 +189,6 @@ impl Repo {
     /// A configuration value of the repository (`user.name`), if any.
     pub fn config_value(&self, key: &str) -> Option<String> {
         self.layout()?.config.get(key).map(str::to_string)
-    }
-
-    /// The identity used when none is given: `user.name`/`user.email`, else
-    /// `canopy <canopy@localhost>`, at the current time.
-    pub fn default_signature(&self) -> Signature {
-        let name = self.config_value("user.name").unwrap_or_else(|| "canopy".into());
-        let email = self
-            .config_value("user.email")
-            .unwrap_or_else(|| "canopy@localhost".into());
-        let time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Signature {
-            name,
-            email,
-            time,
-            offset_minutes: 0,
-        }
     }
 
     /// A handle on branch `name` (which need not exist yet).
@@ -350,8 +336,11 @@ impl Repo {
         opts: &CommitOptions,
         extra_headers: Vec<(String, Vec<u8>)>,
     ) -> Commit {
-        let author = opts.author.clone().unwrap_or_else(|| self.default_signature());
-        let committer = opts.committer.clone().unwrap_or_else(|| author.clone());
+        let author = opts.author.clone().unwrap_or_else(|| {
+            self.signature(super::Role::Author)
+                .unwrap_or_else(|_| self.default_signature())
+        });
+        let committer = opts.committer.clone().unwrap_or_else(|| self.default_signature());
         let mut message = opts.message.clone();
         if !message.ends_with('\n') {
             message.push('\n');
