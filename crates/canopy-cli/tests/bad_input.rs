@@ -436,3 +436,33 @@ fn non_utf8_names_made_by_git_are_listed_escaped() {
     assert_eq!(got, want);
     sb.assert_fsck_clean(&store);
 }
+
+#[test]
+fn over_long_paths_and_head_as_a_branch_are_refused() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(&store, &["set", "k", "v"]);
+    let before = sb.rev_parse(&store, "main");
+    // Git's limit is 4,096 bytes for a path; 2,049 steps are over it too.
+    let long = format!("a/{}", "b".repeat(4095));
+    let deep = vec!["s"; 2049].join("/");
+    for path in [long.as_str(), deep.as_str()] {
+        let run = sb.canopy(&store, &["set", path, "x"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.assert_one_line_error();
+        assert!(run.err().contains("longer than 4096 bytes"), "{run:?}");
+    }
+    let ok = format!("a/{}", "b".repeat(4000));
+    sb.canopy_ok(&store, &["set", &ok, "fits"]);
+    sb.assert_fsck_clean(&store);
+    for args in [
+        &["--branch", "HEAD", "set", "k", "x"][..],
+        &["branch", "HEAD"][..],
+    ] {
+        let run = sb.canopy(&store, args);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.err().contains("invalid branch name 'HEAD'"), "{run:?}");
+    }
+    assert!(!store.join("refs/heads/HEAD").exists());
+    assert_ne!(sb.rev_parse(&store, "main"), before);
+}

@@ -647,3 +647,14 @@ async fn health_and_method_errors() {
     let r = s.client.patch(s.api("branches")).send().await.unwrap();
     assert_eq!(r.status(), 405);
 }
+
+#[tokio::test]
+async fn over_long_paths_are_a_400() {
+    let s = start().await;
+    let long = format!("a/{}", "b".repeat(4095));
+    let r = s.put("main", &long, "x").await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "bad_path", "{body}");
+    assert!(s.head("main").is_none(), "nothing was written");
+}

@@ -18,7 +18,13 @@ pub enum PathError {
     Nul { path: String },
     #[error("path '{path}': a step may not contain '/'")]
     Slash { path: String },
+    #[error("path '{path}…': longer than {MAX_PATH_BYTES} bytes")]
+    TooLong { path: String },
 }
+
+/// The longest path a user may name, in bytes (Git's `fsck` calls longer ones `largePathname`,
+/// and `git clone` cannot check them out).
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// A validated path. The empty path names the root.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -33,7 +39,8 @@ impl Path {
     }
 
     /// Parses `a/b/c`. The empty string names the root. Steps are never empty (so no leading,
-    /// trailing or doubled `/`), `.`, `..`, `.git`, and never hold NUL.
+    /// trailing or doubled `/`), `.`, `..`, `.git`, and never hold NUL; the whole path is at most
+    /// [`MAX_PATH_BYTES`] long (so also at most 2,048 steps deep).
     pub fn parse(s: &str) -> Result<Path, PathError> {
         Path::parse_bytes(s.as_bytes())
     }
@@ -41,6 +48,11 @@ impl Path {
     pub fn parse_bytes(s: &[u8]) -> Result<Path, PathError> {
         if s.is_empty() {
             return Ok(Path::root());
+        }
+        if s.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong {
+                path: crate::object::escape_bytes(&s[..60]),
+            });
         }
         let mut steps = Vec::new();
         for step in s.split(|&c| c == b'/') {
@@ -131,6 +143,7 @@ impl PathError {
             PathError::Reserved { step, .. } => PathError::Reserved { path, step },
             PathError::Nul { .. } => PathError::Nul { path },
             PathError::Slash { .. } => PathError::Slash { path },
+            PathError::TooLong { .. } => PathError::TooLong { path },
         }
     }
 }

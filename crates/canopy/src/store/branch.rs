@@ -52,7 +52,8 @@ pub enum TestAndSet {
 impl Branch {
     pub(super) fn new(repo: Repo, name: &str) -> Result<Branch> {
         let ref_name = format!("refs/heads/{name}");
-        if name.is_empty() || name.starts_with('-') || check_ref_name(&ref_name).is_err() {
+        // As `git branch`: `HEAD` would shadow the symbolic reference of that name.
+        if name.is_empty() || name.starts_with('-') || name == "HEAD" || check_ref_name(&ref_name).is_err() {
             return Err(Error::InvalidBranchName(name.to_string()));
         }
         Ok(Branch {
