@@ -344,11 +344,10 @@ fn push_once(ctx: &Ctx, repo: &Repo, args: &PushArgs) -> Result<(String, RefResu
         None => ctx.branch(repo)?,
     };
     let name = remote_name(repo, branch.name(), args.remote.as_deref())?;
-    let url = remote::url(repo, &name).map_err(failure)?;
     let head = branch
         .head()?
         .ok_or_else(|| Failure::usage(format!("branch '{}' has no commits to push", branch.name())))?;
-    let mut transport = client::open_transport(&url).map_err(failure)?;
+    let mut transport = client::open_remote(repo, &name, client::Direction::Push).map_err(failure)?;
     let progress = Progress::new(&args.quiet);
     let mut cb = progress.callback();
     let spec = PushSpec {
