@@ -88,13 +88,18 @@ impl Process {
         }
     }
 
-    /// What the program printed on stderr, trimmed.
+    /// What the program printed on stderr, on one line (lines joined by `; `).
     fn stderr_text(&mut self) -> String {
         if let Some(c) = self.collector.take() {
             let _ = c.join();
         }
         let bytes = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).trim().to_string()
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Waits for the program to exit (killing it after a grace period); a failure becomes a
@@ -122,7 +127,11 @@ impl Process {
             Some(c) => format!("{} exited with code {c}", self.what),
             None => format!("{} was killed by a signal", self.what),
         };
-        Err(if text.is_empty() { how } else { format!("{how}: {text}") })
+        Err(if text.is_empty() {
+            how
+        } else {
+            format!("{how}: {text}")
+        })
     }
 
     /// Kills the program at once (the conversation went wrong on our side).

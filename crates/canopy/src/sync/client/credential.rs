@@ -5,7 +5,8 @@
 //! configuration (helpers, `useHttpPath`, prompting), so Canopy behaves as `git fetch` does.
 //!
 //! `git` is the only program started for this; without it, a server asking for credentials is
-//! an authentication error.
+//! an authentication error. Its stderr is dropped (a prompt goes to the terminal, not stderr);
+//! a failed `fill` leaves the server's `401` as the error.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,7 +74,7 @@ fn run(action: &str, cred: &Credential, git_dir: Option<&PathBuf>) -> Option<Vec
     cmd.args(["credential", action])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::null());
     if let Some(d) = git_dir {
         cmd.env("GIT_DIR", d);
     }

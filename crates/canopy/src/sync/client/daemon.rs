@@ -107,9 +107,7 @@ impl Connector for DaemonConnector {
         stream
             .write_all(&self.request(service, v2))
             .map_err(|e| self.err(format!("sending the request: {e}")))?;
-        let reader = stream
-            .try_clone()
-            .map_err(|e| self.err(format!("socket: {e}")))?;
+        let reader = stream.try_clone().map_err(|e| self.err(format!("socket: {e}")))?;
         Ok(Conn {
             reader: Box::new(reader),
             writer: Box::new(WriteHalf(stream)),
@@ -132,7 +130,7 @@ mod tests {
         let d = DaemonConnector::new("git://h/r", "h".into(), None, "/r".into());
         assert_eq!(
             d.request(Service::ReceivePack, false),
-            b"0024git-receive-pack /r\0host=h\0"
+            b"001fgit-receive-pack /r\0host=h\0"
         );
     }
 }

@@ -26,13 +26,13 @@ pub mod url;
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use connect::ConnectTransport;
 pub use fetch::{
     adopt_remote_squash, clone, fetch, fetch_missing, fetch_pack, fetch_with, ls_refs, remote_squash_ref,
     CloneOptions, FetchOptions, FetchOutcome, RemoteInfo,
 };
 #[cfg(feature = "http-client")]
 pub use http::HttpTransport;
-pub use connect::ConnectTransport;
 pub use push::{push, PushOutcome, PushSpec, RefResult};
 pub use settings::Settings;
 
@@ -142,7 +142,9 @@ pub fn open_transport(url: &str) -> Result<Box<dyn Transport>> {
 pub fn open_remote(repo: &Repo, name: &str, direction: Direction) -> Result<Box<dyn Transport>> {
     let settings = Settings::for_repo(repo)?;
     let push_url = match direction {
-        Direction::Push => settings.get(&format!("remote.{name}.pushurl")).map(str::to_string),
+        Direction::Push => settings
+            .get(&format!("remote.{name}.pushurl"))
+            .map(str::to_string),
         Direction::Fetch => None,
     };
     // As in Git, a `pushurl` is rewritten by `insteadOf` only.

@@ -93,7 +93,10 @@ fn check_host(url: &str, host: &str) -> Result<()> {
     if looks_like_option(host) {
         return Err(refuse(url, &format!("strange hostname '{host}' blocked")));
     }
-    if host.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'\'' || b == b'"') {
+    if host
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\'' || b == b'"')
+    {
         return Err(refuse(url, &format!("strange hostname '{host}' blocked")));
     }
     Ok(())
