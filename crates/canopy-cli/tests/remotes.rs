@@ -56,7 +56,7 @@ fn whoami() -> String {
 /// `sshd` on a free loopback port accepting one generated key for the current user; the key's
 /// `ssh` command goes into the sandbox's `~/.gitconfig` as `core.sshCommand` (with `-p PORT` if
 /// `port_in_command`), which both `canopy` and `git` read.
-fn start_sshd(sb: &Sandbox, port_in_command: bool) -> Option<(Daemon, String)> {
+fn start_sshd(sb: &Sandbox, port_in_command: bool, accept_env: bool) -> Option<(Daemon, String)> {
     if !Path::new(SSHD).exists() || Command::new("ssh-keygen").arg("-?").output().is_err() {
         eprintln!("notice: {SSHD} or ssh-keygen is missing (apt-get install openssh-server); skipping");
         return None;
@@ -83,8 +83,9 @@ fn start_sshd(sb: &Sandbox, port_in_command: bool) -> Option<(Daemon, String)> {
         format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n\
          StrictModes no\nUsePAM no\nPidFile {d}/sshd.pid\nPasswordAuthentication no\n\
-         KbdInteractiveAuthentication no\nAcceptEnv GIT_PROTOCOL\nLogLevel ERROR\n{}",
-        if root { "PermitRootLogin prohibit-password\n" } else { "" }
+         KbdInteractiveAuthentication no\nLogLevel ERROR\n{}{}",
+        if root { "PermitRootLogin prohibit-password\n" } else { "" },
+        if accept_env { "AcceptEnv GIT_PROTOCOL\n" } else { "" }
     );
     std::fs::write(dir.join("sshd_config"), config).unwrap();
     let mut child = Command::new(SSHD)
@@ -266,7 +267,7 @@ fn git_bare(sb: &Sandbox, name: &str) -> PathBuf {
 #[test]
 fn ssh_urls_with_a_canopy_store() {
     let sb = Sandbox::new();
-    let Some((sshd, user)) = start_sshd(&sb, false) else {
+    let Some((sshd, user)) = start_sshd(&sb, false, true) else {
         return;
     };
     let server = sb.init_store("server", "sha1");
@@ -284,7 +285,7 @@ fn ssh_urls_with_a_canopy_store() {
 #[test]
 fn scp_like_urls_with_a_git_repository() {
     let sb = Sandbox::new();
-    let Some((_sshd, user)) = start_sshd(&sb, true) else {
+    let Some((_sshd, user)) = start_sshd(&sb, true, true) else {
         return;
     };
     let server = git_bare(&sb, "server.git");
@@ -330,7 +331,7 @@ fn canopy_env(sb: &Sandbox, root: &Path, args: &[&str], env: &[(&str, &str)]) ->
 #[test]
 fn ssh_settings_and_failures() {
     let sb = Sandbox::new();
-    let Some((sshd, user)) = start_sshd(&sb, false) else {
+    let Some((sshd, user)) = start_sshd(&sb, false, true) else {
         return;
     };
     let top = sb.path("");
@@ -566,4 +567,23 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     assert!(run.err().contains("127.0.0.1:1/nowhere"), "{run:?}");
     let run = canopy_env(&sb, &c, &["fetch", "-q"], &env);
     assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn ssh_to_an_sshd_that_drops_git_protocol() {
+    let sb = Sandbox::new();
+    let Some((sshd, user)) = start_sshd(&sb, false, false) else {
+        return;
+    };
+    let top = sb.path("");
+    let server = sb.init_store("server", "sha1");
+    sb.canopy_ok(&server, &["set", "a", "1"]);
+    let url = format!("ssh://{user}@127.0.0.1:{}{}", sshd.port, server.display());
+    sb.canopy_ok(&top, &["clone", "-q", &url, "c"]);
+    let c = sb.path("c");
+    assert_eq!(sb.canopy_ok(&c, &["get", "a"]), "1");
+    sb.canopy_ok(&c, &["set", "a", "2"]);
+    sb.canopy_ok(&c, &["sync", "-q"]);
+    assert_eq!(sb.canopy_ok(&server, &["get", "a"]), "2");
+    sb.assert_fsck_clean(&server);
 }

@@ -46,6 +46,11 @@ pub(crate) struct Conn {
 pub(crate) trait Connector: Send {
     fn url(&self) -> &str;
     fn connect(&mut self, service: Service, v2: bool) -> Result<Conn>;
+    /// The server answered a request for v2 in v0: whether another way of asking is worth a
+    /// try (it is then used for every later connection).
+    fn ask_v2_otherwise(&mut self) -> bool {
+        false
+    }
 }
 
 /// A child program with its stderr collected in the background.
@@ -153,6 +158,8 @@ impl Drop for Process {
     }
 }
 
+const V0_ONLY: &str = "the server answered in protocol v0, not v2";
+
 /// A [`Transport`] opening one connection per call.
 pub struct ConnectTransport {
     connector: Box<dyn Connector>,
@@ -232,10 +239,7 @@ impl ConnectTransport {
                 return Err(Error::Remote(m));
             }
             if start == 4 && v2 && !payload.starts_with(b"version 2") {
-                return Err(self.err(
-                    "the server answered in protocol v0, not v2; Canopy fetches with v2 only \
-                     (over ssh, the server's sshd must accept GIT_PROTOCOL: AcceptEnv GIT_PROTOCOL)",
-                ));
+                return Err(Error::Unsupported(V0_ONLY.into()));
             }
         }
     }
@@ -248,7 +252,25 @@ impl Transport for ConnectTransport {
 
     fn info_refs(&mut self, service: Service, v2: bool) -> Result<Vec<u8>> {
         let mut conn = self.connector.connect(service, v2)?;
-        let ad = self.read_advertisement(&mut conn, v2)?;
+        let ad = match self.read_advertisement(&mut conn, v2) {
+            Err(Error::Unsupported(m)) if m == V0_ONLY => {
+                drop(conn);
+                if !self.connector.ask_v2_otherwise() {
+                    return Err(
+                        self.err("the server answered in protocol v0, not v2; Canopy fetches with v2 only")
+                    );
+                }
+                conn = self.connector.connect(service, v2)?;
+                self.read_advertisement(&mut conn, v2).map_err(|e| match e {
+                    Error::Unsupported(m) if m == V0_ONLY => self.err(
+                        "the server answered in protocol v0, not v2; Canopy fetches with v2 only \
+                         (over ssh, the server's sshd must accept GIT_PROTOCOL: AcceptEnv GIT_PROTOCOL)",
+                    ),
+                    e => e,
+                })?
+            }
+            r => r?,
+        };
         // A flush ends both a v0 conversation (no wants, no commands) and the v2 command loop.
         let _ = conn.writer.write_all(b"0000");
         let _ = conn.writer.flush();

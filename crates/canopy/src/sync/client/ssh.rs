@@ -9,8 +9,14 @@
 //! - then `[user@]host`, then the remote command: `git-upload-pack '<path>'` (or
 //!   `remote.<name>.uploadpack`/`receivepack`), the path quoted as Git quotes it.
 //!
-//! `GIT_PROTOCOL=version=2` is set in the program's environment for v2. The URL was checked
-//! before (see [`super::url`]): neither the host nor the path can pass for an option.
+//! `GIT_PROTOCOL=version=2` is set in the program's environment for v2. An sshd that does not
+//! accept the variable (OpenSSH's default configuration has no `AcceptEnv GIT_PROTOCOL`)
+//! starts the server in v0, which Canopy's fetch does not speak; the connection is then tried
+//! once more with the variable in the remote command (`GIT_PROTOCOL=version=2 git-upload-pack
+//! '…'`), which a login shell honours (`git-shell` refuses it, and the first error stands).
+//!
+//! The URL was checked before (see [`super::url`]): neither the host nor the path can pass for
+//! an option.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,6 +92,8 @@ pub(crate) struct SshConnector {
     variant: Variant,
     upload_pack: String,
     receive_pack: String,
+    /// Ask for v2 in the remote command too (the sshd dropped `GIT_PROTOCOL`).
+    inline_protocol: bool,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -132,6 +140,7 @@ impl SshConnector {
             variant,
             upload_pack: settings.upload_pack.unwrap_or_else(|| "git-upload-pack".into()),
             receive_pack: settings.receive_pack.unwrap_or_else(|| "git-receive-pack".into()),
+            inline_protocol: false,
         })
     }
 
@@ -162,7 +171,12 @@ impl SshConnector {
             Service::UploadPack => &self.upload_pack,
             Service::ReceivePack => &self.receive_pack,
         };
-        args.push(format!("{program} {}", shell_quote(&self.path)));
+        let prefix = if v2 && self.inline_protocol {
+            "GIT_PROTOCOL=version=2 "
+        } else {
+            ""
+        };
+        args.push(format!("{prefix}{program} {}", shell_quote(&self.path)));
         args
     }
 
@@ -201,6 +215,10 @@ impl Connector for SshConnector {
         &self.url
     }
 
+    fn ask_v2_otherwise(&mut self) -> bool {
+        !std::mem::replace(&mut self.inline_protocol, true)
+    }
+
     fn connect(&mut self, service: Service, v2: bool) -> Result<Conn> {
         let mut child = self.command(service, v2).spawn().map_err(|e| Error::Transport {
             url: self.url.clone(),
@@ -234,6 +252,7 @@ mod tests {
             variant: Variant::named(variant).unwrap(),
             upload_pack: "git-upload-pack".into(),
             receive_pack: "/opt/git/bin/git-receive-pack".into(),
+            inline_protocol: false,
         }
     }
 
