@@ -509,6 +509,32 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     run.assert_one_line_error();
     assert!(run.err().contains("authentication required"), "{run:?}");
 
+    // http.extraHeader goes with every request: here, the credentials themselves.
+    let b64 = Command::new("sh")
+        .args(["-c", &format!("printf %s 'x:{token}' | base64 -w0")])
+        .output()
+        .unwrap();
+    let b64 = String::from_utf8(b64.stdout).unwrap();
+    let header = format!("Authorization: Basic {b64}");
+    sb.git_ok(&top, &["config", "--global", "http.extraHeader", &header]);
+    let run = canopy_env(
+        &sb,
+        &top,
+        &["clone", "-q", &served.url, "by-header"],
+        &[("GIT_TERMINAL_PROMPT", "0")],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    // An empty value clears the list, as in git.
+    sb.git_ok(&top, &["config", "--global", "--add", "http.extraHeader", ""]);
+    let run = canopy_env(
+        &sb,
+        &top,
+        &["clone", "-q", &served.url, "cleared"],
+        &[("GIT_TERMINAL_PROMPT", "0")],
+    );
+    assert_ne!(run.code, 0);
+    sb.git_ok(&top, &["config", "--global", "--unset-all", "http.extraHeader"]);
+
     // A helper that knows the token; a log of what git asked it (fill, approve, reject).
     let log = sb.path("helper.log");
     let helper = format!(
