@@ -182,7 +182,7 @@ pub enum Command {
     /// Manage the server's access tokens (in ./canopy-data without --root).
     #[command(subcommand)]
     Token(serve::TokenCommand),
-    /// Create a store from a remote one (http(s)://, file:// or a path) in DIR.
+    /// Create a store from a remote one (http(s)://, ssh://, host:path, git://, file:// or a path) in DIR.
     Clone(sync::CloneArgs),
     /// Add, remove or list remotes.
     #[command(subcommand)]

@@ -1,5 +1,6 @@
 //! `canopy clone`, `remote`, `fetch`, `pull`, `push` and `sync`: replication over Git's smart
-//! protocol ([`canopy::sync::client`]) with `http(s)://` URLs, `file://` URLs and local paths.
+//! protocol ([`canopy::sync::client`]) with `http(s)://`, `ssh://`, scp-like `host:path`, `git://` and
+//! `file://` URLs and local paths.
 //!
 //! Exit codes: 0 done; 1 a definite "no" (a merge conflict on pull/sync, a push the remote or the
 //! fast-forward rule refused); 2 bad usage; 3 a store, network or protocol failure.
@@ -20,7 +21,7 @@ use crate::output;
 
 #[derive(Args, Debug)]
 pub struct CloneArgs {
-    /// Where to clone from: http(s)://…, file://…, or a path.
+    /// Where to clone from: http(s)://…, ssh://…, host:path, git://…, file://…, or a path.
     url: String,
     /// The new store's directory (relative to --root, default the current directory).
     dir: PathBuf,
@@ -347,11 +348,10 @@ fn push_once(ctx: &Ctx, repo: &Repo, args: &PushArgs) -> Result<(String, RefResu
         None => ctx.branch(repo)?,
     };
     let name = remote_name(repo, branch.name(), args.remote.as_deref())?;
-    let url = remote::url(repo, &name).map_err(failure)?;
     let head = branch
         .head()?
         .ok_or_else(|| Failure::usage(format!("branch '{}' has no commits to push", branch.name())))?;
-    let mut transport = client::open_transport(&url).map_err(failure)?;
+    let mut transport = client::open_remote(repo, &name, client::Direction::Push).map_err(failure)?;
     let progress = Progress::new(&args.quiet);
     let mut cb = progress.callback();
     let spec = PushSpec {

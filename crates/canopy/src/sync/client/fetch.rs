@@ -450,8 +450,7 @@ pub fn fetch_pack(
 /// Fetches every branch and tag of remote `name` into `refs/remotes/<name>/*` and
 /// `refs/tags/*` (existing tags are not moved).
 pub fn fetch(repo: &Repo, name: &str, opts: &mut FetchOptions<'_>) -> Result<FetchOutcome> {
-    let url = remote::url(repo, name)?;
-    let mut t = super::open_transport(&url)?;
+    let mut t = super::open_remote(repo, name, super::Direction::Fetch)?;
     fetch_with(repo, t.as_mut(), name, opts)
 }
 
@@ -656,8 +655,7 @@ pub fn fetch_missing(repo: &Repo, ids: &[ObjectId]) -> Result<usize> {
     let Some(name) = remote::promisor(repo)? else {
         return Ok(0);
     };
-    let url = remote::url(repo, &name)?;
-    let mut t = super::open_transport(&url)?;
+    let mut t = super::open_remote(repo, &name, super::Direction::Fetch)?;
     let body = t.info_refs(Service::UploadPack, true)?;
     let caps = read_v2_caps(&body, t.url())?;
     let info = RemoteInfo {

@@ -3,10 +3,14 @@
 //! the way git checks them (a wrong advertisement type means a dumb server, which Canopy does
 //! not support). Error responses become errors naming the URL, with the server's `text/plain`
 //! message when it sent one. Credentials in the URL (`http://user:pass@host/…`) are sent as
-//! Basic authentication.
+//! Basic authentication; otherwise a `401` asks Git's credential helpers
+//! ([`super::credential`]) once, retries with what they give, and tells them whether it
+//! worked. `http.extraHeader` values go with every request.
 
 use std::io::Read;
+use std::path::PathBuf;
 
+use super::credential::{self, Credential};
 use super::{Service, Transport};
 use crate::sync::{Error, Result};
 
@@ -18,10 +22,24 @@ pub struct HttpTransport {
     url: String,
     agent: ureq::Agent,
     auth: Option<String>,
+    /// `http.extraHeader` values as (name, value).
+    extra_headers: Vec<(String, String)>,
+    /// The store whose configuration `git credential` reads.
+    git_dir: Option<PathBuf>,
+    /// What to ask the credential helpers for (none if the URL carries a password).
+    wanted: Option<Credential>,
+    /// Credentials from a helper, with whether they were approved yet.
+    filled: Option<(Credential, bool)>,
 }
 
 impl HttpTransport {
     pub fn new(url: &str) -> HttpTransport {
+        HttpTransport::configured(url, Vec::new(), None)
+    }
+
+    /// With `http.extraHeader` values (`Name: value`) and the store whose configuration
+    /// `git credential` should read.
+    pub fn configured(url: &str, extra_headers: Vec<String>, git_dir: Option<PathBuf>) -> HttpTransport {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("git/2.47.3 (", "canopy/", env!("CARGO_PKG_VERSION"), ")"))
@@ -29,18 +47,77 @@ impl HttpTransport {
             .into();
         let mut base = url.trim_end_matches('/').to_string();
         let mut auth = None;
+        let mut wanted = Credential::for_url(&base);
         if let Some((scheme, rest)) = base.split_once("://") {
             if let Some((creds, host)) = rest.split_once('@') {
                 if !creds.contains('/') {
-                    auth = Some(basic(creds));
+                    if creds.contains(':') {
+                        auth = Some(basic(creds));
+                        wanted = None;
+                    }
                     base = format!("{scheme}://{host}");
                 }
             }
         }
+        let extra_headers = extra_headers
+            .iter()
+            .filter_map(|h| h.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .filter(|(k, _)| !k.is_empty())
+            .collect();
         HttpTransport {
             url: base,
             agent,
             auth,
+            extra_headers,
+            git_dir,
+            wanted,
+            filled: None,
+        }
+    }
+
+    /// Authorization, extra headers and the protocol version of every request.
+    fn decorate<B>(&self, mut req: ureq::RequestBuilder<B>, v2: bool) -> ureq::RequestBuilder<B> {
+        for (k, v) in &self.extra_headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if v2 {
+            req = req.header("Git-Protocol", "version=2");
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        req
+    }
+
+    /// After a `401`: whether credentials from a helper are worth a retry (asked once; a
+    /// second refusal is reported to the helpers).
+    fn ask_credentials(&mut self) -> bool {
+        if let Some((cred, _)) = self.filled.take() {
+            credential::reject(&cred, self.git_dir.as_ref());
+            self.wanted = None;
+            return false;
+        }
+        let Some(wanted) = self.wanted.take() else {
+            return false;
+        };
+        let Some(cred) = credential::fill(&wanted, self.git_dir.as_ref()) else {
+            return false;
+        };
+        let user = cred.username.clone().unwrap_or_default();
+        let pass = cred.password.clone().unwrap_or_default();
+        self.auth = Some(basic(&format!("{user}:{pass}")));
+        self.filled = Some((cred, false));
+        true
+    }
+
+    /// After a successful request: helper credentials are approved once.
+    fn succeeded(&mut self) {
+        if let Some((cred, approved)) = self.filled.as_mut() {
+            if !*approved {
+                *approved = true;
+                credential::approve(cred, self.git_dir.as_ref());
+            }
         }
     }
 
@@ -110,19 +187,20 @@ impl Transport for HttpTransport {
 
     fn info_refs(&mut self, service: Service, v2: bool) -> Result<Vec<u8>> {
         let url = format!("{}/info/refs?service={}", self.url, service.name());
-        let mut req = self.agent.get(&url).header("Pragma", "no-cache");
-        if v2 {
-            req = req.header("Git-Protocol", "version=2");
-        }
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let resp = req.call().map_err(|e| self.err(e.to_string()))?;
+        let resp = loop {
+            let req = self.decorate(self.agent.get(&url).header("Pragma", "no-cache"), v2);
+            let resp = req.call().map_err(|e| self.err(e.to_string()))?;
+            if resp.status().as_u16() == 401 && self.ask_credentials() {
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status().as_u16();
         let ct = content_type(&resp);
         if status != 200 {
             return Err(self.failure(status, ct, resp.into_body()));
         }
+        self.succeeded();
         let expected = format!("application/x-{}-advertisement", service.name());
         if ct.as_deref() != Some(expected.as_str()) {
             return Err(self.err(format!(
@@ -139,26 +217,25 @@ impl Transport for HttpTransport {
 
     fn post(&mut self, service: Service, v2: bool, body: Vec<u8>) -> Result<Box<dyn Read + Send>> {
         let url = format!("{}/{}", self.url, service.name());
-        let mut req = self
-            .agent
-            .post(&url)
-            .header(
+        let resp = loop {
+            let req = self.agent.post(&url).header(
                 "Content-Type",
                 format!("application/x-{}-request", service.name()),
-            )
-            .header("Accept", format!("application/x-{}-result", service.name()));
-        if v2 {
-            req = req.header("Git-Protocol", "version=2");
-        }
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let resp = req.send(&body[..]).map_err(|e| self.err(e.to_string()))?;
+            );
+            let req = req.header("Accept", format!("application/x-{}-result", service.name()));
+            let req = self.decorate(req, v2);
+            let resp = req.send(&body[..]).map_err(|e| self.err(e.to_string()))?;
+            if resp.status().as_u16() == 401 && self.ask_credentials() {
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status().as_u16();
         let ct = content_type(&resp);
         if status != 200 {
             return Err(self.failure(status, ct, resp.into_body()));
         }
+        self.succeeded();
         let expected = format!("application/x-{}-result", service.name());
         if ct.as_deref() != Some(expected.as_str()) {
             return Err(self.err(format!(

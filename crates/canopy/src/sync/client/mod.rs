@@ -3,17 +3,30 @@
 //! A [`Transport`] is two calls, as in Git's smart HTTP: `GET info/refs` and `POST` of one
 //! request. [`LocalTransport`] serves local paths and `file://` URLs by running the other
 //! repository's server code ([`super::http`]) in-process; [`HttpTransport`] (feature
-//! `http-client`) speaks HTTP(S) to `canopy serve`, `git http-backend` or any Git host.
+//! `http-client`) speaks HTTP(S) to `canopy serve`, `git http-backend` or any Git host;
+//! [`ConnectTransport`] carries the same calls over `ssh` (`ssh://`, scp-like `host:path`) and
+//! `git://`, one connection per call.
+//!
+//! [`open_remote`] and [`open_transport`] apply Git's configuration first
+//! ([`settings::Settings`]: `url.<base>.insteadOf`, `core.sshCommand`, `http.extraHeader`, …).
 
+mod connect;
+#[cfg(feature = "http-client")]
+mod credential;
+mod daemon;
 mod fetch;
 #[cfg(feature = "http-client")]
 mod http;
 mod push;
 pub mod remote;
+pub mod settings;
+mod ssh;
+pub mod url;
 
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use connect::ConnectTransport;
 pub use fetch::{
     adopt_remote_squash, clone, fetch, fetch_missing, fetch_pack, fetch_with, ls_refs, remote_squash_ref,
     CloneOptions, FetchOptions, FetchOutcome, RemoteInfo,
@@ -21,6 +34,7 @@ pub use fetch::{
 #[cfg(feature = "http-client")]
 pub use http::HttpTransport;
 pub use push::{push, PushOutcome, PushSpec, RefResult};
+pub use settings::Settings;
 
 use super::{http as server, Error, Result};
 use crate::Repo;
@@ -110,26 +124,89 @@ impl Transport for LocalTransport {
     }
 }
 
-/// A transport for `url`: `http://`/`https://` (with the `http-client` feature), `file://`, or
-/// a local path.
+/// What a remote is opened for: a push uses `pushurl` and `pushInsteadOf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Fetch,
+    Push,
+}
+
+/// A transport for `url` with the user's global Git configuration (a clone's case):
+/// `http://`/`https://` (with the `http-client` feature), `ssh://`, scp-like `[user@]host:path`,
+/// `git://`, `file://`, or a local path.
 pub fn open_transport(url: &str) -> Result<Box<dyn Transport>> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        #[cfg(feature = "http-client")]
-        {
-            return Ok(Box::new(HttpTransport::new(url)));
+    open_with(&Settings::global()?, url, None, Direction::Fetch)
+}
+
+/// A transport for remote `name` of `repo`, with the global and the store's configuration.
+pub fn open_remote(repo: &Repo, name: &str, direction: Direction) -> Result<Box<dyn Transport>> {
+    let settings = Settings::for_repo(repo)?;
+    let push_url = match direction {
+        Direction::Push => settings
+            .get(&format!("remote.{name}.pushurl"))
+            .map(str::to_string),
+        Direction::Fetch => None,
+    };
+    // As in Git, a `pushurl` is rewritten by `insteadOf` only.
+    let (url, push_rules) = match push_url {
+        Some(u) => (u, false),
+        None => (remote::url(repo, name)?, direction == Direction::Push),
+    };
+    let url = settings.rewrite(&url, push_rules);
+    open_with(&settings, &url, Some(name), direction)
+}
+
+/// A transport for `url` as configured by `settings` (`url` is rewritten by `insteadOf` unless
+/// `remote` is given, in which case the caller has rewritten it).
+pub fn open_with(
+    settings: &Settings,
+    url: &str,
+    remote: Option<&str>,
+    direction: Direction,
+) -> Result<Box<dyn Transport>> {
+    let rewritten;
+    let url = if remote.is_none() {
+        rewritten = settings.rewrite(url, direction == Direction::Push);
+        rewritten.as_str()
+    } else {
+        url
+    };
+    match url::parse(url)? {
+        url::Location::Local(path) => Ok(Box::new(LocalTransport::open(url, path)?)),
+        url::Location::Http(u) => {
+            #[cfg(feature = "http-client")]
+            {
+                Ok(Box::new(HttpTransport::configured(
+                    &u,
+                    settings.extra_headers(),
+                    settings.git_dir.clone(),
+                )))
+            }
+            #[cfg(not(feature = "http-client"))]
+            {
+                Err(Error::Unsupported(format!(
+                    "{u}: this build has no HTTP client (feature http-client)"
+                )))
+            }
         }
-        #[cfg(not(feature = "http-client"))]
-        {
-            return Err(Error::Unsupported(format!(
-                "{url}: this build has no HTTP client (feature http-client)"
-            )));
+        url::Location::Ssh { host, port, path } => {
+            let remote_key = |k: &str| {
+                remote
+                    .and_then(|r| settings.get(&format!("remote.{r}.{k}")))
+                    .map(str::to_string)
+            };
+            let ssh_settings = ssh::SshSettings {
+                core_ssh_command: settings.get("core.sshcommand").map(str::to_string),
+                variant: settings.get("ssh.variant").map(str::to_string),
+                upload_pack: remote_key("uploadpack"),
+                receive_pack: remote_key("receivepack"),
+            };
+            let c = ssh::SshConnector::new(url, host, port, path, ssh_settings)?;
+            Ok(Box::new(ConnectTransport::new(Box::new(c))))
+        }
+        url::Location::Git { host, port, path } => {
+            let c = daemon::DaemonConnector::new(url, host, port, path);
+            Ok(Box::new(ConnectTransport::new(Box::new(c))))
         }
     }
-    if let Some(path) = url.strip_prefix("file://") {
-        return Ok(Box::new(LocalTransport::open(url, PathBuf::from(path))?));
-    }
-    if url.contains("://") {
-        return Err(Error::Unsupported(format!("{url}: unknown URL scheme")));
-    }
-    Ok(Box::new(LocalTransport::open(url, PathBuf::from(url))?))
 }
