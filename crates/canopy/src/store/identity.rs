@@ -9,8 +9,6 @@
 //! [`parse_git_date`] reads), else now, with the offset of the local time zone (`TZ`, else the
 //! system's) at that moment. `includeIf` sections are not evaluated.
 
-use std::path::{Path as FsPath, PathBuf};
-
 use super::{parse_git_date, Error, Repo, Result};
 use crate::backend::git::Config;
 use crate::object::Signature;
@@ -47,54 +45,8 @@ pub(crate) struct GlobalConfig {
 impl GlobalConfig {
     /// Reads the files Git reads for `--global`, and the files they include.
     pub(crate) fn load() -> GlobalConfig {
-        let mut out = GlobalConfig::default();
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let paths: Vec<PathBuf> = match std::env::var_os("GIT_CONFIG_GLOBAL") {
-            Some(p) => vec![PathBuf::from(p)],
-            None => {
-                let xdg = std::env::var_os("XDG_CONFIG_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute())
-                    .or_else(|| home.as_ref().map(|h| h.join(".config")));
-                xdg.map(|x| x.join("git/config"))
-                    .into_iter()
-                    .chain(home.as_ref().map(|h| h.join(".gitconfig")))
-                    .collect()
-            }
-        };
-        for path in paths {
-            out.add(&path, home.as_deref(), 0);
-        }
-        out
-    }
-
-    /// Adds `path` (if it can be read) and then, at higher precedence, the files it includes.
-    fn add(&mut self, path: &FsPath, home: Option<&FsPath>, depth: usize) {
-        // Git stops at 10 levels of includes.
-        if depth > 10 {
-            return;
-        }
-        let Ok(config) = Config::load(path) else {
-            return;
-        };
-        let includes: Vec<PathBuf> = config
-            .get_all("include.path")
-            .into_iter()
-            .filter_map(|p| {
-                if let Some(rest) = p.strip_prefix("~/") {
-                    return home.map(|h| h.join(rest));
-                }
-                let p = FsPath::new(p);
-                Some(if p.is_absolute() {
-                    p.to_path_buf()
-                } else {
-                    path.parent().unwrap_or(FsPath::new(".")).join(p)
-                })
-            })
-            .collect();
-        self.files.push(config);
-        for include in includes {
-            self.add(&include, home, depth + 1);
+        GlobalConfig {
+            files: crate::backend::git::global_layers(),
         }
     }
 

@@ -811,6 +811,60 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// The user's global Git configuration files, lowest precedence first: `$GIT_CONFIG_GLOBAL`,
+/// or `$XDG_CONFIG_HOME/git/config` (`~/.config/git/config`) then `~/.gitconfig`, each followed
+/// by the files its `[include] path = …` entries name (`~/` and relative paths resolved as Git
+/// does, up to 10 levels). Files that cannot be read are left out; `includeIf` is not evaluated.
+pub fn global_layers() -> Vec<Config> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let files: Vec<PathBuf> = match std::env::var_os("GIT_CONFIG_GLOBAL") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => {
+            let xdg = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| home.as_ref().map(|h| h.join(".config")));
+            xdg.map(|x| x.join("git").join("config"))
+                .into_iter()
+                .chain(home.as_ref().map(|h| h.join(".gitconfig")))
+                .collect()
+        }
+    };
+    let mut layers = Vec::new();
+    for file in files {
+        add_with_includes(&mut layers, &file, home.as_deref(), 0);
+    }
+    layers
+}
+
+fn add_with_includes(layers: &mut Vec<Config>, path: &Path, home: Option<&Path>, depth: usize) {
+    if depth > 10 {
+        return;
+    }
+    let Ok(config) = Config::load(path) else {
+        return;
+    };
+    let includes: Vec<PathBuf> = config
+        .get_all("include.path")
+        .into_iter()
+        .filter_map(|p| {
+            if let Some(rest) = p.strip_prefix("~/") {
+                return home.map(|h| h.join(rest));
+            }
+            let p = Path::new(p);
+            Some(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(p)
+            })
+        })
+        .collect();
+    layers.push(config);
+    for include in includes {
+        add_with_includes(layers, &include, home, depth + 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

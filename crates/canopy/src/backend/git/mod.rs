@@ -18,7 +18,7 @@ pub mod refs;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use config::Config;
+pub use config::{global_layers, Config};
 use loose::{io_err, LooseObjects};
 use pack::PackSet;
 pub use pack_write::{PackInfo, PackWriter};

@@ -1,7 +1,7 @@
 //! The Git configuration a client honours when it opens a remote: the user's global files
-//! (`$GIT_CONFIG_GLOBAL`, else `$XDG_CONFIG_HOME/git/config` — `~/.config/git/config` — then
-//! `~/.gitconfig`) under the store's own `config`, the later file winning as in Git. The system
-//! file is not read.
+//! ([`global_layers`](crate::backend::git::global_layers): `$GIT_CONFIG_GLOBAL`, else
+//! `$XDG_CONFIG_HOME/git/config` then `~/.gitconfig`, with their includes) under the store's own
+//! `config`, the later file winning as in Git. The system file is not read.
 //!
 //! Keys used: `url.<base>.insteadOf`/`pushInsteadOf` (rewriting, longest prefix wins),
 //! `remote.<name>.url`/`pushurl`/`uploadpack`/`receivepack`, `core.sshCommand`, `ssh.variant`,
@@ -21,34 +21,11 @@ pub struct Settings {
     pub(crate) git_dir: Option<PathBuf>,
 }
 
-fn global_files() -> Vec<PathBuf> {
-    if let Some(g) = std::env::var_os("GIT_CONFIG_GLOBAL") {
-        return vec![PathBuf::from(g)];
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let xdg = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|x| !x.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".config")));
-    let mut out = Vec::new();
-    if let Some(x) = xdg {
-        out.push(x.join("git").join("config"));
-    }
-    if let Some(h) = home {
-        out.push(h.join(".gitconfig"));
-    }
-    out
-}
-
 impl Settings {
     /// The user's global configuration only (for a clone, before the store exists).
     pub fn global() -> Result<Settings> {
-        let mut layers = Vec::new();
-        for f in global_files() {
-            layers.push(Config::load(&f)?);
-        }
         Ok(Settings {
-            layers,
+            layers: crate::backend::git::global_layers(),
             git_dir: None,
         })
     }
