@@ -187,3 +187,41 @@ fn a_queue_popped_on_two_disconnected_stores_reports_the_double_delivery() {
         assert!(left.contains("two"));
     }
 }
+
+#[test]
+fn concurrent_canopy_queue_pop_processes_take_each_item_once() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.git_ok(&store, &["config", "canopy.fsync", "false"]);
+    const ITEMS: usize = 40;
+    for n in 0..ITEMS {
+        sb.canopy_ok(&store, &["queue", "push", "work", &n.to_string()]);
+    }
+    let taken: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = Vec::new();
+                    loop {
+                        let run = sb.canopy(&store, &["queue", "pop", "work"]);
+                        if run.code == 1 {
+                            return got;
+                        }
+                        let item: serde_json::Value = serde_json::from_str(&run.ok().out()).unwrap();
+                        got.push(item["value"].as_u64().unwrap());
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = taken.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (0..ITEMS as u64).collect::<Vec<_>>(),
+        "every item exactly once"
+    );
+    assert_eq!(sb.canopy_ok(&store, &["queue", "doubles", "work"]), "");
+    sb.assert_fsck_clean(&store);
+}
