@@ -22,7 +22,7 @@ pub(crate) struct BranchPath {
     path: String,
 }
 
-/// Message and author of a structure operation.
+/// `{"add": N}` and the commit's message and author.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CounterAdd {
@@ -43,13 +43,14 @@ fn structure_path(path: &str) -> Result<Path, ApiError> {
     Ok(path)
 }
 
+/// The message and author a request gives (none: the structure's default message and the
+/// store's identity).
 fn commit_options(
     repo: &Repo,
     message: Option<String>,
     author: Option<&str>,
-    default: String,
 ) -> Result<CommitOptions, ApiError> {
-    let mut opts = CommitOptions::message(message.unwrap_or(default));
+    let mut opts = CommitOptions::message(message.unwrap_or_default());
     if let Some(a) = author {
         opts.author = Some(parse_author(repo, a)?);
     }
@@ -62,11 +63,8 @@ pub(crate) async fn get_counter(
     Caller(who): Caller,
     Params(p): Params<BranchPath>,
 ) -> Result<Response, ApiError> {
-    let repo = state.repo().clone();
-    let body = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let value = Counter::open(branch, structure_path(&p.path)?).get()?;
-        Ok(json!({ "value": value }))
+    let body = read_op(&state, who, p, |branch, path| {
+        Ok(json!({ "value": Counter::open(branch, path).get()? }))
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
@@ -79,24 +77,14 @@ pub(crate) async fn add_counter(
     Params(p): Params<BranchPath>,
     Json(req): Json<CounterAdd>,
 ) -> Result<Response, ApiError> {
-    let repo = state.repo().clone();
-    let name = p.branch.clone();
-    let _writing = state.lock_branch(&name).await;
-    let body = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
-        let path = structure_path(&p.path)?;
-        let opts = commit_options(
-            &repo,
-            req.message,
-            req.author.as_deref(),
-            format!("counter {path} add {}", req.add),
-        )?;
-        let counted = Counter::open(branch, path).with_commit(opts).add(req.add)?;
+    write_op(state, who, p.branch, move |repo, branch| {
+        let opts = commit_options(repo, req.message, req.author.as_deref())?;
+        let counted = Counter::open(branch, structure_path(&p.path)?)
+            .with_commit(opts)
+            .add(req.add)?;
         Ok(json!({ "value": counted.value, "commit": counted.commit.to_hex() }))
     })
-    .await?;
-    state.notify(&name);
-    Ok(ok_json(StatusCode::OK, body))
+    .await
 }
 
 /// The body of a push or an append: the JSON item, and the commit's message and author.
@@ -136,16 +124,29 @@ async fn write_op(
     Ok(ok_json(StatusCode::OK, body))
 }
 
+/// Runs `op` on the branch (for reading) and the structure's path.
+async fn read_op<T: Send + 'static>(
+    state: &AppState,
+    who: crate::auth::Identity,
+    p: BranchPath,
+    op: impl FnOnce(canopy::Branch, Path) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let repo = state.repo().clone();
+    blocking(move || {
+        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+        op(branch, structure_path(&p.path)?)
+    })
+    .await
+}
+
 /// `GET /branches/{b}/queues/{path}`: `{"items": [{key, value}], "double_deliveries": […]}`.
 pub(crate) async fn list_queue(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(p): Params<BranchPath>,
 ) -> Result<Response, ApiError> {
-    let repo = state.repo().clone();
-    let body = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let q = Queue::<Value>::open(branch, structure_path(&p.path)?);
+    let body = read_op(&state, who, p, |branch, path| {
+        let q = Queue::<Value>::open(branch, path);
         let doubles: Vec<Value> = q
             .double_deliveries()?
             .into_iter()
@@ -172,7 +173,7 @@ pub(crate) async fn push_queue(
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
     write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let opts = commit_options(repo, req.message, req.author.as_deref())?;
         let key = Queue::<Value>::open(branch, structure_path(&p.path)?)
             .with_commit(opts)
             .push(&req.item)?;
@@ -196,7 +197,7 @@ pub(crate) async fn pop_queue(
             .map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))?
     };
     write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let opts = commit_options(repo, req.message, req.author.as_deref())?;
         match Queue::<Value>::open(branch, structure_path(&p.path)?)
             .with_commit(opts)
             .pop_item()?
@@ -226,9 +227,7 @@ pub(crate) async fn read_log(
     Params(p): Params<BranchPath>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let repo = state.repo().clone();
-    let body = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
+    let body = read_op(&state, who, p, move |branch, path| {
         let before =
             match &q.before {
                 Some(c) => Some(LogCursor::parse(c).ok_or_else(|| {
@@ -237,7 +236,7 @@ pub(crate) async fn read_log(
                 None => None,
             };
         let limit = q.limit.unwrap_or(100).min(10_000);
-        let log = Log::<Value>::open(branch, structure_path(&p.path)?);
+        let log = Log::<Value>::open(branch, path);
         let (entries, next) = log.page(before.as_ref(), limit)?;
         Ok(json!({ "entries": entries, "next": next }))
     })
@@ -253,7 +252,7 @@ pub(crate) async fn append_log(
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
     write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let opts = commit_options(repo, req.message, req.author.as_deref())?;
         let cursor = Log::<Value>::open(branch, structure_path(&p.path)?)
             .with_commit(opts)
             .append(&req.item)?;
@@ -277,10 +276,8 @@ pub(crate) async fn read_rope(
     Query(q): Query<RangeQuery>,
 ) -> Result<Response, ApiError> {
     use axum::response::IntoResponse;
-    let repo = state.repo().clone();
-    let bytes = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let rope = Rope::open(branch, structure_path(&p.path)?);
+    let bytes = read_op(&state, who, p, move |branch, path| {
+        let rope = Rope::open(branch, path);
         let offset = q.offset.unwrap_or(0);
         Ok(match q.len {
             Some(len) => rope.read_range(offset, len)?,
@@ -305,7 +302,7 @@ pub(crate) async fn create_rope(
     crate::limits::Body(body): crate::limits::Body,
 ) -> Result<Response, ApiError> {
     write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, None, None, String::new())?;
+        let opts = commit_options(repo, None, None)?;
         let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
         rope.write_new(&body).map_err(|e| match e {
             canopy::store::Error::ExpectationFailed { .. } => ApiError::new(
@@ -340,7 +337,7 @@ pub(crate) async fn splice_rope(
     Json(req): Json<SpliceRequest>,
 ) -> Result<Response, ApiError> {
     write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref(), String::new())?;
+        let opts = commit_options(repo, req.message, req.author.as_deref())?;
         let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
         let stats = rope.splice(req.offset, req.delete, req.insert.as_bytes())?;
         Ok(json!({
