@@ -362,8 +362,17 @@ fn test_and_set(
     }
 }
 
+/// A directory path as `list` and `tree` take it: `/` is the root, and a trailing `/` is allowed
+/// (`config/`, as `git ls-tree` takes it).
+fn dir_path(path: &str) -> Result<Path, Failure> {
+    if path == "/" {
+        return Ok(Path::root());
+    }
+    Ok(Path::parse(path.strip_suffix('/').unwrap_or(path))?)
+}
+
 fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
-    let p = Path::parse(path)?;
+    let p = dir_path(path)?;
     let repo = ctx.open()?;
     let view = ctx.view(&repo, at)?;
     if p.is_root() || view.contains(&p)? {
@@ -387,7 +396,7 @@ fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
 }
 
 fn tree(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
-    let p = Path::parse(path)?;
+    let p = dir_path(path)?;
     let repo = ctx.open()?;
     let view = ctx.view(&repo, at)?;
     if !p.is_root() && !view.contains(&p)? {
