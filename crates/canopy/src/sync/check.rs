@@ -245,6 +245,10 @@ mod tests {
             assert!(err.contains(needle), "{entries:?}: {err}");
         }
         assert!(check_tree(h, b"100644 a\0short").is_err());
+        let long = vec![b'n'; 4097];
+        let err = check_tree(h, &tree(&[("100644", &long)])).unwrap_err();
+        assert!(err.starts_with("largePathname"), "{err}");
+        assert!(check_tree(h, &tree(&[("100644", &long[..4096])])).is_ok());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! keeps it alive), but a pack truncated *in place* by another program could fault.
 
 mod cache;
-pub(crate) mod delta;
+pub mod delta;
 #[cfg(test)]
 mod tests;
 mod verify;
