@@ -87,19 +87,26 @@ fuzz_target!(|data: &[u8]| {
     let repo = Repo::in_memory(HashKind::Sha1);
     let opts = CommitOptions::message("model");
     let main = repo.branch("main").unwrap();
-    main.set(&Path::parse("a").unwrap(), b"0".to_vec(), &opts).unwrap();
+    main.set(&Path::parse("a").unwrap(), b"0".to_vec(), &opts)
+        .unwrap();
     let mut models = [read(&main), Model::new()];
     let mut side: Option<(Branch, Model)> = None; // the side branch and its fork-point model
     let mut bytes = data.iter().copied().take(256);
     while let Some(op) = bytes.next() {
         let on_side = op & 0x80 != 0 && side.is_some();
         let which = usize::from(on_side);
-        let branch = if on_side { side.as_ref().unwrap().0.clone() } else { main.clone() };
+        let branch = if on_side {
+            side.as_ref().unwrap().0.clone()
+        } else {
+            main.clone()
+        };
         match op & 7 {
             0..=2 => {
                 let k = key(&mut bytes);
                 let v = vec![bytes.next().unwrap_or(0) % 4 + b'0'];
-                branch.set(&Path::parse_bytes(&k).unwrap(), v.clone(), &opts).unwrap();
+                branch
+                    .set(&Path::parse_bytes(&k).unwrap(), v.clone(), &opts)
+                    .unwrap();
                 set(&mut models[which], &k, Some(v));
             }
             3 => {
@@ -127,12 +134,16 @@ fuzz_target!(|data: &[u8]| {
             5 if side.is_none() => {
                 let head = main.head().unwrap().unwrap();
                 let name = format!("side{}", bytes.next().unwrap_or(0));
-                let Ok(b) = repo.create_branch(&name, head) else { continue };
+                let Ok(b) = repo.create_branch(&name, head) else {
+                    continue;
+                };
                 models[1] = models[0].clone();
                 side = Some((b, models[0].clone()));
             }
             5 | 6 => {
-                let Some((side_branch, base)) = side.take() else { continue };
+                let Some((side_branch, base)) = side.take() else {
+                    continue;
+                };
                 let from = side_branch.head().unwrap().unwrap();
                 let expected = merge3(&base, &models[0], &models[1]);
                 let outcome = main.merge(from, &MergeOptions::default()).unwrap();

@@ -7,8 +7,14 @@ use canopy::sync::check::check_object;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, content)) = data.split_first() else { return };
-    let hash = if selector & 0x80 == 0 { HashKind::Sha1 } else { HashKind::Sha256 };
+    let Some((&selector, content)) = data.split_first() else {
+        return;
+    };
+    let hash = if selector & 0x80 == 0 {
+        HashKind::Sha1
+    } else {
+        HashKind::Sha256
+    };
     let kind = match selector & 3 {
         0 => ObjectKind::Blob,
         1 => ObjectKind::Tree,

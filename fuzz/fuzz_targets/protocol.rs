@@ -9,7 +9,9 @@ use canopy::{HashKind, Repo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, mut input)) = data.split_first() else { return };
+    let Some((&selector, mut input)) = data.split_first() else {
+        return;
+    };
     match selector % 5 {
         0 => {
             let mut pkts = PktReader::new(&mut input);
