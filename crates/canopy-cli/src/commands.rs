@@ -152,6 +152,7 @@ pub fn run(cli: Cli) -> Outcome {
             crate::maintenance::squash(&ctx, before.as_deref(), adopt.as_deref())
         }
         Command::Gc { grace } => crate::maintenance::gc(&ctx, &grace),
+        Command::Fsck { repair, grace } => crate::maintenance::fsck(&ctx, repair, &grace),
         Command::MergeBase { a, b } => crate::merging::merge_base(&ctx, &a, &b),
         Command::Counter(cmd) => crate::structures::counter(&ctx, &cmd),
         Command::Queue(cmd) => crate::structures::queue(&ctx, &cmd),

@@ -144,6 +144,18 @@ pub enum Command {
         #[arg(long, value_name = "AGE", default_value = "2w")]
         grace: String,
     },
+    /// Check the store as `git fsck --strict` does: every object, pack, index, reference and
+    /// reflog; one line per finding, exit 3 when there are errors.
+    Fsck {
+        /// Return the store to its last good state: stale temporary files go, damaged objects and
+        /// packs move to fsck-quarantine/ (intact objects salvaged first), broken references go
+        /// back to the newest complete commit of their reflog.
+        #[arg(long)]
+        repair: bool,
+        /// Temporary files younger than this may belong to a running writer and are kept.
+        #[arg(long, value_name = "AGE", default_value = "1d")]
+        grace: String,
+    },
     /// Squash all history up to REV into one root commit, deterministically, on every branch
     /// containing it (replicas squashing at the same commit get the same ids).
     Squash {

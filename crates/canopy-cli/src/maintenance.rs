@@ -1,8 +1,10 @@
-//! `canopy gc` and `canopy squash`.
+//! `canopy gc`, `canopy fsck` and `canopy squash`.
 
 use std::time::Duration;
 
+use canopy::backend::git::fsck::{fsck as check, FsckOptions, Severity};
 use canopy::backend::git::gc::{gc as collect, GcOptions};
+use canopy::backend::git::RepoLayout;
 use serde_json::json;
 
 use crate::commands::{Ctx, Failure, Outcome};
@@ -56,6 +58,31 @@ pub fn gc(ctx: &Ctx, grace: &str) -> Outcome {
         )]);
     }
     Ok(0)
+}
+
+/// Exit code when errors remain: the store is damaged.
+const DAMAGED: u8 = 3;
+
+pub fn fsck(ctx: &Ctx, repair: bool, grace: &str) -> Outcome {
+    let grace = parse_age(grace)
+        .ok_or_else(|| Failure::usage(format!("invalid age '{grace}' (e.g. 1d, 12h, now)")))?;
+    // Not through `Repo::open`: a damaged pack must be reported, not refuse the open.
+    let layout = RepoLayout::open(&ctx.root).map_err(canopy::store::Error::from)?;
+    let report = check(&layout, &FsckOptions { repair, grace }).map_err(canopy::store::Error::from)?;
+    if ctx.json {
+        output::json(&json!(report));
+    } else {
+        let shown = report.findings.iter().map(ToString::to_string);
+        let repairs = report.repairs.iter().map(ToString::to_string);
+        let remaining = report
+            .after_repair
+            .iter()
+            .flatten()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| format!("after repair: {f}"));
+        output::lines(shown.chain(repairs).chain(remaining));
+    }
+    Ok(if report.is_clean() { 0 } else { DAMAGED })
 }
 
 pub fn squash(ctx: &Ctx, before: Option<&str>, adopt: Option<&str>) -> Outcome {

@@ -9,6 +9,9 @@
 
 use crate::object::{git_name_cmp, Commit, HashKind, Mode, ObjectId, ObjectKind, Tag};
 
+/// Longest tree entry name accepted (`fsck`'s `largePathname`, an error under `--strict`).
+const MAX_NAME_LEN: usize = 4096;
+
 /// What an object points at, with the kind the target must have.
 pub type Links = Vec<(ObjectId, ObjectKind)>;
 
@@ -143,6 +146,12 @@ fn check_tree(hash: HashKind, data: &[u8]) -> Result<Links, String> {
         let name = &data[name_start..name_start + nul];
         crate::path::check_step(name)
             .map_err(|e| format!("tree entry '{}': {e}", crate::object::escape_bytes(name)))?;
+        if name.len() > MAX_NAME_LEN {
+            return Err(format!(
+                "largePathname: entry at byte {pos} has a name of {} bytes (at most {MAX_NAME_LEN})",
+                name.len()
+            ));
+        }
         if mode == Mode::Symlink && is_gitmodules(name) {
             return Err("gitmodulesSymlink: .gitmodules is a symbolic link".into());
         }
@@ -236,6 +245,10 @@ mod tests {
             assert!(err.contains(needle), "{entries:?}: {err}");
         }
         assert!(check_tree(h, b"100644 a\0short").is_err());
+        let long = vec![b'n'; 4097];
+        let err = check_tree(h, &tree(&[("100644", &long)])).unwrap_err();
+        assert!(err.starts_with("largePathname"), "{err}");
+        assert!(check_tree(h, &tree(&[("100644", &long[..4096])])).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod commit_graph;
 pub mod config;
 mod delta_encode;
+pub mod fsck;
 pub mod gc;
 mod loose;
 pub mod pack;

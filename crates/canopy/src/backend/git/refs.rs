@@ -554,7 +554,8 @@ impl AtomicWrite for GitRefs {
                 Ok(None) => Current::Missing,
                 Ok(Some(RefTarget::Direct(id))) => Current::Value(id),
                 Ok(Some(RefTarget::Symbolic(_))) => continue,
-                Err(Error::BadRef { .. }) if new.is_none() && expected == Expected::Any => Current::Broken,
+                // A torn file can be overwritten or deleted, but only by a forced update.
+                Err(Error::BadRef { .. }) if expected == Expected::Any => Current::Broken,
                 Err(e) => return Err(e),
             };
             let old = match current {
@@ -671,6 +672,50 @@ impl AtomicWrite for GitRefs {
 }
 
 impl GitRefs {
+    /// The names of every loose reference file under `refs/` with a valid name, including
+    /// symbolic and unparseable ones (which [`AtomicWrite::list`] leaves out).
+    pub fn loose_names(&self) -> Result<Vec<String>> {
+        let mut found = BTreeMap::new();
+        self.walk_loose(&self.git_dir.join("refs"), "refs", "refs/", &mut found)?;
+        Ok(found.into_keys().collect())
+    }
+
+    /// Rewrites the reflog of `name`, keeping only the entries `keep` accepts (lines that do not
+    /// parse are dropped too); returns how many lines were dropped. Done under the reference's
+    /// lock, as appends are, and replaced atomically.
+    pub fn retain_reflog(&self, name: &str, keep: &dyn Fn(&ReflogEntry) -> bool) -> Result<usize> {
+        check_ref_name(name)?;
+        let path = self.log_path(name);
+        let _lock = self.lock(name)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if is_absent(&e) => return Ok(0),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut dropped = 0;
+        for line in bytes.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            if self.parse_reflog_line(line).is_some_and(|e| keep(&e)) {
+                kept.extend_from_slice(line);
+                kept.push(b'\n');
+            } else {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            let tmp = path_with_suffix(&path, ".new");
+            write_file(&tmp, &kept, self.fsync)?;
+            fs::rename(&tmp, &path).map_err(|source| {
+                let _ = fs::remove_file(&tmp);
+                Error::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(dropped)
+    }
+
     /// Collects the loose references in `dir` (named `rel`) and below whose names start with
     /// `prefix`. Lock files, invalid names and unreadable junk are skipped.
     fn walk_loose(

@@ -30,7 +30,7 @@ pub(super) fn varint(data: &[u8], pos: &mut usize) -> Result<u64, String> {
 
 /// Applies `delta` to `base`; the result may be at most `max_size` bytes. Errors name the byte
 /// offset inside the (inflated) delta.
-pub(crate) fn apply(base: &[u8], delta: &[u8], max_size: u64) -> Result<Vec<u8>, String> {
+pub fn apply(base: &[u8], delta: &[u8], max_size: u64) -> Result<Vec<u8>, String> {
     let mut pos = 0usize;
     let base_size = varint(delta, &mut pos)?;
     if base_size != base.len() as u64 {

@@ -16,9 +16,10 @@
 //! keeps it alive), but a pack truncated *in place* by another program could fault.
 
 mod cache;
-pub(crate) mod delta;
+pub mod delta;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,7 @@ use memmap2::Mmap;
 use crate::backend::{Error, Result};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 use cache::{Base, BaseCache};
+pub use verify::{verify, PackProblem};
 
 /// Largest object or delta result accepted.
 const MAX_OBJECT_SIZE: u64 = 4 << 30;
@@ -396,6 +398,12 @@ enum EntryKind {
 impl Pack {
     /// Opens and validates `dir/<stem>.{idx,pack}`; `None` if either file is missing.
     fn open(dir: &Path, stem: &str, hash: HashKind) -> Result<Option<Pack>> {
+        Pack::open_with(dir, stem, hash, true)
+    }
+
+    /// [`Pack::open`]; when not `strict`, a pack whose object count or trailer disagrees with
+    /// its index is still opened (to check or salvage what is left of it).
+    fn open_with(dir: &Path, stem: &str, hash: HashKind, strict: bool) -> Result<Option<Pack>> {
         let hs = hash.len();
         let idx_path = dir.join(format!("{stem}.idx"));
         let pack_path = dir.join(format!("{stem}.pack"));
@@ -452,22 +460,8 @@ impl Pack {
         if version != 2 && version != 3 {
             return Err(bad_pack(format!("unsupported pack version {version}")));
         }
-        let in_pack = be32(&pack, 8);
-        if in_pack as usize != count {
-            return Err(bad_pack(format!(
-                "header says {in_pack} objects, the index {} lists {count}",
-                idx_path.display()
-            )));
-        }
         let data_end = pack.len() - hs;
-        let idx_copy = &idx[idx.len() - 2 * hs..idx.len() - hs];
-        if &pack[data_end..] != idx_copy {
-            return Err(bad_pack(format!(
-                "trailer does not match the index {} (truncated or replaced pack?)",
-                idx_path.display()
-            )));
-        }
-        Ok(Some(Pack {
+        let opened = Pack {
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             stem: stem.to_string(),
             pack_path,
@@ -480,7 +474,32 @@ impl Pack {
             large_at,
             large_count,
             data_end,
-        }))
+        };
+        if strict {
+            opened.check_against_index()?;
+        }
+        Ok(Some(opened))
+    }
+
+    /// The pack's object count and trailer must be the ones its index records.
+    fn check_against_index(&self) -> Result<()> {
+        let hs = self.hash.len();
+        let count = self.bucket(0, 255).1;
+        let in_pack = be32(&self.pack, 8);
+        if in_pack as usize != count {
+            return Err(self.corrupt_pack(format!(
+                "header says {in_pack} objects, the index {} lists {count}",
+                self.idx_path.display()
+            )));
+        }
+        let idx_copy = &self.idx[self.idx.len() - 2 * hs..self.idx.len() - hs];
+        if &self.pack[self.data_end..] != idx_copy {
+            return Err(self.corrupt_pack(format!(
+                "trailer does not match the index {} (truncated or replaced pack?)",
+                self.idx_path.display()
+            )));
+        }
+        Ok(())
     }
 
     fn corrupt_pack(&self, reason: String) -> Error {

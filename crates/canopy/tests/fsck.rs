@@ -1,0 +1,384 @@
+//! `fsck` and its repair: each kind of damage is injected into a real store, must be found, and
+//! must be repaired back to the last good state without losing good data. `git fsck --strict`
+//! is the oracle: it must agree that the damaged store is broken and the repaired one is clean.
+
+use std::fs;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use canopy::backend::git::fsck::{fsck, FindingKind, FsckOptions, FsckReport, RepairAction};
+use canopy::backend::git::RepoLayout;
+use canopy::backend::{Expected, RefLog};
+use canopy::object::{ObjectId, ObjectKind, Signature};
+use canopy::store::CommitOptions;
+use canopy::{Path, Repo};
+
+fn git(dir: &FsPath, args: &[&str]) -> (bool, String) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `git fsck --strict` finds nothing wrong (dangling objects are fine).
+fn git_fsck_clean(dir: &FsPath) -> (bool, String) {
+    let (ok, text) = git(dir, &["fsck", "--strict", "--no-progress"]);
+    let clean = ok
+        && !text
+            .lines()
+            .any(|l| l.starts_with("error") || l.starts_with("missing"));
+    (clean, text)
+}
+
+fn who(i: i64) -> Signature {
+    Signature {
+        name: "t".into(),
+        email: "t@example.com".into(),
+        time: 1_700_000_000 + i,
+        offset_minutes: 0,
+    }
+}
+
+fn opts(i: i64) -> CommitOptions {
+    CommitOptions {
+        message: format!("commit {i}"),
+        author: Some(who(i)),
+        committer: Some(who(i)),
+    }
+}
+
+fn p(s: &str) -> Path {
+    Path::parse(s).unwrap()
+}
+
+/// The values of the good commit `A`; commit `B` adds `new/value` on top.
+const GOOD: &[(&str, &str)] = &[("a", "one"), ("dir/b", "two"), ("dir/sub/c", "three")];
+
+struct Store {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    a: ObjectId,
+    b: ObjectId,
+}
+
+impl Store {
+    fn new() -> Store {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let repo = Repo::init(&dir).unwrap();
+        let main = repo.head_branch().unwrap();
+        let mut a = None;
+        for (i, (path, value)) in GOOD.iter().enumerate() {
+            a = Some(main.set(&p(path), value.as_bytes(), &opts(i as i64)).unwrap());
+        }
+        let b = main.set(&p("new/value"), "newest", &opts(10)).unwrap();
+        Store {
+            _tmp: tmp,
+            dir,
+            a: a.unwrap(),
+            b,
+        }
+    }
+
+    fn check(&self, repair: bool) -> FsckReport {
+        let layout = RepoLayout::open(&self.dir).unwrap();
+        fsck(
+            &layout,
+            &FsckOptions {
+                repair,
+                grace: Duration::from_secs(3600),
+            },
+        )
+        .unwrap()
+    }
+
+    fn loose_path(&self, id: &ObjectId) -> PathBuf {
+        let hex = id.to_hex();
+        self.dir.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// The objects `B` added (`git rev-list --objects A..B`).
+    fn new_in_b(&self) -> Vec<ObjectId> {
+        let (ok, text) = git(
+            &self.dir,
+            &["rev-list", "--objects", &format!("{}..{}", self.a, self.b)],
+        );
+        assert!(ok, "{text}");
+        text.lines()
+            .map(|l| ObjectId::from_hex(l.split(' ').next().unwrap().as_bytes()).unwrap())
+            .collect()
+    }
+
+    /// Moves `B`'s new objects from loose files into one pack; returns the pack's path.
+    fn pack_b(&self) -> PathBuf {
+        let repo = Repo::open(&self.dir).unwrap();
+        let ids = self.new_in_b();
+        let mut batch = repo.objects().begin_batch().unwrap();
+        for id in &ids {
+            let obj = repo.objects().read(id).unwrap().unwrap();
+            batch.add(obj.kind, &obj.data).unwrap();
+        }
+        batch.finish().unwrap();
+        for id in &ids {
+            fs::remove_file(self.loose_path(id)).unwrap();
+        }
+        fs::read_dir(self.dir.join("objects/pack"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "pack"))
+            .unwrap()
+    }
+
+    fn head(&self) -> Option<ObjectId> {
+        Repo::open(&self.dir)
+            .unwrap()
+            .head_branch()
+            .unwrap()
+            .head()
+            .unwrap()
+    }
+
+    /// Every value of `A` reads back, and `new/value` exactly when the head is `B`.
+    fn assert_good_data(&self) {
+        let repo = Repo::open(&self.dir).unwrap();
+        let main = repo.head_branch().unwrap();
+        for (path, value) in GOOD {
+            assert_eq!(
+                main.get(&p(path)).unwrap().as_deref(),
+                Some(value.as_bytes()),
+                "{path}"
+            );
+        }
+        let view = repo.view_at(self.a).unwrap();
+        for (path, value) in GOOD {
+            assert_eq!(
+                view.get(&p(path)).unwrap().as_deref(),
+                Some(value.as_bytes()),
+                "{path} at A"
+            );
+        }
+        if main.head().unwrap() == Some(self.b) {
+            assert_eq!(
+                main.get(&p("new/value")).unwrap().as_deref(),
+                Some(&b"newest"[..])
+            );
+        }
+    }
+
+    /// The store is broken (for fsck and, when `git_agrees`, for git), the repair fixes it, and
+    /// the branch ends at `expected_head`.
+    fn damaged_then_repaired(
+        &self,
+        kind: FindingKind,
+        git_agrees: bool,
+        expected_head: ObjectId,
+    ) -> FsckReport {
+        let before = self.check(false);
+        assert!(!before.is_clean(), "damage not found");
+        assert!(
+            before.findings.iter().any(|f| f.kind == kind),
+            "no {kind} in {:#?}",
+            before.findings
+        );
+        if git_agrees {
+            let (clean, text) = git_fsck_clean(&self.dir);
+            assert!(!clean, "git fsck found nothing: {text}");
+        }
+        let report = self.check(true);
+        assert!(
+            report.is_clean(),
+            "still broken after repair: {:#?}\nrepairs: {:#?}",
+            report.current(),
+            report.repairs
+        );
+        let (clean, text) = git_fsck_clean(&self.dir);
+        assert!(
+            clean,
+            "git fsck after repair: {text}\nrepairs: {:#?}",
+            report.repairs
+        );
+        assert_eq!(self.head(), Some(expected_head), "repairs: {:#?}", report.repairs);
+        self.assert_good_data();
+        // A second check finds nothing more to do.
+        assert!(self.check(true).repairs.is_empty());
+        report
+    }
+}
+
+fn make_writable(path: &FsPath) {
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap();
+}
+
+#[test]
+fn a_sound_store_is_clean_and_dangling_objects_are_info() {
+    let s = Store::new();
+    let report = s.check(false);
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    assert!(report.objects >= 10);
+    assert!(git_fsck_clean(&s.dir).0);
+    let repo = Repo::open(&s.dir).unwrap();
+    let blob = repo
+        .objects()
+        .write(ObjectKind::Blob, b"nobody points here")
+        .unwrap();
+    let report = s.check(false);
+    assert!(report.is_clean());
+    let dangling: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Dangling)
+        .collect();
+    assert_eq!(dangling.len(), 1, "{dangling:?}");
+    assert_eq!(dangling[0].subject, blob.to_hex());
+    let (_, text) = git(&s.dir, &["fsck", "--strict"]);
+    assert!(text.contains(&format!("dangling blob {blob}")), "{text}");
+}
+
+#[test]
+fn truncated_newest_loose_object() {
+    let s = Store::new();
+    let path = s.loose_path(&s.b);
+    make_writable(&path);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let report = s.damaged_then_repaired(FindingKind::CorruptObject, true, s.a);
+    assert!(report
+        .repairs
+        .iter()
+        .any(|r| r.action == RepairAction::Quarantined && r.subject.contains(&s.b.to_hex()[2..])));
+    // Quarantined, not deleted.
+    assert!(s.dir.join("fsck-quarantine").is_dir());
+}
+
+#[test]
+fn flipped_byte_in_a_blob() {
+    let s = Store::new();
+    let blob = ObjectId::for_object(canopy::object::HashKind::Sha1, ObjectKind::Blob, b"newest");
+    let path = s.loose_path(&blob);
+    make_writable(&path);
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 6;
+    bytes[last] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    s.damaged_then_repaired(FindingKind::CorruptObject, true, s.a);
+}
+
+#[test]
+fn truncated_pack() {
+    let s = Store::new();
+    let pack = s.pack_b();
+    assert!(s.check(false).is_clean());
+    let len = fs::metadata(&pack).unwrap().len();
+    let bytes = fs::read(&pack).unwrap();
+    fs::write(&pack, &bytes[..(len - 30) as usize]).unwrap();
+    let report = s.damaged_then_repaired(FindingKind::BadPack, true, s.a);
+    assert!(report.repairs.iter().any(|r| r.action == RepairAction::Salvaged));
+}
+
+#[test]
+fn corrupt_index_keeps_every_intact_object() {
+    let s = Store::new();
+    let pack = s.pack_b();
+    let idx = pack.with_extension("idx");
+    make_writable(&idx);
+    let mut bytes = fs::read(&idx).unwrap();
+    let n = s.new_in_b().len();
+    let crc_at = 8 + 1024 + n * 20;
+    bytes[crc_at] ^= 0xff;
+    fs::write(&idx, &bytes).unwrap();
+    // Every object still reads back intact, so nothing is lost: the branch stays at B.
+    let report = s.damaged_then_repaired(FindingKind::BadIndex, true, s.b);
+    assert!(report
+        .repairs
+        .iter()
+        .any(|r| r.action == RepairAction::Salvaged && r.detail.starts_with(&format!("{n} "))));
+}
+
+#[test]
+fn torn_ref_files() {
+    for junk in [String::new(), Store::new().b.to_hex()[..20].to_string()] {
+        let s = Store::new();
+        fs::write(s.dir.join("refs/heads/main"), &junk).unwrap();
+        let report = s.damaged_then_repaired(FindingKind::BadRef, false, s.b);
+        assert!(report.repairs.iter().any(|r| r.action == RepairAction::MovedRef));
+    }
+}
+
+#[test]
+fn ref_pointing_at_a_missing_commit() {
+    let s = Store::new();
+    fs::remove_file(s.loose_path(&s.b)).unwrap();
+    s.damaged_then_repaired(FindingKind::BadRef, true, s.a);
+}
+
+#[test]
+fn tree_with_a_dotgit_entry_written_raw() {
+    let s = Store::new();
+    let repo = Repo::open(&s.dir).unwrap();
+    let blob = repo.objects().write(ObjectKind::Blob, b"[core]\n").unwrap();
+    let mut tree = b"100644 .git\0".to_vec();
+    tree.extend_from_slice(blob.as_bytes());
+    let tree = repo.objects().write(ObjectKind::Tree, &tree).unwrap();
+    let commit = format!(
+        "tree {tree}\nparent {}\nauthor t <t@example.com> 1700000100 +0000\ncommitter t <t@example.com> 1700000100 +0000\n\nhostile\n",
+        s.b
+    );
+    let commit = repo
+        .objects()
+        .write(ObjectKind::Commit, commit.as_bytes())
+        .unwrap();
+    let log = RefLog {
+        who: who(100),
+        message: "raw".into(),
+    };
+    assert!(repo
+        .refs()
+        .update("refs/heads/main", Expected::Value(s.b), Some(commit), &log)
+        .unwrap());
+    let report = s.damaged_then_repaired(FindingKind::BadObject, true, s.b);
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.subject == tree.to_hex() && f.message.contains(".git")));
+}
+
+#[test]
+fn stale_temporary_files_are_removed_young_ones_kept() {
+    let s = Store::new();
+    let old = s.dir.join("objects/ab/tmp_obj_old");
+    let young = s.dir.join("objects/pack/tmp_pack_young");
+    fs::create_dir_all(old.parent().unwrap()).unwrap();
+    fs::write(&old, b"partial").unwrap();
+    fs::write(&young, b"partial").unwrap();
+    let f = fs::File::options().write(true).open(&old).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    let report = s.check(false);
+    assert!(report.is_clean(), "temporary files are warnings");
+    let temps: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::TempFile)
+        .collect();
+    assert_eq!(temps.len(), 1, "{temps:?}");
+    let report = s.check(true);
+    assert!(report.repairs.iter().any(|r| r.action == RepairAction::Removed));
+    assert!(!old.exists());
+    assert!(young.exists());
+    assert_eq!(s.head(), Some(s.b));
+}
