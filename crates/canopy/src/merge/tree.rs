@@ -249,6 +249,34 @@ fn merge_entry(
             });
         }
     }
+    // A directory on one side and a value (or a gitlink) on the other: the value's side removed
+    // the directory. If the directory's own changes merge away against that removal (nothing
+    // is left in it), the value stands, as in Git; otherwise it is a conflict.
+    let mut vanishes = |dir: Option<&Entry>| -> Result<bool> {
+        let (Some(Entry::Tree(d)), bd) = (dir, as_dir(b).flatten()) else {
+            return Ok(false);
+        };
+        let empty = Tree::empty();
+        let mut inner = Vec::new();
+        let merged = merge_dir(
+            store,
+            path,
+            bd.as_ref(),
+            d,
+            &empty,
+            side,
+            resolve,
+            &mut inner,
+            depth + 1,
+        )?;
+        Ok(inner.is_empty() && merged.is_empty(store)?)
+    };
+    if is_dir(o) && t.is_some() && vanishes(o)? {
+        return Ok(t.cloned());
+    }
+    if is_dir(t) && o.is_some() && vanishes(t)? {
+        return Ok(o.cloned());
+    }
     let reason = if is_dir(o) || is_dir(t) {
         Some("a value on one side and a directory on the other".to_string())
     } else {
