@@ -109,13 +109,28 @@ impl Identity {
 pub struct Auth {
     tokens: TokenStore,
     anonymous: bool,
+    /// Anonymous callers must name a loopback host and come from this server's own origin
+    /// (a loopback server: no web page can use it through the browser of whoever runs it).
+    local_only: bool,
 }
 
 impl Auth {
     /// `anonymous`: whether to let everyone in while no token is defined (the server listens
     /// on loopback, or was started with `--allow-anonymous`).
     pub fn new(tokens: TokenStore, anonymous: bool) -> Auth {
-        Auth { tokens, anonymous }
+        Auth {
+            tokens,
+            anonymous,
+            local_only: anonymous,
+        }
+    }
+
+    /// The same policy, with anonymous callers restricted to loopback `Host` names and this
+    /// server's own `Origin` (`true`, the default for anonymous access) or not (`false`: the
+    /// operator opened the server to everyone with `--allow-anonymous`).
+    pub fn local_only(mut self, on: bool) -> Auth {
+        self.local_only = on;
+        self
     }
 
     pub fn tokens(&self) -> &TokenStore {
@@ -131,6 +146,9 @@ impl Auth {
             .map_err(|e| ApiError::internal(format!("cannot read tokens: {e}")))?;
         if tokens.is_empty() {
             return if self.anonymous {
+                if self.local_only {
+                    check_local(headers)?;
+                }
                 Ok(Identity::Anonymous)
             } else {
                 Err(unauthorized(
@@ -179,4 +197,86 @@ fn credentials(headers: &HeaderMap) -> Option<String> {
         return Some(password.to_string());
     }
     None
+}
+
+/// Whether `host` (a `Host` header's value, or an origin's host and port) names this machine's
+/// loopback interface: `localhost`, `127.x.x.x` or `[::1]`, with any port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a request to a tokenless loopback server that names another host (DNS rebinding) or
+/// comes from another origin (a web page the user visits): 403, before anything is read.
+fn check_local(headers: &HeaderMap) -> Result<(), ApiError> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if let Some(host) = host {
+        if !is_loopback_host(host) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "bad_host",
+                "this server has no access tokens and answers only to a loopback host name",
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let same = match (origin.to_str().ok(), host) {
+            (Some(o), Some(h)) => o
+                .strip_prefix("http://")
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(h)),
+            _ => false,
+        };
+        if !same {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "cross_origin",
+                "this server has no access tokens and accepts no requests from other origins",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod local_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "127.1.2.3:9",
+            "[::1]:8080",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "example.com",
+            "evil.localhost.example:80",
+            "10.0.0.1:8080",
+            "[::2]:1",
+            "0.0.0.0",
+            "",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
 }

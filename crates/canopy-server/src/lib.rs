@@ -96,6 +96,11 @@ impl AppState {
     /// defined (only right when listening on loopback, or when the operator said so).
     pub fn new(repo: Repo, anonymous: bool, limits: Limits) -> AppState {
         let auth = Auth::new(TokenStore::for_repo(&repo), anonymous);
+        AppState::with_auth(repo, auth, limits)
+    }
+
+    /// State for serving `repo` with the access policy `auth`.
+    pub fn with_auth(repo: Repo, auth: Auth, limits: Limits) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 hub: watch::Hub::new(repo.clone(), limits.watch_poll_interval),

@@ -145,7 +145,7 @@ fn structure_paths() -> Value {
             "post": {
                 "operationId": "pushQueue", "tags": ["structures"], "summary": "Append an item, in one commit",
                 "requestBody": json_body("ItemRequest"),
-                "responses": responses(&[(200, json_response("The item's key", schema("QueueKey")))], &[400, 401, 403, 404, 409, 413, 503])
+                "responses": responses(&[(200, json_response("The item's key", schema("QueueKey")))], &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}/pop/{path}": {
@@ -154,7 +154,7 @@ fn structure_paths() -> Value {
                 "operationId": "popQueue", "tags": ["structures"],
                 "summary": "Take the first item of a queue, in one commit; each item goes to exactly one caller (404 queue_empty)",
                 "requestBody": { "required": false, "content": { "application/json": { "schema": schema("PopRequest") } } },
-                "responses": responses(&[(200, json_response("The item taken", schema("QueueItem")))], &[400, 401, 403, 404, 409, 413, 503])
+                "responses": responses(&[(200, json_response("The item taken", schema("QueueItem")))], &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}/logs/{path}": {
@@ -172,7 +172,7 @@ fn structure_paths() -> Value {
             "post": {
                 "operationId": "appendLog", "tags": ["structures"], "summary": "Append an entry, in one commit",
                 "requestBody": json_body("ItemRequest"),
-                "responses": responses(&[(200, json_response("The entry's cursor", schema("LogCursor")))], &[400, 401, 403, 404, 409, 413, 503])
+                "responses": responses(&[(200, json_response("The entry's cursor", schema("LogCursor")))], &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}/ropes/{path}": {
@@ -196,7 +196,7 @@ fn structure_paths() -> Value {
                 "operationId": "spliceRope", "tags": ["structures"],
                 "summary": "Replace `delete` bytes at `offset` by `insert`, in one commit; edits in different places merge",
                 "requestBody": json_body("SpliceRequest"),
-                "responses": responses(&[(200, json_response("What the edit did", schema("Spliced")))], &[400, 401, 403, 404, 409, 413, 503])
+                "responses": responses(&[(200, json_response("What the edit did", schema("Spliced")))], &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
     })
@@ -236,7 +236,7 @@ fn paths() -> Value {
                 "summary": "Create a branch at a revision (default: the head of the default branch)",
                 "requestBody": json_body("BranchCreate"),
                 "responses": responses(&[(201, json_response("The new branch", schema("Branch")))],
-                    &[400, 401, 403, 409, 413, 503])
+                    &[400, 401, 403, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}": {
@@ -314,7 +314,7 @@ fn paths() -> Value {
                 "summary": "Several changes as one commit; with 'parent', merged onto a moved head by the drivers",
                 "requestBody": json_body("CommitRequest"),
                 "responses": responses(&[(200, json_response("The commit made", schema("CommitResult")))],
-                    &[400, 401, 403, 404, 409, 413, 503])
+                    &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}/merge": {
@@ -324,7 +324,7 @@ fn paths() -> Value {
                 "summary": "Merge a branch or commit into this branch with the per-path drivers",
                 "requestBody": json_body("MergeRequest"),
                 "responses": responses(&[(200, json_response("What the merge did", schema("MergeResult")))],
-                    &[400, 401, 403, 404, 409, 413, 503])
+                    &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/branches/{branch}/log": {
@@ -378,7 +378,7 @@ fn paths() -> Value {
                 "summary": "Add to a counter in one commit; concurrent additions anywhere all count when merged",
                 "requestBody": json_body("CounterAdd"),
                 "responses": responses(&[(200, json_response("The value in the new commit", schema("CounterAdded")))],
-                    &[400, 401, 403, 404, 409, 413, 503])
+                    &[400, 401, 403, 404, 409, 413, 415, 503])
             }
         },
         "/api/v1/commits/{rev}": {
@@ -433,6 +433,7 @@ fn components() -> Value {
             "E409": json_response("A merge conflict (with the paths), or a state that forbids the request", schema("Error")),
             "E412": json_response("If-Match or If-None-Match failed: the branch moved; nothing was written", schema("Error")),
             "E413": json_response("The request body is over the server's limit", schema("Error")),
+            "E415": json_response("A JSON body not sent as Content-Type: application/json", schema("Error")),
             "E503": json_response("Too many requests or watches at once, or too much contention; retry", schema("Error"))
         },
         "schemas": {

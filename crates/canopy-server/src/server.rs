@@ -77,7 +77,11 @@ impl Server {
                 addr: opts.addr,
                 source,
             })?;
-        let state = AppState::new(opts.repo, loopback || opts.allow_anonymous, opts.limits);
+        // A loopback server without tokens serves only this machine's own clients; one opened
+        // with --allow-anonymous serves anyone, whatever they call it.
+        let auth = crate::auth::Auth::new(TokenStore::for_repo(&opts.repo), loopback || opts.allow_anonymous)
+            .local_only(!opts.allow_anonymous);
+        let state = AppState::with_auth(opts.repo, auth, opts.limits);
         Ok(Server { listener, state })
     }
 

@@ -528,6 +528,7 @@ async fn commits_with_several_changes_and_stale_parents() {
     let r = s
         .client
         .post(s.api("branches/main/commits"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -657,4 +658,76 @@ async fn over_long_paths_are_a_400() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(code(&body), "bad_path", "{body}");
     assert!(s.head("main").is_none(), "nothing was written");
+}
+
+/// A tokenless loopback server is for this machine's own clients: a web page the user visits
+/// cannot write to it (another origin, or a form or `text/plain` post) and DNS rebinding cannot
+/// read it (another host name).
+#[tokio::test]
+async fn a_tokenless_loopback_server_refuses_other_hosts_other_origins_and_non_json_posts() {
+    let s = start().await;
+    s.set("main", "k", "v").await;
+    let head = s.head("main");
+    let own = format!("http://{}", s.addr);
+    let commit = json!({"message": "m", "changes": [{"path": "k", "value": "evil"}]});
+    // A page on another site posting JSON as text/plain (a "simple" request, no preflight).
+    let r = s
+        .client
+        .post(s.api("branches/main/commits"))
+        .header("content-type", "text/plain")
+        .body(commit.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = s
+        .client
+        .post(s.api("branches/main/commits"))
+        .header("origin", "http://evil.example")
+        .json(&commit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "cross_origin");
+    let r = s
+        .client
+        .post(s.api("branches/main/pop/jobs"))
+        .header("origin", "null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // DNS rebinding: the page's own host name pointing at 127.0.0.1.
+    let (status, body) = s
+        .raw(
+            "GET /api/v1/branches/main/values/k HTTP/1.1\r\nHost: evil.example:8080\r\nX-Ignore: 1",
+            b"",
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("bad_host"), "{body}");
+    assert_eq!(s.head("main"), head, "nothing was written");
+    // The server's own origin, localhost and a plain client still work.
+    let r = s
+        .client
+        .post(s.api("branches/main/commits"))
+        .header("origin", &own)
+        .json(&json!({"message": "m", "changes": [{"path": "k", "value": "mine"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .client
+        .get(format!(
+            "http://localhost:{}/api/v1/branches/main/values/k",
+            s.addr.port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "mine");
 }

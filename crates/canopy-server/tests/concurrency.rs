@@ -67,7 +67,7 @@ async fn beyond_the_request_limit_is_503_and_slow_clients_do_not_block_others() 
         use tokio::io::AsyncWriteExt;
         stream
             .write_all(
-                b"PUT /api/v1/branches/main/values/slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab",
+                b"PUT /api/v1/branches/main/values/slow HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nab",
             )
             .await
             .unwrap();

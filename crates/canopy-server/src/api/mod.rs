@@ -112,8 +112,9 @@ where
     }
 }
 
-/// A JSON body (whatever its content type), within the body limit; a malformed one is a 400
-/// naming the field at fault (`changes[0].path: missing field`).
+/// A JSON body, sent as `application/json` (else 415: a form or `text/plain` post is what a web
+/// page on another site can send without asking), within the body limit; a malformed one is a
+/// 400 naming the field at fault (`changes[0].path: missing field`).
 pub struct Json<T>(pub T);
 
 impl<T> FromRequest<AppState> for Json<T>
@@ -123,6 +124,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
@@ -138,6 +140,26 @@ where
                 Err(ApiError::bad_request("bad_json", message))
             }
         }
+    }
+}
+
+/// Refuses a body whose content type is not JSON (`application/json`, or any `…+json`).
+pub(crate) fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let media = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(m) if m.starts_with("application/") && m.ends_with("+json") => Ok(()),
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send the JSON body as Content-Type: application/json (got {})",
+                other.unwrap_or("none")
+            ),
+        )),
     }
 }
 

@@ -188,11 +188,13 @@ pub(crate) async fn pop_queue(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(p): Params<BranchPath>,
+    headers: axum::http::HeaderMap,
     body: crate::limits::Body,
 ) -> Result<Response, ApiError> {
     let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) {
         PopRequest::default()
     } else {
+        super::require_json(&headers)?;
         serde_json::from_slice(&body.0)
             .map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))?
     };

@@ -114,7 +114,8 @@ impl TestServer {
     pub async fn raw(&self, request_head: &str, body: &[u8]) -> (u16, String) {
         let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let head = format!(
-            "{request_head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            "{request_head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
             body.len()
         );
         stream.write_all(head.as_bytes()).await.unwrap();
