@@ -65,6 +65,8 @@ pub(crate) type Outcome = Result<u8, Failure>;
 pub(crate) struct Ctx {
     pub(crate) root: PathBuf,
     pub(crate) branch: Option<String>,
+    /// `--create`: a missing `--branch` is created rather than refused.
+    pub(crate) create: bool,
     pub(crate) json: bool,
 }
 
@@ -73,11 +75,22 @@ impl Ctx {
         Ok(Repo::open(&self.root)?)
     }
 
+    /// The branch `--branch` names (which must exist, be the one `HEAD` names, or be asked for
+    /// with `--create`: a typo must not read as "absent" or start an unrelated history), else
+    /// the one `HEAD` names.
     pub(crate) fn branch(&self, repo: &Repo) -> Result<Branch, Failure> {
-        Ok(match &self.branch {
-            Some(name) => repo.branch(name)?,
-            None => repo.head_branch()?,
-        })
+        let Some(name) = &self.branch else {
+            return Ok(repo.head_branch()?);
+        };
+        let branch = repo.branch(name)?;
+        let is_head = || repo.head_branch().is_ok_and(|h| h.name() == name);
+        if self.create || branch.head()?.is_some() || is_head() {
+            Ok(branch)
+        } else {
+            Err(Failure::usage(format!(
+                "no such branch '{name}' (create it with 'canopy branch {name}', or pass --create)"
+            )))
+        }
     }
 
     /// The view at `--at REV`, else at the branch head.
@@ -103,6 +116,7 @@ pub fn run(cli: Cli) -> Outcome {
     let ctx = Ctx {
         root,
         branch: cli.branch,
+        create: cli.create,
         json: cli.json,
     };
     match cli.command {

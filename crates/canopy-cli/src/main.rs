@@ -24,9 +24,14 @@ pub struct Cli {
     /// The store's directory (default: $CANOPY_ROOT, else the current directory).
     #[arg(long, global = true, env = "CANOPY_ROOT", value_name = "DIR")]
     root: Option<PathBuf>,
-    /// The branch to work on (default: the branch HEAD names).
+    /// The branch to work on (default: the branch HEAD names). It must exist (or be the one
+    /// HEAD names), unless --create is given.
     #[arg(long, global = true, value_name = "NAME")]
     branch: Option<String>,
+    /// With --branch: a branch that does not exist yet is created by the first write (with no
+    /// history), instead of refused.
+    #[arg(long, global = true, requires = "branch")]
+    create: bool,
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,

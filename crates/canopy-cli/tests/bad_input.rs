@@ -483,3 +483,26 @@ fn list_and_tree_take_slash_for_the_root_but_not_empty_steps() {
         assert_eq!(run.code, 2, "{bad}: {run:?}");
     }
 }
+
+#[test]
+fn an_unknown_branch_is_no_such_branch_unless_asked_to_create_it() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    // HEAD's own branch may be unborn: the first write creates it.
+    sb.canopy_ok(&store, &["--branch", "main", "set", "k", "v"]);
+    for args in [
+        &["--branch", "mian", "get", "k"][..],
+        &["--branch", "mian", "set", "k", "x"][..],
+        &["--branch", "mian", "list"][..],
+        &["--branch", "mian", "counter", "add", "hits", "1"][..],
+    ] {
+        let run = sb.canopy(&store, args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        run.assert_one_line_error();
+        assert!(run.err().contains("no such branch 'mian'"), "{run:?}");
+    }
+    assert!(!store.join("refs/heads/mian").exists(), "a typo created nothing");
+    sb.canopy_ok(&store, &["--branch", "scratch", "--create", "set", "k", "x"]);
+    assert_eq!(sb.canopy_ok(&store, &["--branch", "scratch", "get", "k"]), "x");
+    assert_eq!(sb.canopy_ok(&store, &["get", "k"]), "v");
+}
