@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Run, Sandbox};
+use common::{Run, Sandbox, Served};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -454,40 +453,6 @@ fn ssh_settings_and_failures() {
     sb.assert_fsck_clean(&server);
 }
 
-/// A running `canopy serve`, killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(sb: &Sandbox, store: &Path) -> Served {
-        let mut cmd = sb.canopy_command(store, &["serve", "--addr", "127.0.0.1:0"]);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("canopy serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("unexpected serve output: {line}"))
-            .to_string();
-        Served {
-            child,
-            url: format!("http://{addr}/git"),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     let sb = Sandbox::new();
@@ -502,7 +467,7 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     let run = canopy_env(
         &sb,
         &top,
-        &["clone", "-q", &served.url, "anon"],
+        &["clone", "-q", &served.url(), "anon"],
         &[("GIT_TERMINAL_PROMPT", "0")],
     );
     assert_ne!(run.code, 0);
@@ -520,7 +485,7 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     let run = canopy_env(
         &sb,
         &top,
-        &["clone", "-q", &served.url, "by-header"],
+        &["clone", "-q", &served.url(), "by-header"],
         &[("GIT_TERMINAL_PROMPT", "0")],
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -529,7 +494,7 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
     let run = canopy_env(
         &sb,
         &top,
-        &["clone", "-q", &served.url, "cleared"],
+        &["clone", "-q", &served.url(), "cleared"],
         &[("GIT_TERMINAL_PROMPT", "0")],
     );
     assert_ne!(run.code, 0);
@@ -548,7 +513,7 @@ fn http_credentials_from_git_helpers_extra_headers_and_instead_of() {
         &[
             "config",
             "--global",
-            &format!("url.{}/.insteadOf", served.url),
+            &format!("url.{}/.insteadOf", served.url()),
             "gh:",
         ],
     );
