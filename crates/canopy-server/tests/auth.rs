@@ -236,6 +236,23 @@ async fn reads_are_limited_to_readable_branches() {
         get(s.api("diff?from=main&to=secret")).await.unwrap().status(),
         403
     );
+    // Nor whether an object exists or what it is: a blob's id, a missing id and a bad revision
+    // get the same answer.
+    let blob = canopy::ObjectId::for_object(
+        canopy::HashKind::Sha1,
+        canopy::object::ObjectKind::Blob,
+        b"hidden",
+    );
+    let missing = "1".repeat(40);
+    let mut answers = Vec::new();
+    for rev in [blob.to_hex(), missing, "no-such-rev".to_string()] {
+        let r = get(s.api(&format!("branches/main/values/k?at={rev}"))).await.unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        answers.push((status, body["error"]["code"].clone()));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, 403);
     // A commit that main has is fine, by id too.
     let main_head = s.head("main").unwrap();
     assert_eq!(

@@ -204,10 +204,18 @@ pub(crate) fn open_branch(
 /// Resolves a revision for a caller who must be able to read it: a caller restricted to some
 /// branches may only see commits in their histories.
 pub(crate) fn resolve_rev(repo: &Repo, who: &Identity, rev: &str) -> Result<ObjectId, ApiError> {
-    let id = repo.resolve(rev)?;
     if who.reads_everything() {
-        return Ok(id);
+        return Ok(repo.resolve(rev)?);
     }
+    // A restricted token learns nothing about what it may not read: whether the revision
+    // exists, or what kind of object it names, gets the same answer as a forbidden commit.
+    let refused = || {
+        ApiError::forbidden(format!(
+            "token '{}' may not read '{rev}': it is in no branch the token may read",
+            who.name()
+        ))
+    };
+    let id = repo.resolve(rev).map_err(|_| refused())?;
     // `feature/x~2`: a readable branch named as the base, with only parent steps after it.
     let base = rev.split(['~', '^']).next().unwrap_or(rev);
     if let Ok(branch) = repo.branch(base) {
@@ -216,14 +224,11 @@ pub(crate) fn resolve_rev(repo: &Repo, who: &Identity, rev: &str) -> Result<Obje
         }
     }
     for (name, head) in repo.branches()? {
-        if who.can(&name, Access::Read) && repo.is_ancestor(id, head)? {
+        if who.can(&name, Access::Read) && repo.is_ancestor(id, head).unwrap_or(false) {
             return Ok(id);
         }
     }
-    Err(ApiError::forbidden(format!(
-        "token '{}' may not read '{rev}': it is in no branch the token may read",
-        who.name()
-    )))
+    Err(refused())
 }
 
 /// Parses a full commit id given by a client.
