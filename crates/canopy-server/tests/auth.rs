@@ -246,7 +246,9 @@ async fn reads_are_limited_to_readable_branches() {
     let missing = "1".repeat(40);
     let mut answers = Vec::new();
     for rev in [blob.to_hex(), missing, "no-such-rev".to_string()] {
-        let r = get(s.api(&format!("branches/main/values/k?at={rev}"))).await.unwrap();
+        let r = get(s.api(&format!("branches/main/values/k?at={rev}")))
+            .await
+            .unwrap();
         let status = r.status();
         let body: Value = r.json().await.unwrap();
         answers.push((status, body["error"]["code"].clone()));
@@ -387,4 +389,34 @@ async fn a_revoked_token_stops_receiving_watch_events() {
         .quiet_for(std::time::Duration::from_millis(300))
         .await
         .is_none());
+}
+
+/// Write rights are checked from the request's head: a token that may only read `main` is
+/// refused at once, without the server waiting for (or reading) the body it announced.
+#[tokio::test]
+async fn write_rights_are_checked_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, t) = server_with_tokens().await;
+    let head_before = s.head("main");
+    for (method, path) in [
+        ("PUT", "/api/v1/branches/main/values/big"),
+        ("POST", "/api/v1/branches/main/commits"),
+        ("POST", "/api/v1/branches/main/queues/jobs"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
+            t.feature
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // No body is sent: the answer must come anyway.
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 403"), "{method} {path}: {text}");
+    }
+    assert_eq!(s.head("main"), head_before);
 }

@@ -10,7 +10,7 @@ use canopy::Path;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ok_json, open_branch, parse_author, resolve_rev, Caller, Json, Params};
+use super::{ok_json, open_branch, parse_author, resolve_rev, Json, Params, Writer};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -58,7 +58,7 @@ pub(crate) struct MergeRequest {
 
 pub(crate) async fn commit(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchOnly>,
     Json(req): Json<CommitRequest>,
 ) -> Result<Response, ApiError> {
@@ -134,7 +134,7 @@ pub(crate) async fn commit(
 
 pub(crate) async fn merge(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchOnly>,
     Json(req): Json<MergeRequest>,
 ) -> Result<Response, ApiError> {

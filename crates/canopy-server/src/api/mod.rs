@@ -178,6 +178,25 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The caller, authenticated and holding write rights on the branch the URL names, checked from
+/// the request's head: a caller who may not write is refused before a byte of the body is read
+/// (so a slow or huge upload cannot hold a request slot it has no right to).
+pub struct Writer(pub Identity);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(who) = Caller::from_request_parts(parts, state).await?;
+        let Params(params) =
+            Params::<std::collections::HashMap<String, String>>::from_request_parts(parts, state).await?;
+        if let Some(branch) = params.get("branch") {
+            who.require(branch, Access::Write)?;
+        }
+        Ok(Writer(who))
+    }
+}
+
 /// Branch `name` for a caller with `access` on it: 403 without the right (checked first, so
 /// that names the caller may not read are not revealed), 400 for a bad name, 404 when it does
 /// not exist — except the branch `HEAD` names, which may be unborn (an empty store's `main`).

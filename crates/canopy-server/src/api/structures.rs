@@ -11,7 +11,7 @@ use canopy::{Path, Repo};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ok_json, open_branch, parse_author, Caller, Json, Params, Query};
+use super::{ok_json, open_branch, parse_author, Caller, Json, Params, Query, Writer};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -73,7 +73,7 @@ pub(crate) async fn get_counter(
 /// `POST /branches/{b}/counters/{path}` with `{"add": N}`: one commit; `{"value", "commit"}`.
 pub(crate) async fn add_counter(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     Json(req): Json<CounterAdd>,
 ) -> Result<Response, ApiError> {
@@ -168,7 +168,7 @@ pub(crate) async fn list_queue(
 /// `POST /branches/{b}/queues/{path}` with `{"item"}`: `{"key"}`.
 pub(crate) async fn push_queue(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
@@ -186,7 +186,7 @@ pub(crate) async fn push_queue(
 /// or 404 `queue_empty`. Every item goes to exactly one caller.
 pub(crate) async fn pop_queue(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     headers: axum::http::HeaderMap,
     body: crate::limits::Body,
@@ -249,7 +249,7 @@ pub(crate) async fn read_log(
 /// `POST /branches/{b}/logs/{path}` with `{"item"}`: `{"cursor"}`.
 pub(crate) async fn append_log(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
@@ -299,7 +299,7 @@ pub(crate) async fn read_rope(
 /// `PUT /branches/{b}/ropes/{path}` with the bytes: creates the rope (409 if one is there).
 pub(crate) async fn create_rope(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     crate::limits::Body(body): crate::limits::Body,
 ) -> Result<Response, ApiError> {
@@ -334,7 +334,7 @@ pub(crate) struct SpliceRequest {
 /// `POST /branches/{b}/ropes/{path}` with `{"offset", "delete", "insert"}`: one commit.
 pub(crate) async fn splice_rope(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     Json(req): Json<SpliceRequest>,
 ) -> Result<Response, ApiError> {

@@ -11,7 +11,7 @@ use canopy::{Branch, Path, Repo};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ok_json, open_branch, parse_author, parse_id, resolve_rev, Caller, Params, Query};
+use super::{ok_json, open_branch, parse_author, parse_id, resolve_rev, Caller, Params, Query, Writer};
 use crate::auth::{Access, Identity};
 use crate::error::{blocking, ApiError};
 use crate::limits::Body;
@@ -128,7 +128,7 @@ pub(crate) async fn get_value(
 
 pub(crate) async fn put_value(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Writer(who): Writer,
     Params(p): Params<BranchPath>,
     Query(q): Query<WriteQuery>,
     headers: HeaderMap,
