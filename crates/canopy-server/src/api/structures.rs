@@ -77,13 +77,17 @@ pub(crate) async fn add_counter(
     Params(p): Params<BranchPath>,
     Json(req): Json<CounterAdd>,
 ) -> Result<Response, ApiError> {
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref())?;
-        let counted = Counter::open(branch, structure_path(&p.path)?)
-            .with_commit(opts)
-            .add(req.add)?;
-        Ok(json!({ "value": counted.value, "commit": counted.commit.to_hex() }))
-    })
+    write_op(
+        state,
+        who,
+        p,
+        req.message,
+        req.author,
+        move |branch, path, opts| {
+            let counted = Counter::open(branch, path).with_commit(opts).add(req.add)?;
+            Ok(json!({ "value": counted.value, "commit": counted.commit.to_hex() }))
+        },
+    )
     .await
 }
 
@@ -104,20 +108,24 @@ pub(crate) struct PopRequest {
     author: Option<String>,
 }
 
-/// Runs `op` on the branch for writing, queued behind this server's other writes to it, and
-/// wakes the branch's watchers.
+/// Runs `op` on the branch (for writing) and the structure's path, with the commit options the
+/// request gives; queued behind this server's other writes to the branch, and waking its
+/// watchers after.
 async fn write_op(
     state: AppState,
     who: crate::auth::Identity,
-    branch: String,
-    op: impl FnOnce(&Repo, canopy::Branch) -> Result<Value, ApiError> + Send + 'static,
+    p: BranchPath,
+    message: Option<String>,
+    author: Option<String>,
+    op: impl FnOnce(canopy::Branch, Path, CommitOptions) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
-    let _writing = state.lock_branch(&branch).await;
-    let name = branch.clone();
+    let _writing = state.lock_branch(&p.branch).await;
+    let name = p.branch.clone();
     let body = blocking(move || {
-        let b = open_branch(&repo, &who, &branch, Access::Write)?;
-        op(&repo, b)
+        let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
+        let opts = commit_options(&repo, message, author.as_deref())?;
+        op(branch, structure_path(&p.path)?, opts)
     })
     .await?;
     state.notify(&name);
@@ -172,13 +180,19 @@ pub(crate) async fn push_queue(
     Params(p): Params<BranchPath>,
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref())?;
-        let key = Queue::<Value>::open(branch, structure_path(&p.path)?)
-            .with_commit(opts)
-            .push(&req.item)?;
-        Ok(json!({ "key": key }))
-    })
+    write_op(
+        state,
+        who,
+        p,
+        req.message,
+        req.author,
+        move |branch, path, opts| {
+            let key = Queue::<Value>::open(branch, path)
+                .with_commit(opts)
+                .push(&req.item)?;
+            Ok(json!({ "key": key }))
+        },
+    )
     .await
 }
 
@@ -198,19 +212,20 @@ pub(crate) async fn pop_queue(
         serde_json::from_slice(&body.0)
             .map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))?
     };
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref())?;
-        match Queue::<Value>::open(branch, structure_path(&p.path)?)
-            .with_commit(opts)
-            .pop_item()?
-        {
-            Some(item) => Ok(json!(item)),
-            None => Err(ApiError::not_found(
-                "queue_empty",
-                format!("queue '{}' is empty", p.path),
-            )),
-        }
-    })
+    write_op(
+        state,
+        who,
+        p,
+        req.message,
+        req.author,
+        move |branch, path, opts| {
+            let empty = format!("queue '{path}' is empty");
+            match Queue::<Value>::open(branch, path).with_commit(opts).pop_item()? {
+                Some(item) => Ok(json!(item)),
+                None => Err(ApiError::not_found("queue_empty", empty)),
+            }
+        },
+    )
     .await
 }
 
@@ -253,13 +268,19 @@ pub(crate) async fn append_log(
     Params(p): Params<BranchPath>,
     Json(req): Json<ItemRequest>,
 ) -> Result<Response, ApiError> {
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref())?;
-        let cursor = Log::<Value>::open(branch, structure_path(&p.path)?)
-            .with_commit(opts)
-            .append(&req.item)?;
-        Ok(json!({ "cursor": cursor }))
-    })
+    write_op(
+        state,
+        who,
+        p,
+        req.message,
+        req.author,
+        move |branch, path, opts| {
+            let cursor = Log::<Value>::open(branch, path)
+                .with_commit(opts)
+                .append(&req.item)?;
+            Ok(json!({ "cursor": cursor }))
+        },
+    )
     .await
 }
 
@@ -303,15 +324,13 @@ pub(crate) async fn create_rope(
     Params(p): Params<BranchPath>,
     crate::limits::Body(body): crate::limits::Body,
 ) -> Result<Response, ApiError> {
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, None, None)?;
-        let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
+    write_op(state, who, p, None, None, move |branch, path, opts| {
+        let exists = format!("a rope already exists at '{path}'");
+        let rope = Rope::open(branch, path).with_commit(opts);
         rope.write_new(&body).map_err(|e| match e {
-            canopy::store::Error::ExpectationFailed { .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "exists",
-                format!("a rope already exists at '{}'", p.path),
-            ),
+            canopy::store::Error::ExpectationFailed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "exists", exists)
+            }
             other => other.into(),
         })?;
         Ok(json!({ "length": rope.len()?, "chunks": rope.chunk_count()? }))
@@ -338,16 +357,22 @@ pub(crate) async fn splice_rope(
     Params(p): Params<BranchPath>,
     Json(req): Json<SpliceRequest>,
 ) -> Result<Response, ApiError> {
-    write_op(state, who, p.branch, move |repo, branch| {
-        let opts = commit_options(repo, req.message, req.author.as_deref())?;
-        let rope = Rope::open(branch, structure_path(&p.path)?).with_commit(opts);
-        let stats = rope.splice(req.offset, req.delete, req.insert.as_bytes())?;
-        Ok(json!({
-            "commit": stats.commit.map(|c| c.to_hex()),
-            "length": rope.len()?,
-            "chunks_written": stats.chunks_written,
-            "chunks_removed": stats.chunks_removed,
-        }))
-    })
+    write_op(
+        state,
+        who,
+        p,
+        req.message,
+        req.author,
+        move |branch, path, opts| {
+            let rope = Rope::open(branch, path).with_commit(opts);
+            let stats = rope.splice(req.offset, req.delete, req.insert.as_bytes())?;
+            Ok(json!({
+                "commit": stats.commit.map(|c| c.to_hex()),
+                "length": rope.len()?,
+                "chunks_written": stats.chunks_written,
+                "chunks_removed": stats.chunks_removed,
+            }))
+        },
+    )
     .await
 }
