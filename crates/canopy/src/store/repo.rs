@@ -120,8 +120,7 @@ impl Repo {
     }
 
     fn from_layout(layout: RepoLayout) -> Result<Repo> {
-        let objects = layout.objects()?;
-        let refs = layout.refs();
+        let (objects, refs) = layout.stores()?;
         // A store made before replica ids existed gets one per process.
         let replica = layout
             .config

@@ -58,6 +58,13 @@ impl LooseObjects {
         self.path_of(id).is_file()
     }
 
+    /// Whether `id` is stored loose, freshening it for a concurrent `gc` (false if `gc` just
+    /// removed it).
+    pub fn reuse(&self, id: &ObjectId) -> bool {
+        let path = self.path_of(id);
+        path.is_file() && freshen(&path)
+    }
+
     pub fn read(&self, id: &ObjectId) -> Result<Option<RawObject>> {
         let path = self.path_of(id);
         let compressed = match fs::read(&path) {

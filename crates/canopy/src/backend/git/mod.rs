@@ -1,7 +1,9 @@
 //! The on-disk backend: a real Git repository, shared safely with `git` itself.
 //!
-//! Objects are read from loose files and pack files and written as loose files (temporary file,
-//! fsync, rename), or, for a batch, streamed into one pack file ([`pack_write`]). References are loose files and `packed-refs`, updated under `<ref>.lock`
+//! Objects are read from loose files and pack files. New objects wait in memory until a flush
+//! writes all of them — a transaction's, or several concurrent transactions' — as one pack
+//! ([`queue`], [`pack_write`]); packs are rolled up geometrically so that their number stays
+//! small ([`repack`]). References are loose files and `packed-refs`, updated under `<ref>.lock`
 //! exactly as Git does, with reflogs. A store Canopy creates is a bare repository; an existing
 //! checkout is opened through its `.git`. Repositories using an extension Canopy does not
 //! understand (reftable, unknown v1 extensions) are refused rather than misread.
@@ -14,14 +16,18 @@ pub mod gc;
 mod loose;
 pub mod pack;
 pub mod pack_write;
+mod queue;
 pub mod refs;
+mod repack;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use config::{global_layers, Config};
 use loose::{io_err, LooseObjects};
 use pack::PackSet;
+use queue::WriteQueue;
 pub use pack_write::{PackInfo, PackWriter};
 pub use refs::GitRefs;
 
@@ -125,6 +131,14 @@ impl RepoLayout {
     pub fn refs(&self) -> GitRefs {
         GitRefs::new(self.git_dir.clone(), self.hash, self.fsync)
     }
+
+    /// The object and reference stores of this repository, paired so that an update of a
+    /// reference first makes the objects written through this object store durable.
+    pub fn stores(&self) -> Result<(GitObjects, GitRefs)> {
+        let objects = self.objects()?;
+        let refs = self.refs().flushing(objects.clone());
+        Ok((objects, refs))
+    }
 }
 
 fn find_git_dir(path: &Path) -> Result<PathBuf> {
@@ -149,29 +163,117 @@ fn find_git_dir(path: &Path) -> Result<PathBuf> {
     Err(Error::NotARepository(path.to_path_buf()))
 }
 
-/// The object directory of a Git repository: loose objects and packs.
+/// The object directory of a Git repository: loose objects and packs. New objects wait in
+/// memory ([`queue`]) until a flush writes everything waiting as one pack; cloning shares the
+/// same objects and queue.
+#[derive(Clone)]
 pub struct GitObjects {
+    inner: Arc<ObjectsInner>,
+}
+
+struct ObjectsInner {
     hash: HashKind,
     objects_dir: PathBuf,
     fsync: bool,
     loose: LooseObjects,
     packs: PackSet,
+    queue: WriteQueue,
+    /// Held while packs are being rolled up (one roll-up at a time in a process).
+    rolling: Mutex<()>,
 }
+
+/// Objects at least this large are written loose at once rather than held for a batch.
+const LARGE_OBJECT: usize = 16 << 20;
+/// A batch is written when this much is waiting, even before a flush.
+const MAX_WAITING_BYTES: usize = 64 << 20;
 
 impl GitObjects {
     pub fn open(objects_dir: &Path, hash: HashKind, fsync: bool) -> Result<GitObjects> {
         Ok(GitObjects {
-            hash,
-            objects_dir: objects_dir.to_path_buf(),
-            fsync,
-            loose: LooseObjects::new(objects_dir.to_path_buf(), hash, fsync),
-            packs: PackSet::open(objects_dir, hash)?,
+            inner: Arc::new(ObjectsInner {
+                hash,
+                objects_dir: objects_dir.to_path_buf(),
+                fsync,
+                loose: LooseObjects::new(objects_dir.to_path_buf(), hash, fsync),
+                packs: PackSet::open(objects_dir, hash)?,
+                queue: WriteQueue::default(),
+                rolling: Mutex::new(()),
+            }),
         })
     }
 
     /// Starts a pack of new objects (see [`PackWriter`]); they become readable when it is
     /// finished.
     pub fn begin_pack(&self) -> Result<PackWriter<'_>> {
+        self.inner.begin_pack()
+    }
+
+    /// How many packs the object directory holds (as this process last saw it).
+    pub fn pack_count(&self) -> usize {
+        self.inner.packs.len()
+    }
+
+    fn read_once(&self, id: &ObjectId) -> Result<Option<RawObject>> {
+        let inner = &*self.inner;
+        // Waiting objects first: one that leaves the queue is in a pack already.
+        if let Some(obj) = inner.queue.get(id) {
+            return Ok(Some(obj));
+        }
+        let external = |base: &ObjectId| inner.loose.read(base);
+        if let Some(obj) = inner.packs.read(id, &external)? {
+            return Ok(Some(obj));
+        }
+        inner.loose.read(id)
+    }
+
+    /// Whether `id` is stored already (freshening it for a concurrent `gc`).
+    fn reuse(&self, id: &ObjectId) -> Result<bool> {
+        let inner = &*self.inner;
+        if inner.queue.contains(id) {
+            return Ok(true);
+        }
+        if let Some(pack) = inner.packs.pack_containing(id) {
+            // Reused: freshen the pack so a concurrent `gc` treats its objects as recent. If the
+            // pack is gone (`gc` removed it), look again.
+            if loose::freshen(&pack) {
+                return Ok(true);
+            }
+            inner.packs.rescan()?;
+            if let Some(pack) = inner.packs.pack_containing(id) {
+                if loose::freshen(&pack) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(inner.loose.reuse(id))
+    }
+
+    /// Writes every waiting object as one pack (shared with concurrent flushers), then rolls
+    /// up small packs if there are too many.
+    fn flush_queue(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let flushed = inner.queue.flush(|batch| inner.write_batch(batch))?;
+        if matches!(flushed, queue::Flushed::Led(_)) && inner.packs.len() > repack::ROLL_UP_ABOVE {
+            if let Ok(_rolling) = inner.rolling.try_lock() {
+                // The batch is durable whatever happens here; a roll-up that fails leaves every
+                // pack as it was, to be tried again after a later batch (or by `gc`).
+                let _ = repack::roll_up(&inner.objects_dir, &inner.packs, inner.hash, inner.fsync);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for GitObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitObjects")
+            .field("objects_dir", &self.inner.objects_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectsInner {
+    fn begin_pack(&self) -> Result<PackWriter<'_>> {
         PackWriter::with_packs(
             &self.objects_dir.join("pack"),
             self.hash,
@@ -180,18 +282,27 @@ impl GitObjects {
         )
     }
 
-    fn read_once(&self, id: &ObjectId) -> Result<Option<RawObject>> {
-        let external = |base: &ObjectId| self.loose.read(base);
-        if let Some(obj) = self.packs.read(id, &external)? {
-            return Ok(Some(obj));
+    /// One batch of the queue as one pack, durable and readable when this returns.
+    fn write_batch(&self, batch: &[queue::Waiting]) -> Result<()> {
+        let mut pack = self.begin_pack()?;
+        for w in batch {
+            pack.add_known(w.id, w.kind, &w.data)?;
         }
-        self.loose.read(id)
+        pack.finish()?;
+        Ok(())
+    }
+}
+
+impl Drop for ObjectsInner {
+    fn drop(&mut self) {
+        // Objects nobody flushed are still worth keeping, as a loose write would have kept them.
+        let _ = self.queue.flush(|batch| self.write_batch(batch));
     }
 }
 
 impl ContentAddressable for GitObjects {
     fn hash_kind(&self) -> HashKind {
-        self.hash
+        self.inner.hash
     }
 
     fn read(&self, id: &ObjectId) -> Result<Option<RawObject>> {
@@ -199,39 +310,38 @@ impl ContentAddressable for GitObjects {
             return Ok(Some(obj));
         }
         // A concurrent `git gc` may have moved the object from a loose file into a new pack.
-        if self.packs.rescan()? {
+        if self.inner.packs.rescan()? {
             return self.read_once(id);
         }
         Ok(None)
     }
 
     fn contains(&self, id: &ObjectId) -> Result<bool> {
-        if self.packs.contains(id)? || self.loose.contains(id) {
+        let inner = &*self.inner;
+        if inner.queue.contains(id) || inner.packs.contains(id)? || inner.loose.contains(id) {
             return Ok(true);
         }
-        Ok(self.packs.rescan()? && self.packs.contains(id)?)
+        Ok(inner.packs.rescan()? && inner.packs.contains(id)?)
     }
 
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
-        let id = ObjectId::for_object(self.hash, kind, data);
-        if let Some(pack) = self.packs.pack_containing(&id) {
-            // Reused: freshen the pack so a concurrent `gc` treats its objects as recent. If the
-            // pack is gone (`gc` removed it), look again, and write the object loose if need be.
-            if loose::freshen(&pack) {
-                return Ok(id);
-            }
-            self.packs.rescan()?;
-            if let Some(pack) = self.packs.pack_containing(&id) {
-                if loose::freshen(&pack) {
-                    return Ok(id);
-                }
-            }
+        let inner = &*self.inner;
+        let id = ObjectId::for_object(inner.hash, kind, data);
+        if self.reuse(&id)? {
+            return Ok(id);
         }
-        self.loose.write(kind, data)
+        if data.len() >= LARGE_OBJECT {
+            return inner.loose.write(kind, data);
+        }
+        if inner.queue.push(id, kind, data) >= MAX_WAITING_BYTES {
+            self.flush_queue()?;
+        }
+        Ok(id)
     }
 
     fn flush(&self) -> Result<()> {
-        self.loose.flush()
+        self.flush_queue()?;
+        self.inner.loose.flush()
     }
 
     fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
@@ -239,9 +349,11 @@ impl ContentAddressable for GitObjects {
     }
 
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
-        self.packs.rescan()?;
-        let mut ids = self.packs.ids_with_prefix(prefix)?;
-        ids.extend(self.loose.ids_with_prefix(prefix)?);
+        let inner = &*self.inner;
+        inner.packs.rescan()?;
+        let mut ids = inner.packs.ids_with_prefix(prefix)?;
+        ids.extend(inner.loose.ids_with_prefix(prefix)?);
+        ids.extend(inner.queue.ids_with_prefix(prefix));
         ids.sort();
         ids.dedup();
         Ok(ids)

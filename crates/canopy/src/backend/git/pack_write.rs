@@ -5,7 +5,7 @@
 //! with a placeholder object count. [`PackWriter::finish`] patches the count, hashes the file
 //! for the trailer, writes the index (`tmp_idx_*`: fanout, sorted ids, CRC32 of each entry's raw
 //! bytes, 31-bit offsets and the 64-bit table for larger ones, the pack trailer, its own hash),
-//! fsyncs both when configured, then renames the `.pack` into place first and the `.idx` last —
+//! fdatasyncs both when configured, then renames the `.pack` into place first and the `.idx` last —
 //! Git and Canopy only see a pack once its index exists, so a reader never sees half a pack —
 //! and fsyncs the directory. An unfinished writer (an error, a dropped handle) removes its
 //! temporary file; a crash leaves a `tmp_pack_*` that `git prune` removes.
@@ -127,7 +127,11 @@ impl<'a> PackWriter<'a> {
     /// Appends an object (unless it is already in this pack or an installed one) and returns
     /// its id.
     pub fn add(&mut self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
-        let id = ObjectId::for_object(self.hash, kind, data);
+        self.add_known(ObjectId::for_object(self.hash, kind, data), kind, data)
+    }
+
+    /// [`add`](Self::add) for an object whose id the caller has computed.
+    pub(super) fn add_known(&mut self, id: ObjectId, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         if self.seen.contains_key(&id) {
             return Ok(id);
         }
@@ -136,24 +140,11 @@ impl<'a> PackWriter<'a> {
                 return Ok(id);
             }
         }
-        if self.entries.len() >= MAX_OBJECTS {
-            return Err(Error::Unsupported {
-                path: self.tmp_path.clone(),
-                reason: format!("a pack holds at most {MAX_OBJECTS} objects"),
-            });
-        }
         self.scratch.clear();
         entry_header(kind, data.len() as u64, &mut self.scratch);
-        let header_len = self.scratch.len();
         compress_into(&mut self.deflate, data, &mut self.scratch)
             .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
-        let crc = crc32fast::hash(&self.scratch);
-        debug_assert!(self.scratch.len() > header_len);
-        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
-        out.write_all(&self.scratch).map_err(io_err(&self.tmp_path))?;
-        self.entries.push((id, self.offset, crc));
-        self.seen.insert(id, self.offset);
-        self.offset += self.scratch.len() as u64;
+        self.append_scratch(id)?;
         self.raw_bytes += data.len() as u64;
         Ok(id)
     }
@@ -177,27 +168,74 @@ impl<'a> PackWriter<'a> {
         };
         self.scratch.clear();
         entry_header_code(6, delta.len() as u64, &mut self.scratch);
-        // The distance back to the base, in Git's offset encoding (each continuation adds one).
-        let mut dist = self.offset - base_offset;
-        let mut enc = vec![(dist & 0x7f) as u8];
-        dist >>= 7;
-        while dist != 0 {
-            dist -= 1;
-            enc.push(0x80 | (dist & 0x7f) as u8);
-            dist >>= 7;
-        }
-        enc.reverse();
-        self.scratch.extend_from_slice(&enc);
+        let dist = ofs_distance(self.offset - base_offset);
+        self.scratch.extend_from_slice(&dist);
         compress_into(&mut self.deflate, delta, &mut self.scratch)
             .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
-        let crc = crc32fast::hash(&self.scratch);
-        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
-        out.write_all(&self.scratch).map_err(io_err(&self.tmp_path))?;
-        self.entries.push((id, self.offset, crc));
-        self.seen.insert(id, self.offset);
-        self.offset += self.scratch.len() as u64;
+        self.append_scratch(id)?;
         self.raw_bytes += data.len() as u64;
         Ok(id)
+    }
+
+    /// Appends an entry copied byte for byte from another pack (a whole object or a
+    /// REF_DELTA), unless `id` is here already.
+    pub(super) fn copy_entry(&mut self, id: ObjectId, raw: &[u8]) -> Result<()> {
+        if self.seen.contains_key(&id) {
+            return Ok(());
+        }
+        self.append(id, raw, None)
+    }
+
+    /// Appends an OFS_DELTA entry copied from another pack: `size` and `zlib` as stored, the
+    /// base an object already in this pack (else the entry becomes a REF_DELTA against it).
+    pub(super) fn copy_ofs_delta(&mut self, id: ObjectId, size: u64, base: &ObjectId, zlib: &[u8]) -> Result<()> {
+        if self.seen.contains_key(&id) {
+            return Ok(());
+        }
+        let mut head = Vec::with_capacity(32);
+        match self.seen.get(base) {
+            Some(&base_offset) => {
+                entry_header_code(6, size, &mut head);
+                head.extend_from_slice(&ofs_distance(self.offset - base_offset));
+            }
+            None => {
+                entry_header_code(7, size, &mut head);
+                head.extend_from_slice(base.as_bytes());
+            }
+        }
+        self.append(id, &head, Some(zlib))
+    }
+
+    /// Writes the entry built in `scratch`.
+    fn append_scratch(&mut self, id: ObjectId) -> Result<()> {
+        let scratch = std::mem::take(&mut self.scratch);
+        let result = self.append(id, &scratch, None);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Writes `head` (and `rest`) as the entry for `id`.
+    fn append(&mut self, id: ObjectId, head: &[u8], rest: Option<&[u8]>) -> Result<()> {
+        if self.entries.len() >= MAX_OBJECTS {
+            return Err(Error::Unsupported {
+                path: self.tmp_path.clone(),
+                reason: format!("a pack holds at most {MAX_OBJECTS} objects"),
+            });
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(head);
+        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
+        out.write_all(head).map_err(io_err(&self.tmp_path))?;
+        let mut len = head.len() as u64;
+        if let Some(rest) = rest {
+            crc.update(rest);
+            out.write_all(rest).map_err(io_err(&self.tmp_path))?;
+            len += rest.len() as u64;
+        }
+        self.entries.push((id, self.offset, crc.finalize()));
+        self.seen.insert(id, self.offset);
+        self.offset += len;
+        Ok(())
     }
 
     /// Completes the pack and installs it (`.pack`, then `.idx`); the objects are readable when
@@ -230,7 +268,7 @@ impl<'a> PackWriter<'a> {
             file.seek(SeekFrom::End(0))?;
             file.write_all(sum.as_bytes())?;
             if self.fsync {
-                file.sync_all()?;
+                file.sync_data()?;
             }
             Ok(sum)
         })()
@@ -243,7 +281,7 @@ impl<'a> PackWriter<'a> {
         let written =
             idx_file
                 .write_all(&idx_bytes)
-                .and_then(|_| if self.fsync { idx_file.sync_all() } else { Ok(()) });
+                .and_then(|_| if self.fsync { idx_file.sync_data() } else { Ok(()) });
         drop(idx_file);
         if let Err(e) = written {
             let _ = fs::remove_file(&idx_tmp);
@@ -275,7 +313,7 @@ impl<'a> PackWriter<'a> {
             return Err(e);
         }
         if let Some(packs) = self.packs {
-            packs.rescan()?;
+            packs.insert(&stem)?;
         }
         Ok(Some(PackInfo {
             pack: pack_path,
@@ -381,6 +419,20 @@ impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// The distance back to an OFS_DELTA's base, in Git's offset encoding (each continuation byte
+/// adds one).
+fn ofs_distance(mut dist: u64) -> Vec<u8> {
+    let mut enc = vec![(dist & 0x7f) as u8];
+    dist >>= 7;
+    while dist != 0 {
+        dist -= 1;
+        enc.push(0x80 | (dist & 0x7f) as u8);
+        dist >>= 7;
+    }
+    enc.reverse();
+    enc
 }
 
 fn finished(path: &Path) -> Error {

@@ -57,6 +57,8 @@ pub struct GitRefs {
     lock_timeout: Duration,
     /// `packed-refs` as last parsed, valid while the file's stat data is unchanged.
     packed: Mutex<Option<PackedCache>>,
+    /// The object store whose waiting objects must be durable before a reference names them.
+    objects: Option<super::GitObjects>,
 }
 
 #[derive(Debug)]
@@ -134,7 +136,16 @@ impl GitRefs {
             fsync,
             lock_timeout: LOCK_TIMEOUT,
             packed: Mutex::new(None),
+            objects: None,
         }
+    }
+
+    /// The same references, flushing `objects` (writing whatever waits in memory, durably)
+    /// before any update points a reference at an id: no reference on disk ever names an
+    /// object that is not.
+    pub fn flushing(mut self, objects: super::GitObjects) -> GitRefs {
+        self.objects = Some(objects);
+        self
     }
 
     /// The same store, waiting at most `timeout` for another writer's lock.
@@ -539,6 +550,9 @@ impl AtomicWrite for GitRefs {
                     self.hash.name()
                 ),
             });
+        }
+        if let (Some(objects), Some(_)) = (&self.objects, new) {
+            crate::backend::ContentAddressable::flush(objects)?;
         }
         for _ in 0..MAX_ATTEMPTS {
             let target = self.update_target(name)?;

@@ -32,6 +32,7 @@ use std::time::SystemTime;
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
+use super::pack_write::PackWriter;
 use crate::backend::{Error, Result};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 use cache::{Base, BaseCache};
@@ -57,6 +58,12 @@ static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Nesting of cross-pack REF_DELTA base lookups on this thread (they may re-enter `read`).
     static CROSS_PACK_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A pack's name and size, as [`PackSet::summaries`] lists them.
+pub(crate) struct PackSummary {
+    pub stem: String,
+    pub objects: usize,
 }
 
 /// Every pack of a repository's object directory.
@@ -131,6 +138,101 @@ impl PackSet {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+
+    /// How many packs the set holds.
+    pub fn len(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds the pack `<stem>` that this process has just installed, first in the search order
+    /// (it is the newest), without listing the directory.
+    pub(crate) fn insert(&self, stem: &str) -> Result<()> {
+        let _serial = lock(&self.rescan_lock);
+        let current = self.snapshot();
+        if current.iter().any(|p| p.stem == stem) {
+            return Ok(());
+        }
+        let Some(pack) = Pack::open(&self.pack_dir, stem, self.hash)? else {
+            return Ok(());
+        };
+        let mut next: Vec<Arc<Pack>> = Vec::with_capacity(current.len() + 1);
+        next.push(Arc::new(pack));
+        next.extend(current.iter().cloned());
+        *self.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(next);
+        Ok(())
+    }
+
+    /// Drops packs (removed from disk by a roll-up) from the set.
+    pub(crate) fn forget(&self, stems: &[String]) {
+        let _serial = lock(&self.rescan_lock);
+        let next: Vec<Arc<Pack>> = self
+            .snapshot()
+            .iter()
+            .filter(|p| !stems.contains(&p.stem))
+            .cloned()
+            .collect();
+        let serials: HashSet<u64> = next.iter().map(|p| p.serial).collect();
+        *self.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(next);
+        lock(&self.cache).retain_packs(|s| serials.contains(&s));
+    }
+
+    /// Every pack's name and object count, newest first.
+    pub(crate) fn summaries(&self) -> Vec<PackSummary> {
+        self.snapshot()
+            .iter()
+            .map(|p| PackSummary {
+                stem: p.stem.clone(),
+                objects: p.bucket(0, 255).1,
+            })
+            .collect()
+    }
+
+    /// Copies every entry of pack `stem` into `out` without inflating it (checking each
+    /// entry's CRC against the index first): whole entries and REF_DELTAs byte for byte,
+    /// OFS_DELTAs with the distance to their base recomputed.
+    pub(crate) fn copy_pack(&self, stem: &str, out: &mut PackWriter<'_>) -> Result<()> {
+        let snapshot = self.snapshot();
+        let Some(pack) = snapshot.iter().find(|p| p.stem == stem) else {
+            return Err(Error::CorruptFile {
+                path: self.pack_dir.join(format!("{stem}.pack")),
+                reason: "pack vanished before it could be copied".into(),
+            });
+        };
+        let count = pack.bucket(0, 255).1;
+        let mut by_offset: Vec<(usize, usize)> = Vec::with_capacity(count);
+        for pos in 0..count {
+            by_offset.push((pack.offset_at(pos)?, pos));
+        }
+        by_offset.sort_unstable();
+        let id_at = |pos: usize| {
+            ObjectId::from_raw(self.hash, pack.id_at(pos)).ok_or_else(|| pack.corrupt_pack("bad id".into()))
+        };
+        let crc_at = IDX_HEADER + count * self.hash.len();
+        for (i, &(offset, pos)) in by_offset.iter().enumerate() {
+            let end = by_offset.get(i + 1).map_or(pack.data_end, |next| next.0);
+            let raw = &pack.pack[offset..end];
+            if crc32fast::hash(raw) != be32(&pack.idx, crc_at + 4 * pos) {
+                return Err(pack.corrupt_pack(format!("entry at offset {offset}: CRC does not match the index")));
+            }
+            let id = id_at(pos)?;
+            let entry = pack.entry(offset)?;
+            match entry.kind {
+                EntryKind::Plain(_) | EntryKind::Ref(_) => out.copy_entry(id, raw)?,
+                EntryKind::Ofs(base_offset) => {
+                    let base = by_offset
+                        .binary_search_by_key(&base_offset, |e| e.0)
+                        .map_err(|_| pack.corrupt_pack(format!("entry at offset {offset}: OFS_DELTA base is no entry")))?;
+                    let base = id_at(by_offset[base].1)?;
+                    out.copy_ofs_delta(id, entry.size, &base, &pack.pack[entry.data_start..end])?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Re-lists the pack directory; returns whether the set of packs changed.
