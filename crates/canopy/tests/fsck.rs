@@ -120,25 +120,42 @@ impl Store {
             .collect()
     }
 
-    /// Moves `B`'s new objects from loose files into one pack; returns the pack's path.
+    /// The pack holding `B`'s new objects: each commit writes its new objects as one pack.
     fn pack_b(&self) -> PathBuf {
-        let repo = Repo::open(&self.dir).unwrap();
-        let ids = self.new_in_b();
-        let mut batch = repo.objects().begin_batch().unwrap();
-        for id in &ids {
-            let obj = repo.objects().read(id).unwrap().unwrap();
-            batch.add(obj.kind, &obj.data).unwrap();
-        }
-        batch.finish().unwrap();
-        for id in &ids {
-            fs::remove_file(self.loose_path(id)).unwrap();
-        }
-        fs::read_dir(self.dir.join("objects/pack"))
+        let pack_dir = self.dir.join("objects/pack");
+        let b = self.b.to_hex();
+        fs::read_dir(&pack_dir)
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "pack"))
-            .unwrap()
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .find(|idx| {
+                let out = Command::new("git")
+                    .arg("show-index")
+                    .stdin(fs::File::open(idx).unwrap())
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).contains(&b)
+            })
+            .expect("a pack holds B")
+            .with_extension("pack")
+    }
+
+    /// Turns `B`'s pack into loose objects (`git unpack-objects`), as a store written by an
+    /// older Canopy or by `git` itself holds them.
+    fn unpack_b(&self) {
+        let pack = self.pack_b();
+        let moved = self._tmp.path().join("b.pack");
+        fs::rename(&pack, &moved).unwrap();
+        fs::remove_file(pack.with_extension("idx")).unwrap();
+        let status = Command::new("git")
+            .args(["unpack-objects", "-q"])
+            .current_dir(&self.dir)
+            .stdin(fs::File::open(&moved).unwrap())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(self.loose_path(&self.b).is_file());
     }
 
     fn head(&self) -> Option<ObjectId> {
@@ -236,6 +253,7 @@ fn a_sound_store_is_clean_and_dangling_objects_are_info() {
         .objects()
         .write(ObjectKind::Blob, b"nobody points here")
         .unwrap();
+    repo.objects().flush().unwrap();
     let report = s.check(false);
     assert!(report.is_clean());
     let dangling: Vec<_> = report
@@ -252,6 +270,7 @@ fn a_sound_store_is_clean_and_dangling_objects_are_info() {
 #[test]
 fn truncated_newest_loose_object() {
     let s = Store::new();
+    s.unpack_b();
     let path = s.loose_path(&s.b);
     make_writable(&path);
     let bytes = fs::read(&path).unwrap();
@@ -268,6 +287,7 @@ fn truncated_newest_loose_object() {
 #[test]
 fn flipped_byte_in_a_blob() {
     let s = Store::new();
+    s.unpack_b();
     let blob = ObjectId::for_object(canopy::object::HashKind::Sha1, ObjectKind::Blob, b"newest");
     let path = s.loose_path(&blob);
     make_writable(&path);
@@ -322,6 +342,7 @@ fn torn_ref_files() {
 #[test]
 fn ref_pointing_at_a_missing_commit() {
     let s = Store::new();
+    s.unpack_b();
     fs::remove_file(s.loose_path(&s.b)).unwrap();
     s.damaged_then_repaired(FindingKind::BadRef, true, s.a);
 }

@@ -10,13 +10,13 @@
 //! as Git does. The result is a typed [`FsckReport`].
 //!
 //! With [`FsckOptions::repair`], damage is undone without touching good data: stale temporary
-//! files go; a damaged loose object and a damaged pack (after its intact objects are copied out
-//! as loose objects) are moved into `<git dir>/fsck-quarantine/`, never deleted; a reference that
+//! files go; a damaged loose object, and a damaged pack or one holding a malformed object (after
+//! its intact, well-formed objects are copied out as loose objects), are moved into
+//! `<git dir>/fsck-quarantine/`, never deleted; a reference that
 //! is torn or whose history is no longer complete moves back to the newest entry of its reflog
 //! whose commit is complete (every object reachable from it present and sound); reflog entries
 //! naming incomplete history are dropped (Git's fsck would report them). What cannot be repaired
-//! (a bad object inside a sound pack, a reference with no complete reflog entry, a corrupt
-//! `packed-refs`) is left as it is and reported again.
+//! (a reference with no complete reflog entry, a corrupt `packed-refs`) is left as it is and reported again.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -784,15 +784,26 @@ fn repair(layout: &RepoLayout, opts: &FsckOptions, scan: Scan) -> Result<Vec<Rep
         }
     }
 
-    // Damaged packs: copy out what is intact (unless held elsewhere), then move the files aside.
+    // Damaged packs, and packs holding a malformed object: copy out what is intact and well
+    // formed (unless held elsewhere), then move the files aside.
     let loose = LooseObjects::new(objects_dir.clone(), layout.hash, layout.fsync);
-    for stem in &scan.bad_packs {
+    let malformed: HashSet<ObjectId> = scan.bad_packed.iter().map(|(id, _)| *id).collect();
+    let mut to_salvage = scan.bad_packs.clone();
+    for (_, stem) in &scan.bad_packed {
+        if !to_salvage.contains(stem) {
+            to_salvage.push(stem.clone());
+        }
+    }
+    for stem in &to_salvage {
         let mut salvaged = 0usize;
         let mut failed: Option<Error> = None;
         {
             let external = |id: &ObjectId| loose.read(id);
             let mut write = |id: ObjectId, result: std::result::Result<RawObject, String>| {
                 let Ok(obj) = result else { return };
+                if malformed.contains(&id) {
+                    return;
+                }
                 let elsewhere = scan
                     .objects
                     .get(&id)
@@ -830,7 +841,7 @@ fn repair(layout: &RepoLayout, opts: &FsckOptions, scan: Scan) -> Result<Vec<Rep
             }
         }
     }
-    if !scan.bad_packs.is_empty() {
+    if !to_salvage.is_empty() {
         // A multi-pack-index would name the packs moved away.
         let _ = fs::remove_file(pack_dir.join("multi-pack-index"));
     }
@@ -842,15 +853,6 @@ fn repair(layout: &RepoLayout, opts: &FsckOptions, scan: Scan) -> Result<Vec<Rep
                 RepairAction::Quarantined,
                 scan.rel(path),
                 format!("moved to {}", scan.rel(&dest)),
-            );
-        }
-    }
-    for (id, stem) in &scan.bad_packed {
-        if !scan.bad_packs.contains(stem) {
-            note(
-                RepairAction::NotRepaired,
-                id.to_hex(),
-                format!("malformed object inside the sound pack objects/pack/{stem}.pack"),
             );
         }
     }
