@@ -77,17 +77,45 @@ pub fn import(dir: &FsPath, pairs: &[(String, String)], mode: ImportMode, n: usi
     Ok(out.commit)
 }
 
-/// One commit per key, each written as its own small pack through `store::Importer` (an
-/// experiment: what a transaction that writes one pack instead of loose objects would cost).
-pub fn pack_per_commit(dir: &FsPath, keys: &[String], values: &[String]) -> BenchResult<()> {
+/// `threads` threads commit the keys (dealt round-robin), one commit per key: each on a branch
+/// of its own (`shared == false`), or all on `main`.
+pub fn threaded_commits(
+    dir: &FsPath,
+    paths: &[Path],
+    values: &[String],
+    threads: usize,
+    shared: bool,
+) -> BenchResult<()> {
     let repo = Repo::open(dir).map_err(err("open"))?;
-    let main = repo.branch("main").map_err(err("branch"))?;
-    for (i, (k, v)) in keys.iter().zip(values).enumerate() {
-        let mut imp = Importer::new(&main, ImportMode::Merge).map_err(err("import"))?;
-        imp.add(k.as_bytes(), v.as_bytes()).map_err(err("import"))?;
-        imp.commit(&opts(i, format!("set {k}"))).map_err(err("import"))?;
-    }
-    Ok(())
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let repo = repo.clone();
+                s.spawn(move || -> BenchResult<()> {
+                    let name = if shared {
+                        "main".to_string()
+                    } else {
+                        format!("writer-{t}")
+                    };
+                    let branch = repo.branch(&name).map_err(err("branch"))?;
+                    for i in (t..paths.len()).step_by(threads) {
+                        branch
+                            .set(
+                                &paths[i],
+                                values[i].as_bytes(),
+                                &opts(i, format!("set {}", paths[i])),
+                            )
+                            .map_err(err("set"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| "writer thread panicked".to_string())??;
+        }
+        Ok(())
+    })
 }
 
 /// All pairs in one ordinary transaction (one `Change::Set` each, applied with `Tree::with`

@@ -261,20 +261,35 @@ fn commits_workload(dir: &Path, s: &Sizes, env: &Env, with_sizes: bool) -> Bench
         &mut |d| canopy_peer::commits(d, &paths[..n_sync], &vs[..n_sync]).map(|_| None),
     );
     sec.push(format!("Canopy (library, fsync on, first {n_sync})"), m);
+    for (threads, shared) in [(16, false), (16, true)] {
+        let name = if shared {
+            "canopy-fsync-on-16-threads-one-branch"
+        } else {
+            "canopy-fsync-on-16-threads"
+        };
+        let m = sample(
+            dir,
+            name,
+            reps,
+            n_sync as u64,
+            "commits",
+            &mut |d| canopy_peer::init(d, true),
+            &mut |d| {
+                canopy_peer::threaded_commits(d, &paths[..n_sync], &vs[..n_sync], threads, shared)
+                    .map(|_| None)
+            },
+        );
+        let on = if shared {
+            "all on one branch"
+        } else {
+            "a branch each"
+        };
+        sec.push(
+            format!("Canopy (library, fsync on, {threads} threads, {on}, first {n_sync} in all)"),
+            m,
+        );
+    }
     let n_cli = s.cli_commits.min(n) as usize;
-    let m = sample(
-        dir,
-        "canopy-pack-per-commit",
-        reps,
-        n_cli as u64,
-        "commits",
-        &mut |d| canopy_peer::init(d, false),
-        &mut |d| canopy_peer::pack_per_commit(d, &ks[..n_cli], &vs[..n_cli]).map(|_| None),
-    );
-    sec.push(
-        format!("Canopy, experiment: one pack per commit via store::Importer (fsync off, first {n_cli})"),
-        m,
-    );
     let m = match &env.canopy_bin {
         Some(bin) => sample(
             dir,

@@ -120,6 +120,13 @@ pub trait ContentAddressable: Send + Sync {
         Ok(())
     }
 
+    /// Makes `id` and every object it reaches durable (as configured), before a reference names
+    /// it; may make more durable. By default, [`flush`](Self::flush).
+    fn flush_for(&self, id: &ObjectId) -> Result<()> {
+        let _ = id;
+        self.flush()
+    }
+
     /// Every stored id whose hex form starts with `prefix` (for abbreviated ids).
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>>;
 

@@ -379,7 +379,7 @@ impl Transaction {
                 }
             }
             let commit = repo.write_commit(tree_id, head.into_iter().collect(), opts)?;
-            store.flush()?;
+            repo.durable_before_ref(&commit)?;
             let log = RefLog {
                 who: log_who.clone(),
                 message: format!("commit: {}", opts.message.lines().next().unwrap_or("")),

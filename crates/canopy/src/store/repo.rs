@@ -167,6 +167,16 @@ impl Repo {
         &*self.inner.refs
     }
 
+    /// Makes `id` and what it reaches durable before a reference is moved to it — unless the
+    /// reference store does that itself (a store opened from disk: its reference updates sync
+    /// the objects while the lock file is synced).
+    pub(crate) fn durable_before_ref(&self, id: &ObjectId) -> Result<()> {
+        if self.inner.layout.is_none() {
+            self.objects().flush_for(id)?;
+        }
+        Ok(())
+    }
+
     pub fn hash_kind(&self) -> HashKind {
         self.inner.objects.hash_kind()
     }
@@ -269,17 +279,10 @@ impl Repo {
         History::new(self.clone(), starts)
     }
 
-    /// Stores a tree's new nodes: one by one as loose objects when they are few (as Git does),
-    /// into one pack when a merge or a large change made many.
+    /// Stores a tree's new nodes (the git backend holds them for the next batch, with the
+    /// commit that will name them).
     pub fn write_tree(&self, tree: &Tree) -> Result<ObjectId> {
-        const PACK_THRESHOLD: usize = 100;
-        if tree.unwritten() < PACK_THRESHOLD {
-            return Ok(tree.write(self.objects())?);
-        }
-        let mut batch = self.objects().begin_batch()?;
-        let id = tree.write_to(self.objects(), &mut |kind, data| batch.add(kind, data))?;
-        batch.finish()?;
-        Ok(id)
+        Ok(tree.write(self.objects())?)
     }
 
     /// Writes a commit object with `tree` and `parents`, filling in identities and naming this

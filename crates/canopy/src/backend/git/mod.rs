@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex};
 pub use config::{global_layers, Config};
 use loose::{io_err, LooseObjects};
 use pack::PackSet;
-use queue::WriteQueue;
 pub use pack_write::{PackInfo, PackWriter};
+use queue::WriteQueue;
 pub use refs::GitRefs;
 
 use super::{ContentAddressable, Error, Result, WriteBatch};
@@ -124,7 +124,13 @@ impl RepoLayout {
 
     /// The object store of this repository.
     pub fn objects(&self) -> Result<GitObjects> {
-        GitObjects::open(&self.git_dir.join("objects"), self.hash, self.fsync)
+        let objects = GitObjects::open(&self.git_dir.join("objects"), self.hash, self.fsync)?;
+        // `canopy.autoPackLimit`: roll packs up when there are more than this many; 0: never.
+        let limit = self.config.get_int("canopy.autopacklimit")?;
+        Ok(match limit {
+            Some(n) => objects.with_pack_limit(usize::try_from(n).unwrap_or(0)),
+            None => objects,
+        })
     }
 
     /// The reference store of this repository.
@@ -180,6 +186,8 @@ struct ObjectsInner {
     queue: WriteQueue,
     /// Held while packs are being rolled up (one roll-up at a time in a process).
     rolling: Mutex<()>,
+    /// Packs are rolled up when there are more than this many (0: never).
+    pack_limit: usize,
 }
 
 /// Objects at least this large are written loose at once rather than held for a batch.
@@ -198,8 +206,23 @@ impl GitObjects {
                 packs: PackSet::open(objects_dir, hash)?,
                 queue: WriteQueue::default(),
                 rolling: Mutex::new(()),
+                pack_limit: repack::ROLL_UP_ABOVE,
             }),
         })
+    }
+
+    /// The same store, rolling packs up when there are more than `limit` (0: never). Only for a
+    /// store not yet shared.
+    pub fn with_pack_limit(mut self, limit: usize) -> GitObjects {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.pack_limit = limit;
+        }
+        self
+    }
+
+    /// The `.pack` file holding `id`, if a pack does.
+    pub fn pack_holding(&self, id: &ObjectId) -> Option<PathBuf> {
+        self.inner.packs.pack_containing(id)
     }
 
     /// Starts a pack of new objects (see [`PackWriter`]); they become readable when it is
@@ -248,19 +271,25 @@ impl GitObjects {
         Ok(inner.loose.reuse(id))
     }
 
-    /// Writes every waiting object as one pack (shared with concurrent flushers), then rolls
-    /// up small packs if there are too many.
+    /// Writes every waiting object as one pack (shared with concurrent flushers).
     fn flush_queue(&self) -> Result<()> {
         let inner = &*self.inner;
         let flushed = inner.queue.flush(|batch| inner.write_batch(batch))?;
-        if matches!(flushed, queue::Flushed::Led(_)) && inner.packs.len() > repack::ROLL_UP_ABOVE {
+        self.after_flush(flushed);
+        Ok(())
+    }
+
+    /// After leading a batch: roll up small packs if there are too many.
+    fn after_flush(&self, flushed: queue::Flushed) {
+        let inner = &*self.inner;
+        let limit = inner.pack_limit;
+        if matches!(flushed, queue::Flushed::Led(_)) && limit > 0 && inner.packs.len() > limit {
             if let Ok(_rolling) = inner.rolling.try_lock() {
                 // The batch is durable whatever happens here; a roll-up that fails leaves every
                 // pack as it was, to be tried again after a later batch (or by `gc`).
                 let _ = repack::roll_up(&inner.objects_dir, &inner.packs, inner.hash, inner.fsync);
             }
         }
-        Ok(())
     }
 }
 
@@ -342,6 +371,21 @@ impl ContentAddressable for GitObjects {
     fn flush(&self) -> Result<()> {
         self.flush_queue()?;
         self.inner.loose.flush()
+    }
+
+    fn flush_for(&self, id: &ObjectId) -> Result<()> {
+        let inner = &*self.inner;
+        let hash = inner.hash;
+        let links = |kind, data: &[u8]| {
+            crate::sync::check::check_object(hash, kind, data)
+                .ok()
+                .map(|links| links.into_iter().map(|(id, _)| id).collect())
+        };
+        let flushed = inner
+            .queue
+            .flush_reachable(id, links, |batch| inner.write_batch(batch))?;
+        self.after_flush(flushed);
+        inner.loose.flush()
     }
 
     fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {

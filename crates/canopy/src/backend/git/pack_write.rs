@@ -188,7 +188,13 @@ impl<'a> PackWriter<'a> {
 
     /// Appends an OFS_DELTA entry copied from another pack: `size` and `zlib` as stored, the
     /// base an object already in this pack (else the entry becomes a REF_DELTA against it).
-    pub(super) fn copy_ofs_delta(&mut self, id: ObjectId, size: u64, base: &ObjectId, zlib: &[u8]) -> Result<()> {
+    pub(super) fn copy_ofs_delta(
+        &mut self,
+        id: ObjectId,
+        size: u64,
+        base: &ObjectId,
+        zlib: &[u8],
+    ) -> Result<()> {
         if self.seen.contains_key(&id) {
             return Ok(());
         }
@@ -256,7 +262,7 @@ impl<'a> PackWriter<'a> {
             // The temporary file is write-only: hash it through a second handle.
             let mut reader = File::open(&tmp)?;
             let mut h = self.hash.hasher();
-            let mut buf = vec![0u8; 1 << 20];
+            let mut buf = vec![0u8; 64 << 10];
             loop {
                 let n = reader.read(&mut buf)?;
                 if n == 0 {
@@ -267,25 +273,42 @@ impl<'a> PackWriter<'a> {
             let sum = h.finish();
             file.seek(SeekFrom::End(0))?;
             file.write_all(sum.as_bytes())?;
-            if self.fsync {
-                file.sync_data()?;
-            }
             Ok(sum)
         })()
         .map_err(io_err(&tmp))?;
         let pack_bytes = self.offset + self.hash.len() as u64;
-        drop(file);
 
+        // The index is written while the pack's data is synced, and synced beside it.
         let idx_bytes = self.index(&checksum);
-        let (idx_tmp, mut idx_file) = create_temp(&self.pack_dir, "tmp_idx_")?;
-        let written =
-            idx_file
-                .write_all(&idx_bytes)
-                .and_then(|_| if self.fsync { idx_file.sync_data() } else { Ok(()) });
-        drop(idx_file);
-        if let Err(e) = written {
+        let fsync = self.fsync;
+        let pack_dir = &self.pack_dir;
+        let (pack_synced, idx_written) = std::thread::scope(|s| {
+            let pack_sync = fsync.then(|| s.spawn(move || file.sync_data()));
+            let idx_written = create_temp(pack_dir, "tmp_idx_").and_then(|(idx_tmp, mut idx_file)| {
+                match idx_file.write_all(&idx_bytes).and_then(|_| {
+                    if fsync {
+                        idx_file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                }) {
+                    Ok(()) => Ok(idx_tmp),
+                    Err(e) => {
+                        let _ = fs::remove_file(&idx_tmp);
+                        Err(io_err(&idx_tmp)(e))
+                    }
+                }
+            });
+            let pack_synced = pack_sync.map_or(Ok(()), |h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
+            });
+            (pack_synced, idx_written)
+        });
+        let idx_tmp = idx_written?;
+        if let Err(e) = pack_synced {
             let _ = fs::remove_file(&idx_tmp);
-            return Err(io_err(&idx_tmp)(e));
+            return Err(io_err(&tmp)(e));
         }
 
         let stem = format!("pack-{}", checksum.to_hex());

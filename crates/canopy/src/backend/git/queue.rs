@@ -8,10 +8,12 @@
 //! batch is being written wait for it to end and then form the next batch together, so under
 //! load one pack and one round of syncs serve many commits; a single writer pays one round.
 //!
-//! Batches are written one at a time, in order, so "everything written before my flush is
-//! durable" is a prefix of the write sequence: a flush waits until the sequence number it saw
-//! on entry is covered, and no longer. A failed batch puts its objects back, to be retried by
-//! the next flush; its leader reports the error.
+//! Batches are written one at a time, in order, so durability is a prefix of the write
+//! sequence. [`WriteQueue::flush`] waits until everything queued before it is durable;
+//! [`WriteQueue::flush_reachable`] only until the objects a given object reaches through
+//! waiting objects are (the commit a reference is about to name, its new trees and blobs): a
+//! writer whose objects are already on disk does not wait for other writers' objects. A failed
+//! batch puts its objects back, to be retried by the next flush; its leader reports the error.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +28,8 @@ pub(super) struct Waiting {
     pub id: ObjectId,
     pub kind: ObjectKind,
     pub data: Arc<[u8]>,
+    /// Position in the write sequence.
+    seq: u64,
 }
 
 #[derive(Default)]
@@ -94,7 +98,8 @@ impl WriteQueue {
         }
         let data: Arc<[u8]> = Arc::from(data);
         st.unclaimed_bytes += data.len();
-        st.objects.insert(id, Waiting { id, kind, data });
+        let seq = st.next_seq;
+        st.objects.insert(id, Waiting { id, kind, data, seq });
         st.unclaimed.push(id);
         st.next_seq += 1;
         self.held.store(st.objects.len(), Ordering::Release);
@@ -118,8 +123,53 @@ impl WriteQueue {
     /// `write` (which must make the objects durable and readable from disk) when no batch is
     /// being written.
     pub fn flush(&self, write: impl Fn(&[Waiting]) -> Result<()>) -> Result<Flushed> {
-        let mut st = self.lock();
+        let st = self.lock();
         let target = st.next_seq;
+        self.flush_to(st, target, write)
+    }
+
+    /// Returns once `id` and every waiting object it reaches (`links` lists an object's links;
+    /// `None` when it cannot tell, and then everything queued so far counts) are durable.
+    pub fn flush_reachable(
+        &self,
+        id: &ObjectId,
+        links: impl Fn(ObjectKind, &[u8]) -> Option<Vec<ObjectId>>,
+        write: impl Fn(&[Waiting]) -> Result<()>,
+    ) -> Result<Flushed> {
+        if self.is_empty() {
+            return Ok(Flushed::Nothing);
+        }
+        let st = self.lock();
+        // One past the newest waiting object reached from `id`.
+        let mut target = 0;
+        let mut stack = vec![*id];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(next) = stack.pop() {
+            let Some(w) = st.objects.get(&next) else { continue };
+            if !seen.insert(next) {
+                continue;
+            }
+            target = target.max(w.seq + 1);
+            if w.kind == ObjectKind::Blob {
+                continue;
+            }
+            match links(w.kind, &w.data) {
+                Some(found) => stack.extend(found),
+                None => {
+                    target = st.next_seq;
+                    break;
+                }
+            }
+        }
+        self.flush_to(st, target, write)
+    }
+
+    fn flush_to(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        target: u64,
+        write: impl Fn(&[Waiting]) -> Result<()>,
+    ) -> Result<Flushed> {
         if st.durable_below >= target {
             return Ok(Flushed::Nothing);
         }
@@ -173,7 +223,10 @@ mod tests {
 
     fn blob(n: u32) -> (ObjectId, Vec<u8>) {
         let data = n.to_string().into_bytes();
-        (ObjectId::for_object(HashKind::Sha1, ObjectKind::Blob, &data), data)
+        (
+            ObjectId::for_object(HashKind::Sha1, ObjectKind::Blob, &data),
+            data,
+        )
     }
 
     #[test]
@@ -199,6 +252,34 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), vec![a, b]);
         assert!(!q.contains(&a) && q.get(&b).is_none());
         assert_eq!(q.flush(|_| unreachable!()).unwrap(), Flushed::Nothing);
+    }
+
+    #[test]
+    fn a_flush_for_one_object_waits_only_for_what_it_reaches() {
+        let q = WriteQueue::default();
+        let (a, da) = blob(1);
+        let (b, db) = blob(2);
+        q.push(a, ObjectKind::Blob, &da);
+        q.push(b, ObjectKind::Blob, &db);
+        // A "tree" here is a list of the objects it links to.
+        let tree = b"links to a".to_vec();
+        let t = ObjectId::for_object(HashKind::Sha1, ObjectKind::Tree, &tree);
+        q.push(t, ObjectKind::Tree, &tree);
+        let links = |_: ObjectKind, _: &[u8]| Some(vec![a]);
+        let written = Mutex::new(Vec::new());
+        let write = |batch: &[Waiting]| {
+            written.lock().unwrap().push(batch.len());
+            Ok(())
+        };
+        // Batches are prefixes: `t` was queued last, so all three go.
+        assert_eq!(q.flush_reachable(&t, links, write).unwrap(), Flushed::Led(3));
+        let (c, dc) = blob(3);
+        q.push(c, ObjectKind::Blob, &dc);
+        // `a` and `t` are durable already: nothing to wait for, though `c` waits.
+        assert_eq!(q.flush_reachable(&t, links, write).unwrap(), Flushed::Nothing);
+        assert!(q.contains(&c));
+        assert_eq!(q.flush_reachable(&c, links, write).unwrap(), Flushed::Led(1));
+        assert_eq!(*written.lock().unwrap(), vec![3, 1]);
     }
 
     #[test]

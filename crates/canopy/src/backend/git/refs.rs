@@ -456,10 +456,9 @@ impl GitRefs {
                 Err(e) => return Err(io_err(&path, e)),
             }
         };
+        // Not synced, as git does not: a reflog is advisory history, and the reference it
+        // describes is synced right after.
         file.write_all(line).map_err(|e| io_err(&path, e))?;
-        if self.fsync {
-            file.sync_all().map_err(|e| io_err(&path, e))?;
-        }
         Ok(())
     }
 
@@ -551,15 +550,12 @@ impl AtomicWrite for GitRefs {
                 ),
             });
         }
-        if let (Some(objects), Some(_)) = (&self.objects, new) {
-            crate::backend::ContentAddressable::flush(objects)?;
-        }
         for _ in 0..MAX_ATTEMPTS {
             let target = self.update_target(name)?;
             if new.is_some() {
                 self.check_parent_conflicts(&target, self.packed()?.as_ref())?;
             }
-            let lock = self.lock(&target)?;
+            let mut lock = self.lock(&target)?;
             // Holding the lock, check that `name` still leads to `target`.
             if self.update_target(name)? != target {
                 continue;
@@ -586,10 +582,18 @@ impl AtomicWrite for GitRefs {
                     if old.is_none() {
                         self.check_df_conflicts(&target, self.packed()?.as_ref())?;
                     }
+                    // The objects the reference will name are made durable while the lock's
+                    // content is synced; the reference moves only after both.
+                    lock.write_synced_while(format!("{id}\n").as_bytes(), self.fsync, || {
+                        match &self.objects {
+                            Some(objects) => crate::backend::ContentAddressable::flush_for(objects, &id),
+                            None => Ok(()),
+                        }
+                    })?;
                     for log_name in &log_names {
                         self.append_reflog(log_name, &line)?;
                     }
-                    lock.commit(format!("{id}\n").as_bytes(), &self.ref_path(&target), self.fsync)?;
+                    lock.rename_onto(&self.ref_path(&target), self.fsync)?;
                 }
                 None => {
                     if matches!(current, Current::Missing) {
@@ -890,17 +894,48 @@ impl LockFile {
 
     /// Writes `content` into the lock file, flushes it if asked, and renames it onto `dest`.
     fn commit(mut self, content: &[u8], dest: &Path, fsync: bool) -> Result<()> {
+        self.write_synced_while(content, fsync, || Ok(()))?;
+        self.rename_onto(dest, fsync)
+    }
+
+    /// Writes `content` into the lock file and, if asked, syncs it while `work` runs on this
+    /// thread (making durable what the new content names); an error from either is returned.
+    fn write_synced_while(
+        &mut self,
+        content: &[u8],
+        fsync: bool,
+        work: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let io_err = |path: &Path, source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(mut file) = self.file.take() {
-            file.write_all(content).map_err(|e| io_err(&self.path, e))?;
-            if fsync {
-                file.sync_all().map_err(|e| io_err(&self.path, e))?;
-            }
-        }
-        fs::rename(&self.path, dest).map_err(|e| io_err(dest, e))?;
+        let Some(file) = self.file.as_mut() else {
+            return work();
+        };
+        file.write_all(content).map_err(|e| io_err(&self.path, e))?;
+        let file = &*file;
+        let (synced, worked) = std::thread::scope(|s| {
+            // The data and the size; the name's durability comes from the directory's fsync.
+            let sync = fsync.then(|| s.spawn(move || file.sync_data()));
+            let worked = work();
+            let synced = sync.map_or(Ok(()), |h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
+            });
+            (synced, worked)
+        });
+        worked?;
+        synced.map_err(|e| io_err(&self.path, e))
+    }
+
+    /// Renames the written lock file onto `dest`, then syncs `dest`'s directory if asked.
+    fn rename_onto(mut self, dest: &Path, fsync: bool) -> Result<()> {
+        self.file = None;
+        fs::rename(&self.path, dest).map_err(|source| Error::Io {
+            path: dest.to_path_buf(),
+            source,
+        })?;
         self.committed = true;
         if fsync {
             if let Some(parent) = dest.parent() {

@@ -20,7 +20,8 @@ use super::pack_write::PackWriter;
 use crate::backend::Result;
 use crate::object::HashKind;
 
-/// Packs are rolled up only when there are more than this many.
+/// By default, packs are rolled up only when there are more than this many
+/// (`canopy.autoPackLimit`).
 pub(super) const ROLL_UP_ABOVE: usize = 8;
 
 /// Files that may sit beside a pack and go with it.
@@ -123,7 +124,10 @@ mod tests {
             let mut after = vec![counts[..n].iter().sum::<usize>()];
             after.extend_from_slice(&counts[n..]);
             after.sort();
-            assert!(after.windows(2).all(|w| w[0] * 2 <= w[1]), "{counts:?} → {after:?}");
+            assert!(
+                after.windows(2).all(|w| w[0] * 2 <= w[1]),
+                "{counts:?} → {after:?}"
+            );
         }
     }
 }

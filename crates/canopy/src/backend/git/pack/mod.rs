@@ -217,7 +217,9 @@ impl PackSet {
             let end = by_offset.get(i + 1).map_or(pack.data_end, |next| next.0);
             let raw = &pack.pack[offset..end];
             if crc32fast::hash(raw) != be32(&pack.idx, crc_at + 4 * pos) {
-                return Err(pack.corrupt_pack(format!("entry at offset {offset}: CRC does not match the index")));
+                return Err(
+                    pack.corrupt_pack(format!("entry at offset {offset}: CRC does not match the index"))
+                );
             }
             let id = id_at(pos)?;
             let entry = pack.entry(offset)?;
@@ -226,7 +228,9 @@ impl PackSet {
                 EntryKind::Ofs(base_offset) => {
                     let base = by_offset
                         .binary_search_by_key(&base_offset, |e| e.0)
-                        .map_err(|_| pack.corrupt_pack(format!("entry at offset {offset}: OFS_DELTA base is no entry")))?;
+                        .map_err(|_| {
+                            pack.corrupt_pack(format!("entry at offset {offset}: OFS_DELTA base is no entry"))
+                        })?;
                     let base = id_at(by_offset[base].1)?;
                     out.copy_ofs_delta(id, entry.size, &base, &pack.pack[entry.data_start..end])?;
                 }

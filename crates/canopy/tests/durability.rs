@@ -1,0 +1,362 @@
+//! The durable write path, seen from outside: which sync calls a commit makes and in what order
+//! (traced with `strace`), and what 16 concurrent writers are promised when a commit returns.
+//!
+//! The traced runs re-execute this test binary as a child (`child_writes`, ignored when run
+//! directly) under `strace -f -y`, so only the commits themselves are traced.
+
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::Command;
+
+use canopy::backend::git::RepoLayout;
+use canopy::object::Signature;
+use canopy::store::CommitOptions;
+use canopy::{ObjectId, Path, Repo};
+
+const CHILD_DIR: &str = "CANOPY_DURABILITY_CHILD_DIR";
+const CHILD_THREADS: &str = "CANOPY_DURABILITY_CHILD_THREADS";
+const COMMITS_PER_THREAD: usize = 8;
+
+fn opts(i: usize) -> CommitOptions {
+    let who = Signature {
+        name: "t".into(),
+        email: "t@example.com".into(),
+        time: 1_700_000_000 + i as i64,
+        offset_minutes: 0,
+    };
+    CommitOptions {
+        message: format!("commit {i}"),
+        author: Some(who.clone()),
+        committer: Some(who),
+    }
+}
+
+/// A store with fsync on and roll-ups off (so each commit's objects stay in the pack its batch
+/// wrote), with one commit on `main`.
+fn store(dir: &FsPath) {
+    let repo = Repo::init(dir).unwrap();
+    repo.head_branch()
+        .unwrap()
+        .set(&Path::parse("seed").unwrap(), "0", &opts(0))
+        .unwrap();
+    let config = dir.join("config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[canopy]\n\tautoPackLimit = 0\n");
+    std::fs::write(&config, text).unwrap();
+}
+
+/// The `.pack` holding `id`, read by a reader of its own (what is on disk, not in memory).
+fn pack_on_disk(dir: &FsPath, id: &ObjectId) -> Option<String> {
+    let objects = RepoLayout::open(dir).unwrap().objects().unwrap();
+    objects
+        .pack_holding(id)
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+}
+
+/// Run as a child under `strace`: `threads` writers (1: one commit on `main`), each printing
+/// `ACK <branch> <n> <commit> <pack>` once its commit returned.
+#[test]
+#[ignore = "run by the traced tests as a child process"]
+fn child_writes() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let dir = PathBuf::from(dir);
+    let threads: usize = std::env::var(CHILD_THREADS).unwrap().parse().unwrap();
+    let repo = Repo::open(&dir).unwrap();
+    if threads == 1 {
+        let c = repo
+            .head_branch()
+            .unwrap()
+            .set(&Path::parse("k").unwrap(), "v", &opts(1))
+            .unwrap();
+        println!("ACK main 0 {c} {}", pack_on_disk(&dir, &c).unwrap());
+        return;
+    }
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (repo, dir) = (repo.clone(), dir.clone());
+            s.spawn(move || {
+                let name = format!("w{t}");
+                let branch = repo.branch(&name).unwrap();
+                for n in 0..COMMITS_PER_THREAD {
+                    let path = Path::parse(&format!("t{t}/k{n}")).unwrap();
+                    let c = branch.set(&path, format!("{t}.{n}"), &opts(n)).unwrap();
+                    println!("ACK {name} {n} {c} {}", pack_on_disk(&dir, &c).unwrap());
+                }
+            });
+        }
+    });
+}
+
+/// One traced system call.
+#[derive(Debug, Clone)]
+enum Event {
+    /// `fsync`/`fdatasync` of a path (completed).
+    Sync {
+        pid: u32,
+        data_only: bool,
+        path: String,
+    },
+    Rename {
+        pid: u32,
+        from: String,
+        to: String,
+    },
+}
+
+/// Runs the child under `strace`; returns the events in completion order and the ACK lines.
+fn traced(dir: &FsPath, threads: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)> {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("strace is not installed: skipped (.ci/run installs it)");
+        return None;
+    }
+    let log = dir.with_extension("strace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-s",
+            "512",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&log)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_writes",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_THREADS, threads.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let acks = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK "))
+        .map(|l| l.split(' ').map(str::to_string).collect())
+        .collect();
+    Some((parse(&std::fs::read_to_string(&log).unwrap()), acks))
+}
+
+/// Parses `strace -f -y` output, joining `<unfinished ...>` calls with their resumption.
+fn parse(text: &str) -> Vec<Event> {
+    let mut unfinished: HashMap<u32, String> = HashMap::new();
+    let mut events = Vec::new();
+    for line in text.lines() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<u32>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let call = if let Some(start) = rest.strip_suffix(" <unfinished ...>") {
+            unfinished.insert(pid, start.to_string());
+            continue;
+        } else if rest.starts_with("<... ") {
+            let Some(start) = unfinished.remove(&pid) else {
+                continue;
+            };
+            let Some((_, tail)) = rest.split_once("resumed>") else {
+                continue;
+            };
+            format!("{start}{tail}")
+        } else {
+            rest.to_string()
+        };
+        if !call.trim_end().ends_with("= 0") {
+            continue;
+        }
+        let quoted: Vec<&str> = call.split('"').skip(1).step_by(2).collect();
+        if call.starts_with("fsync(") || call.starts_with("fdatasync(") {
+            let path = call
+                .split_once('<')
+                .and_then(|(_, p)| p.split_once('>'))
+                .map_or(String::new(), |(p, _)| p.to_string());
+            events.push(Event::Sync {
+                pid,
+                data_only: call.starts_with("fdatasync("),
+                path,
+            });
+        } else if call.starts_with("rename") && quoted.len() >= 2 {
+            events.push(Event::Rename {
+                pid,
+                from: quoted[0].to_string(),
+                to: quoted[1].to_string(),
+            });
+        }
+    }
+    events
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn syncs(events: &[Event]) -> usize {
+    events.iter().filter(|e| matches!(e, Event::Sync { .. })).count()
+}
+
+/// Checks that the commit acknowledged as the `nth` update of `branch`, held by `pack`, was made
+/// durable in the documented order before its reference moved: pack and index data synced, both
+/// renamed into place, `objects/pack` synced — all before the reference's lock file (itself
+/// synced) was renamed onto the reference, and the reference's directory synced after that.
+fn check_order(events: &[Event], branch: &str, nth: usize, pack: &str) {
+    let at =
+        |pred: &dyn Fn(&Event) -> bool, from: usize| events[from..].iter().position(pred).map(|i| i + from);
+    // The pack's installation and the sync of its data before it.
+    let pack_rename = at(
+        &|e| matches!(e, Event::Rename { to, .. } if file_name(to) == pack),
+        0,
+    )
+    .unwrap_or_else(|| panic!("{pack} never renamed into place: {events:#?}"));
+    let Event::Rename {
+        pid: leader,
+        from: tmp_pack,
+        ..
+    } = &events[pack_rename]
+    else {
+        unreachable!()
+    };
+    let idx = pack.replace(".pack", ".idx");
+    let synced = |path: &str| {
+        at(&|e| matches!(e, Event::Sync { path: p, .. } if p == path), 0).filter(|&i| i < pack_rename)
+    };
+    assert!(
+        synced(tmp_pack).is_some(),
+        "{pack}: data not synced before its rename"
+    );
+    let idx_rename = at(
+        &|e| matches!(e, Event::Rename { to, .. } if file_name(to) == idx),
+        0,
+    )
+    .unwrap();
+    let Event::Rename { from: tmp_idx, .. } = &events[idx_rename] else {
+        unreachable!()
+    };
+    assert!(
+        synced(tmp_idx).is_some(),
+        "{idx}: data not synced before the pack's rename"
+    );
+    assert!(pack_rename < idx_rename, "the index must appear last");
+    let dir_sync = at(
+        &|e| matches!(e, Event::Sync { pid, path, .. } if pid == leader && path.ends_with("objects/pack")),
+        idx_rename,
+    )
+    .unwrap_or_else(|| panic!("objects/pack not synced after {pack}"));
+    // The reference: the nth rename of its lock onto it.
+    let lock = format!("refs/heads/{branch}.lock");
+    let ref_rename = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::Rename { from, .. } if from.ends_with(&lock)))
+        .nth(nth)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("update {nth} of {branch} not found"));
+    assert!(
+        dir_sync < ref_rename,
+        "{branch} update {nth} moved before {pack} was durable"
+    );
+    let Event::Rename {
+        pid: writer,
+        from: lock_path,
+        ..
+    } = &events[ref_rename]
+    else {
+        unreachable!()
+    };
+    let lock_synced = events[..ref_rename]
+        .iter()
+        .rposition(|e| matches!(e, Event::Sync { path, data_only: true, .. } if path == lock_path));
+    assert!(lock_synced.is_some(), "{lock_path} not synced before its rename");
+    assert!(
+        at(
+            &|e| matches!(e, Event::Sync { pid, path, .. } if pid == writer && path.ends_with("refs/heads")),
+            ref_rename
+        )
+        .is_some(),
+        "refs/heads not synced after {branch} moved"
+    );
+}
+
+#[test]
+fn one_commit_syncs_five_times_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    store(&dir);
+    let Some((events, acks)) = traced(&dir, 1) else {
+        return;
+    };
+    assert_eq!(acks.len(), 1);
+    check_order(&events, "main", 0, &acks[0][3]);
+    assert_eq!(syncs(&events), 5, "{events:#?}");
+}
+
+#[test]
+fn sixteen_writers_share_syncs_and_each_commit_is_durable_before_its_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    store(&dir);
+    let Some((events, acks)) = traced(&dir, 16) else {
+        return;
+    };
+    let commits = 16 * COMMITS_PER_THREAD;
+    assert_eq!(acks.len(), commits);
+    for ack in &acks {
+        check_order(&events, &ack[0], ack[1].parse().unwrap(), &ack[3]);
+    }
+    let packs: std::collections::HashSet<&String> = acks.iter().map(|a| &a[3]).collect();
+    let n = syncs(&events);
+    eprintln!("{commits} commits: {} packs, {n} sync calls", packs.len());
+    // Alone, each commit would make its own pack and five syncs.
+    assert!(packs.len() < commits, "no batch was shared");
+    assert!(n < 5 * commits, "{n} syncs for {commits} commits");
+}
+
+#[test]
+fn acknowledged_commits_are_on_disk_and_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    store(&dir);
+    let repo = Repo::open(&dir).unwrap();
+    let acked: Vec<Vec<ObjectId>> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..16)
+            .map(|t| {
+                let (repo, dir) = (repo.clone(), dir.clone());
+                s.spawn(move || {
+                    let branch = repo.branch(&format!("w{t}")).unwrap();
+                    let mut acked = Vec::new();
+                    for n in 0..20 {
+                        let path = Path::parse(&format!("t{t}/k{n}")).unwrap();
+                        let c = branch.set(&path, format!("{t}.{n}"), &opts(n)).unwrap();
+                        // A reader of its own sees the commit and its value: it is on disk.
+                        let reader = Repo::open(&dir).unwrap();
+                        let view = reader.view_at(c).unwrap();
+                        assert_eq!(
+                            view.get(&path).unwrap().as_deref(),
+                            Some(format!("{t}.{n}").as_bytes())
+                        );
+                        acked.push(c);
+                    }
+                    acked
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let reader = Repo::open(&dir).unwrap();
+    for (t, acked) in acked.iter().enumerate() {
+        let branch = reader.branch(&format!("w{t}")).unwrap();
+        let mut history: Vec<ObjectId> = branch.history().unwrap().map(|c| c.unwrap().id).collect();
+        history.reverse();
+        assert_eq!(
+            &history, acked,
+            "w{t}'s history is its commits in the order acknowledged"
+        );
+    }
+}
