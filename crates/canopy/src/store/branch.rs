@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
+use super::lane::Fate;
 use crate::backend::{check_ref_name, Expected, RefLog};
 use crate::contents::Contents;
 use crate::merge::tree::ConflictSide;
@@ -106,7 +107,7 @@ impl Branch {
 
     /// Stores `value` at `path` with `T`'s encoding, in one commit.
     pub fn set_as<T: Contents>(&self, path: &Path, value: &T, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction().set_as(path.clone(), value)?.commit(opts)
+        self.transaction_on_head().set_as(path.clone(), value)?.commit(opts)
     }
 
     /// Reads the value at `path` as `T`, computes its replacement with `f` (`None` removes it)
@@ -149,7 +150,7 @@ impl Branch {
 
     /// Sets the value at `path` in one commit; returns the new head.
     pub fn set(&self, path: &Path, value: impl Into<Vec<u8>>, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction().set(path.clone(), value).commit(opts)
+        self.transaction_on_head().set(path.clone(), value).commit(opts)
     }
 
     /// Stores `value` as JSON text at `path`, so that `git show` stays readable.
@@ -169,11 +170,11 @@ impl Branch {
 
     /// Removes the value or directory at `path`. Removing nothing makes no commit.
     pub fn remove(&self, path: &Path, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction().remove(path.clone()).commit(opts)
+        self.transaction_on_head().remove(path.clone()).commit(opts)
     }
 
     pub fn set_tree(&self, path: &Path, tree: Tree, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction().set_tree(path.clone(), tree).commit(opts)
+        self.transaction_on_head().set_tree(path.clone(), tree).commit(opts)
     }
 
     /// Replaces the value at `path` by `new` (`None` removes it) only if it currently is
@@ -195,6 +196,16 @@ impl Branch {
         match tx.commit_checked(opts)? {
             Ok(id) => Ok(TestAndSet::Committed(id)),
             Err(actual) => Ok(TestAndSet::Failed(actual)),
+        }
+    }
+
+    /// A batch of changes applied to whatever the head is when it commits (what `set` and
+    /// `remove` use): nothing to merge with, the changes simply apply on top.
+    pub fn transaction_on_head(&self) -> Transaction {
+        Transaction {
+            branch: self.clone(),
+            changes: Vec::new(),
+            start: None,
         }
     }
 
@@ -315,22 +326,28 @@ impl Transaction {
             .or_else(|| opts.author.clone())
             .unwrap_or_else(|| repo.default_signature());
         // The head the changes were made against; a moved head is merged with, not overwritten.
-        let start = match self.start {
-            Some(start) => start,
-            None => self.branch.head()?,
-        };
+        // A transaction on the head takes the first head it is built on.
+        let mut start: Option<Option<ObjectId>> = self.start;
         let tree_of = |head: Option<ObjectId>| -> Result<Tree> {
             Ok(match head {
                 Some(id) => Tree::from_id(repo.commit_info(id)?.commit.tree),
                 None => Tree::empty(),
             })
         };
-        let start_tree = tree_of(start)?;
+        let mut start_tree: Option<Tree> = None;
         let mut ours: Option<Tree> = None;
+        let lane = repo.lane(self.branch.ref_name());
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let head = self.branch.head()?;
+            // Built on the newest commit of this branch in this process, published or not.
+            let building = lane.begin(|| self.branch.head())?;
+            let head = building.tip();
+            let start = *start.get_or_insert(head);
+            let start_tree = match &start_tree {
+                Some(t) => t.clone(),
+                None => start_tree.insert(tree_of(start)?).clone(),
+            };
             let head_tree = tree_of(head)?;
             // Expectations hold against the head being replaced, whatever it is.
             let applied = match self.apply(&head_tree, &blobs)? {
@@ -373,25 +390,26 @@ impl Transaction {
                 merged.tree
             };
             let tree_id = repo.write_tree(&tree)?;
-            if let Some(head) = head {
-                if head_tree.id() == Some(tree_id) {
-                    return Ok(Ok(head));
-                }
-            }
-            let commit = repo.write_commit(tree_id, head.into_iter().collect(), opts)?;
-            repo.durable_before_ref(&commit)?;
             let log = RefLog {
                 who: log_who.clone(),
                 message: format!("commit: {}", opts.message.lines().next().unwrap_or("")),
             };
-            if repo.refs().update(
-                self.branch.ref_name(),
-                Expected::from_option(head),
-                Some(commit),
-                &log,
-            )? {
-                return Ok(Ok(commit));
+            let ref_name = self.branch.ref_name();
+            // When nothing changes, the head is the answer, once it is on disk.
+            let (answer, ticket) = match head {
+                Some(head) if head_tree.id() == Some(tree_id) => match building.tip_ticket() {
+                    None => return Ok(Ok(head)),
+                    Some(ticket) => (head, ticket),
+                },
+                _ => {
+                    let commit = repo.write_commit(tree_id, head.into_iter().collect(), opts)?;
+                    (commit, building.push(commit))
+                }
+            };
+            if let Fate::Published = lane.publish(ticket, repo, ref_name, &log)? {
+                return Ok(Ok(answer));
             }
+            // Built on a head another process replaced: again, on the new head.
             if attempt >= MAX_ATTEMPTS {
                 return Err(Error::TooManyRetries {
                     branch: self.branch.name.clone(),

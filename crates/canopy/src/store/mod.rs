@@ -14,6 +14,7 @@ mod diff;
 mod history;
 mod identity;
 mod import;
+mod lane;
 mod merge;
 mod patch;
 mod repo;

@@ -57,6 +57,8 @@ pub(super) struct RepoInner {
     replica: String,
     /// The user's global Git config, read when an identity is first needed.
     pub(super) global: std::sync::OnceLock<super::identity::GlobalConfig>,
+    /// Each branch's pipeline of commits from this process.
+    lanes: super::lane::Lanes,
 }
 
 /// The config key holding a store's replica id.
@@ -134,6 +136,7 @@ impl Repo {
                 drivers: RwLock::new(Arc::new(Drivers::builtin())),
                 replica,
                 global: Default::default(),
+                lanes: Default::default(),
             }),
         })
     }
@@ -155,6 +158,7 @@ impl Repo {
                 drivers: RwLock::new(Arc::new(Drivers::builtin())),
                 replica: new_replica_id(),
                 global: Default::default(),
+                lanes: Default::default(),
             }),
         }
     }
@@ -170,6 +174,10 @@ impl Repo {
     /// Makes `id` and what it reaches durable before a reference is moved to it — unless the
     /// reference store does that itself (a store opened from disk: its reference updates sync
     /// the objects while the lock file is synced).
+    pub(crate) fn lane(&self, ref_name: &str) -> std::sync::Arc<super::lane::Lane> {
+        self.inner.lanes.get(ref_name)
+    }
+
     pub(crate) fn durable_before_ref(&self, id: &ObjectId) -> Result<()> {
         if self.inner.layout.is_none() {
             self.objects().flush_for(id)?;
