@@ -18,6 +18,8 @@ pub mod refs;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 pub use config::{global_layers, Config};
 use loose::{io_err, LooseObjects};
@@ -156,7 +158,12 @@ pub struct GitObjects {
     fsync: bool,
     loose: LooseObjects,
     packs: PackSet,
+    /// The commit-graph last read, with the size and mtime of the file it came from; re-read
+    /// when the file changes (`gc` and `git commit-graph write` replace it).
+    graph: Mutex<Option<(GraphStamp, Option<Arc<commit_graph::Graph>>)>>,
 }
+
+type GraphStamp = (u64, Option<SystemTime>);
 
 impl GitObjects {
     pub fn open(objects_dir: &Path, hash: HashKind, fsync: bool) -> Result<GitObjects> {
@@ -166,6 +173,7 @@ impl GitObjects {
             fsync,
             loose: LooseObjects::new(objects_dir.to_path_buf(), hash, fsync),
             packs: PackSet::open(objects_dir, hash)?,
+            graph: Mutex::new(None),
         })
     }
 
@@ -236,6 +244,20 @@ impl ContentAddressable for GitObjects {
 
     fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
         Ok(Box::new(self.begin_pack()?))
+    }
+
+    fn commit_graph(&self) -> Option<Arc<commit_graph::Graph>> {
+        let meta = fs::metadata(self.objects_dir.join("info").join("commit-graph")).ok()?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let mut cache = self.graph.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, graph)) = cache.as_ref() {
+            if *seen == stamp {
+                return graph.clone();
+            }
+        }
+        let graph = commit_graph::Graph::open(&self.objects_dir, self.hash).map(Arc::new);
+        *cache = Some((stamp, graph.clone()));
+        graph
     }
 
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
