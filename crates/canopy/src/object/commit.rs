@@ -326,6 +326,37 @@ subject\n\nbody\n";
     }
 
     #[test]
+    fn header_parse_agrees_with_the_full_parse() {
+        let reordered = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A <a@x> 5 +0000\nextra x\ncommitter C <c@x> 7 +0000\n\nm\n";
+        let folded = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A <a@x> 5 +0000\ncommitter C <c@x> 7 +0000\n x\n\nm\n";
+        let bad_author = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A a@x 5 +0000\ncommitter C <c@x> 7 +0000\n\nm\n";
+        for raw in [RAW, &reordered[..], &folded[..], &bad_author[..]] {
+            for n in 0..=raw.len() {
+                let full = Commit::parse(HashKind::Sha1, &raw[..n]);
+                let header = CommitHeader::parse(HashKind::Sha1, &raw[..n]);
+                match (&full, &header) {
+                    (Ok(c), Ok(h)) => {
+                        assert_eq!(
+                            (c.tree, &c.parents, c.committer.time),
+                            (h.tree, &h.parents, h.time)
+                        )
+                    }
+                    // The header is complete before the commit is: only then may they differ.
+                    (Err(_), Ok(_)) => assert!(n < raw.len()),
+                    (Ok(_), Err(e)) => panic!("header parse refused a commit: {e}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b),
+                }
+            }
+        }
+        let h = CommitHeader::parse(HashKind::Sha1, RAW).unwrap();
+        assert_eq!((h.parents.len(), h.time), (2, 1700000001));
+        assert!(CommitHeader::parse(HashKind::Sha1, &bad_author[..]).is_err());
+    }
+
+    #[test]
     fn never_panics_on_truncations() {
         for n in 0..RAW.len() {
             let _ = Commit::parse(HashKind::Sha1, &RAW[..n]);

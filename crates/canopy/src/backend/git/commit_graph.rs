@@ -529,3 +529,118 @@ impl Graph {
         self.commit_at(self.position(id)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Signature;
+    use crate::store::{CommitOptions, Repo};
+
+    fn opts(t: i64) -> CommitOptions {
+        let sig = Signature {
+            name: "t".into(),
+            email: "t@example.com".into(),
+            time: t,
+            offset_minutes: 0,
+        };
+        CommitOptions {
+            message: format!("at {t}"),
+            author: Some(sig.clone()),
+            committer: Some(sig),
+        }
+    }
+
+    /// A history with a merge, an octopus and a date older than its parent's; its commits, and
+    /// the graph file written from them.
+    fn written() -> (Repo, Vec<ObjectId>, Vec<u8>) {
+        let repo = Repo::in_memory(HashKind::Sha1);
+        let tree = repo.objects().write(ObjectKind::Tree, b"").unwrap();
+        let c = |parents: &[ObjectId], t: i64| repo.write_commit(tree, parents.to_vec(), &opts(t)).unwrap();
+        let root = c(&[], 100);
+        let a = c(&[root], 200);
+        let b = c(&[root], 150);
+        let m = c(&[a, b], 300);
+        let skew = c(&[m], 50);
+        let o = c(&[skew, a, b], 400);
+        let dir = tempfile::tempdir().unwrap();
+        write(repo.objects(), dir.path(), &[o], false).unwrap();
+        let bytes = fs::read(dir.path().join("info/commit-graph")).unwrap();
+        (repo, vec![root, a, b, m, skew, o], bytes)
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let (repo, ids, bytes) = written();
+        let graph = Graph::parse(HashKind::Sha1, bytes).unwrap();
+        assert_eq!(graph.len(), ids.len());
+        let mut generation = HashMap::new();
+        for id in &ids {
+            let c = repo.commit_info(*id).unwrap().commit;
+            let g = graph.commit(id).unwrap();
+            assert_eq!(
+                (g.tree, &g.parents, g.time),
+                (c.tree, &c.parents, c.committer.time)
+            );
+            // Corrected commit dates: at least the date, and above every parent's.
+            assert!(g.generation >= g.time as u64);
+            for p in &g.parents {
+                assert!(g.generation > generation[p]);
+            }
+            generation.insert(*id, g.generation);
+        }
+        assert_eq!(graph.commit(&ids[5]).unwrap().parents.len(), 3);
+        assert!(graph.commit(&HashKind::Sha1.empty_tree()).is_none());
+    }
+
+    #[test]
+    fn damaged_files_are_refused_without_panicking() {
+        let (_, _, bytes) = written();
+        let rehash = |mut b: Vec<u8>| {
+            let body = b.len() - 20;
+            let mut h = HashKind::Sha1.hasher();
+            h.update(&b[..body]);
+            b.truncate(body);
+            b.extend_from_slice(h.finish().as_bytes());
+            b
+        };
+        for n in 0..bytes.len() {
+            assert!(Graph::parse(HashKind::Sha1, bytes[..n].to_vec()).is_err());
+            if n >= 20 {
+                assert!(Graph::parse(HashKind::Sha1, rehash(bytes[..n].to_vec())).is_err());
+            }
+        }
+        let mut flipped = bytes.clone();
+        flipped[100] ^= 1;
+        assert_eq!(
+            Graph::parse(HashKind::Sha1, flipped).err(),
+            Some("checksum mismatch")
+        );
+        assert!(Graph::parse(HashKind::Sha256, bytes.clone()).is_err());
+        // Checksums fine, content not: every byte of the chunks changed in turn must be caught
+        // or give lookups that stay in bounds.
+        let graph = Graph::parse(HashKind::Sha1, bytes.clone()).unwrap();
+        let ids: Vec<ObjectId> = (0..graph.len()).filter_map(|i| graph.id_at(i)).collect();
+        for at in 8..bytes.len() - 20 {
+            for bit in [0x01, 0x80] {
+                let mut b = bytes.clone();
+                b[at] ^= bit;
+                if let Ok(g) = Graph::parse(HashKind::Sha1, rehash(b)) {
+                    for id in &ids {
+                        let _ = g.commit(id);
+                    }
+                }
+            }
+        }
+        // A parent position past the end, with a good checksum.
+        let cdat = {
+            let g = Graph::parse(HashKind::Sha1, bytes.clone()).unwrap();
+            g.cdat
+        };
+        let mut b = bytes.clone();
+        b[cdat + 20..cdat + 24].copy_from_slice(&(ids.len() as u32).to_be_bytes());
+        assert_eq!(
+            Graph::parse(HashKind::Sha1, rehash(b)).err(),
+            Some("parent position out of range")
+        );
+    }
+}
