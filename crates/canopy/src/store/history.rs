@@ -163,9 +163,9 @@ impl History {
             None => self.load(id)?,
         };
         let (follow, shown) = match self.path.take() {
-            None => (node.parents.clone(), true),
+            None => (node.parents, true),
             Some(mut path) => {
-                let result = self.simplify(&mut path, &node);
+                let result = self.simplify(&mut path, node.tree, node.parents);
                 self.path = Some(path);
                 result?
             }
@@ -187,19 +187,23 @@ impl History {
 
     /// `try_to_simplify_commit` of Git's default mode: the parents to follow, and whether the
     /// commit is shown.
-    fn simplify(&mut self, path: &mut PathLookup, node: &Node) -> Result<(Vec<ObjectId>, bool)> {
-        let store = self.repo.objects();
-        let mine = path.entry(store, node.tree)?;
-        if node.parents.is_empty() {
-            return Ok((Vec::new(), mine.is_some()));
+    fn simplify(
+        &mut self,
+        path: &mut PathLookup,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+    ) -> Result<(Vec<ObjectId>, bool)> {
+        let mine = path.entry(self.repo.objects(), tree)?;
+        if parents.is_empty() {
+            return Ok((parents, mine.is_some()));
         }
-        for &p in &node.parents {
+        for &p in &parents {
             let tree = self.tree_of(p)?;
             if path.entry(self.repo.objects(), tree)? == mine {
                 return Ok((vec![p], false));
             }
         }
-        Ok((node.parents.clone(), true))
+        Ok((parents, true))
     }
 }
 
