@@ -840,3 +840,39 @@ fn watch_exec_runs_per_new_head() {
     assert_eq!(new, head, "{text}");
     assert_eq!(old.len(), 40, "{text}");
 }
+
+#[test]
+fn log_path_simplifies_history_as_git_log_does() {
+    let sb = Sandbox::new();
+    let store = fast_store(&sb, "store");
+    sb.canopy_ok(&store, &["set", "doc", "1"]);
+    sb.canopy_ok(&store, &["branch", "side"]);
+    sb.canopy_ok(&store, &["--branch", "side", "set", "doc", "side"]);
+    sb.canopy_ok(&store, &["--branch", "side", "set", "dir/s", "1"]);
+    sb.canopy_ok(&store, &["set", "doc", "main"]);
+    // The merge keeps main's `doc`: the side's change to it is not part of doc's history.
+    sb.canopy_ok(&store, &["merge", "side", "-X", "ours"]);
+    sb.canopy_ok(&store, &["set", "other", "x"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "doc"]), "main");
+    let side_doc = sb.rev_parse(&store, "side~1");
+
+    let check = |what: &str| {
+        for path in ["doc", "dir", "dir/s", "other", "missing"] {
+            let log = sb.canopy_ok(&store, &["log", path]);
+            let git = lines_of(&sb.git_ok(&store, &["log", "--format=%H %s", "main", "--", path]));
+            assert_eq!(lines_of(log.as_bytes()), git, "{what}: log {path}");
+            if path == "doc" {
+                assert!(!log.contains(&side_doc), "{log}");
+            }
+        }
+        let last = sb.canopy_ok(&store, &["last-modified", "doc", "-n", "5"]);
+        let git = lines_of(&sb.git_ok(&store, &["log", "-n5", "--format=%H %s", "main", "--", "doc"]));
+        assert_eq!(lines_of(last.as_bytes()), git, "{what}: last-modified doc");
+    };
+    check("without a commit-graph");
+    sb.canopy_ok(&store, &["gc"]);
+    assert!(store.join("objects/info/commit-graph").exists());
+    check("with the commit-graph gc wrote");
+    sb.canopy_ok(&store, &["set", "doc", "after the graph"]);
+    check("with a stale commit-graph");
+}

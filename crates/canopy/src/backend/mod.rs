@@ -138,6 +138,13 @@ pub trait ContentAddressable: Send + Sync {
         Ok(Box::new(DirectBatch(self)))
     }
 
+    /// The store's commit-graph, if it has one that passes its checks: tree, parents and date of
+    /// the commits it lists, without reading their objects. It may be stale (commits made after
+    /// it was written are not in it), so a reader falls back to the objects for those.
+    fn commit_graph(&self) -> Option<std::sync::Arc<git::commit_graph::Graph>> {
+        None
+    }
+
     /// Reads an object that must exist and be of `kind`.
     fn read_kind(&self, id: &ObjectId, kind: ObjectKind) -> Result<Vec<u8>> {
         let obj = self.read(id)?.ok_or(Error::MissingObject { id: *id })?;

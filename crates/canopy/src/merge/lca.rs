@@ -6,18 +6,22 @@
 //! several; the commit merge folds them into a virtual base.
 
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
+use crate::backend::git::commit_graph::Graph;
 use crate::backend::{self, ContentAddressable};
-use crate::object::{Commit, ObjectId, ObjectKind};
+use crate::object::{CommitHeader, ObjectId, ObjectKind};
 
 const PARENT1: u8 = 1;
 const PARENT2: u8 = 2;
 const STALE: u8 = 4;
 const RESULT: u8 = 8;
 
-/// Parents and committer date of commits, read once.
+/// Parents and committer date of commits, read once: from the store's commit-graph file when it
+/// lists the commit, else from the commit object.
 pub struct CommitGraph<'a> {
     store: &'a dyn ContentAddressable,
+    graph: Option<Arc<Graph>>,
     cache: HashMap<ObjectId, (i64, Vec<ObjectId>)>,
 }
 
@@ -25,6 +29,7 @@ impl<'a> CommitGraph<'a> {
     pub fn new(store: &'a dyn ContentAddressable) -> CommitGraph<'a> {
         CommitGraph {
             store,
+            graph: store.commit_graph(),
             cache: HashMap::new(),
         }
     }
@@ -34,9 +39,14 @@ impl<'a> CommitGraph<'a> {
         if let Some(n) = self.cache.get(&id) {
             return Ok(n.clone());
         }
-        let data = self.store.read_kind(&id, ObjectKind::Commit)?;
-        let c = Commit::parse(self.store.hash_kind(), &data).map_err(|e| e.with_id(id))?;
-        let node = (c.committer.time, c.parents);
+        let node = match self.graph.as_ref().and_then(|g| g.commit(&id)) {
+            Some(c) => (c.time, c.parents),
+            None => {
+                let data = self.store.read_kind(&id, ObjectKind::Commit)?;
+                let c = CommitHeader::parse(self.store.hash_kind(), &data).map_err(|e| e.with_id(id))?;
+                (c.time, c.parents)
+            }
+        };
         self.cache.insert(id, node.clone());
         Ok(node)
     }

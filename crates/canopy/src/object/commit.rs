@@ -175,6 +175,68 @@ impl Commit {
     }
 }
 
+/// What a history walk needs of a commit: its tree, parents and committer date, read from the
+/// headers without copying identities or the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitHeader {
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// The committer date, seconds since the epoch.
+    pub time: i64,
+}
+
+impl CommitHeader {
+    /// Reads the headers as Git writes them (`tree`, `parent`s, `author`, `committer`, in that
+    /// order). Any other layout, and any malformed commit, goes through [`Commit::parse`], so
+    /// the result and the error are the same as from a full parse.
+    pub fn parse(hash: HashKind, data: &[u8]) -> Result<CommitHeader, ObjectError> {
+        if let Some(header) = CommitHeader::parse_plain(hash, data) {
+            return Ok(header);
+        }
+        let c = Commit::parse(hash, data)?;
+        Ok(CommitHeader {
+            tree: c.tree,
+            parents: c.parents,
+            time: c.committer.time,
+        })
+    }
+
+    fn parse_plain(hash: HashKind, data: &[u8]) -> Option<CommitHeader> {
+        let mut lines = data.split(|&c| c == b'\n');
+        let tree = parse_id(hash, lines.next()?.strip_prefix(b"tree ")?)?;
+        let mut parents = Vec::new();
+        let mut line = lines.next()?;
+        while let Some(hex) = line.strip_prefix(b"parent ") {
+            parents.push(parse_id(hash, hex)?);
+            line = lines.next()?;
+        }
+        let author = line.strip_prefix(b"author ")?;
+        let committer = lines.next()?.strip_prefix(b"committer ")?;
+        // What the full parse would refuse or read differently (NUL, a continuation line, an
+        // author `Signature::parse` rejects) takes the full parse.
+        let folded = lines.next()?.first() == Some(&b' ');
+        if folded || author.contains(&0) || committer.contains(&0) || signature_time(author).is_none() {
+            return None;
+        }
+        Some(CommitHeader {
+            tree,
+            parents,
+            time: signature_time(committer)?,
+        })
+    }
+}
+
+/// The date of a signature line, accepted exactly when [`Signature::parse`] accepts the line.
+fn signature_time(line: &[u8]) -> Option<i64> {
+    let lt = line.iter().position(|&c| c == b'<')?;
+    let gt = lt + line[lt..].iter().position(|&c| c == b'>')?;
+    let rest = std::str::from_utf8(&line[gt + 1..]).ok()?.trim();
+    let mut parts = rest.split_whitespace();
+    let time: i64 = parts.next()?.parse().ok()?;
+    parse_zone(parts.next().unwrap_or("+0000"))?;
+    Some(time)
+}
+
 pub(super) fn write_extra_headers(out: &mut Vec<u8>, headers: &[(String, Vec<u8>)]) {
     for (k, v) in headers {
         out.extend_from_slice(k.as_bytes());
@@ -261,6 +323,37 @@ subject\n\nbody\n";
         assert_eq!(c.extra_headers[1].0, "gpgsig");
         assert_eq!(c.summary(), "subject");
         assert_eq!(c.serialize(), RAW);
+    }
+
+    #[test]
+    fn header_parse_agrees_with_the_full_parse() {
+        let reordered = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A <a@x> 5 +0000\nextra x\ncommitter C <c@x> 7 +0000\n\nm\n";
+        let folded = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A <a@x> 5 +0000\ncommitter C <c@x> 7 +0000\n x\n\nm\n";
+        let bad_author = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+author A a@x 5 +0000\ncommitter C <c@x> 7 +0000\n\nm\n";
+        for raw in [RAW, &reordered[..], &folded[..], &bad_author[..]] {
+            for n in 0..=raw.len() {
+                let full = Commit::parse(HashKind::Sha1, &raw[..n]);
+                let header = CommitHeader::parse(HashKind::Sha1, &raw[..n]);
+                match (&full, &header) {
+                    (Ok(c), Ok(h)) => {
+                        assert_eq!(
+                            (c.tree, &c.parents, c.committer.time),
+                            (h.tree, &h.parents, h.time)
+                        )
+                    }
+                    // The header is complete before the commit is: only then may they differ.
+                    (Err(_), Ok(_)) => assert!(n < raw.len()),
+                    (Ok(_), Err(e)) => panic!("header parse refused a commit: {e}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b),
+                }
+            }
+        }
+        let h = CommitHeader::parse(HashKind::Sha1, RAW).unwrap();
+        assert_eq!((h.parents.len(), h.time), (2, 1700000001));
+        assert!(CommitHeader::parse(HashKind::Sha1, &bad_author[..]).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod id;
 mod tag;
 mod tree;
 
-pub use commit::{Commit, Signature};
+pub use commit::{Commit, CommitHeader, Signature};
 pub use id::{HashKind, ObjectId};
 pub use tag::Tag;
 pub use tree::{git_name_cmp, Mode, TreeEntry};

@@ -24,7 +24,8 @@ pub struct BlameLine {
 
 impl Repo {
     /// The commits reachable from `start` that changed `path` (its value, or anything below it),
-    /// newest first, at most `limit` of them.
+    /// newest first, at most `limit` of them: what `git log -n LIMIT -- PATH` lists, with Git's
+    /// history simplification ([`History::touching`](super::History::touching)).
     pub fn last_modified(&self, start: ObjectId, path: &Path, limit: usize) -> Result<Vec<CommitInfo>> {
         self.history(&[start])
             .touching(path.clone())

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
 use super::lane::Fate;
-use crate::backend::{check_ref_name, Expected, RefLog};
+use crate::backend::{check_ref_name, RefLog};
 use crate::contents::Contents;
 use crate::merge::tree::ConflictSide;
 use crate::object::{ObjectId, ObjectKind};

@@ -1,11 +1,27 @@
-//! Commit metadata and history walks.
+//! History walks: the commits reachable from starting points, newest first by committer date,
+//! in the order `git log` lists them; with a path, the commits `git log -- PATH` lists.
+//!
+//! The walk is `revision.c`'s: a queue ordered by committer date (ties in the order commits were
+//! reached); a commit is taken from it, its parents not yet reached go in, and the commit is
+//! shown. With a path it applies Git's default history simplification as it goes: a commit is
+//! *TREESAME* to a parent whose path (the value, or the directory and everything below it) is
+//! identical; at such a parent the walk follows only the first one and drops the others, so a
+//! side branch whose merge brought nothing new for the path is never read. A commit is shown
+//! when it is TREESAME to none of its parents (a root commit: when it has the path).
+//!
+//! Only parents, dates and trees are needed until a commit is shown. They come from the
+//! commit-graph file when it lists the commit, else from the commit's headers; the whole commit
+//! is parsed only when it is shown. What it does not do: `--full-history`, parent rewriting
+//! (`--parents`, `--graph`), `--follow`.
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 
-use super::{Repo, Result};
-use crate::object::{Commit, ObjectId};
+use super::{Error, Repo, Result};
+use crate::backend::git::commit_graph::Graph;
+use crate::backend::{self, ContentAddressable};
+use crate::object::{Commit, CommitHeader, HashKind, Mode, ObjectError, ObjectId, ObjectKind};
 use crate::path::Path;
-use crate::tree::{Entry, Tree};
 
 /// A commit and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,114 +37,277 @@ impl CommitInfo {
     }
 }
 
+/// What the walk knows of a commit before it is shown.
+struct Node {
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    time: i64,
+    /// The object, when it was read (no commit-graph entry), so that showing it reads it once.
+    raw: Option<Vec<u8>>,
+}
+
 /// Commits reachable from a set of starting points, newest first by committer date (ties in
-/// the order they were reached), each once: the order of `git log`.
+/// the order they were reached), each once: the order of `git log`. [`History::touching`]
+/// narrows it to `git log -- PATH`.
 pub struct History {
     repo: Repo,
+    graph: Option<Arc<Graph>>,
+    path: Option<PathLookup>,
     queue: BinaryHeap<(i64, u64, ObjectId)>,
     seen: HashSet<ObjectId>,
-    /// Parents already read (to learn their dates), waiting for their turn.
-    pending: HashMap<ObjectId, CommitInfo>,
+    /// Commits read (parents, to learn their dates) and not yet taken from the queue.
+    nodes: HashMap<ObjectId, Node>,
     counter: u64,
+    /// An error met before the walk started (reading a starting commit).
+    error: Option<Error>,
     failed: bool,
 }
 
 impl History {
     pub(super) fn new(repo: Repo, starts: &[ObjectId]) -> History {
+        let graph = repo.objects().commit_graph();
         let mut h = History {
             repo,
+            graph,
+            path: None,
             queue: BinaryHeap::new(),
             seen: HashSet::new(),
-            pending: HashMap::new(),
+            nodes: HashMap::new(),
             counter: 0,
+            error: None,
             failed: false,
         };
         for &id in starts {
-            h.push(id, i64::MAX);
+            if let Err(e) = h.reach(id) {
+                h.error = Some(e);
+                break;
+            }
         }
         h
     }
 
-    fn push(&mut self, id: ObjectId, time: i64) {
-        if self.seen.insert(id) {
-            self.counter += 1;
-            // Later-reached commits sort after earlier ones at the same time.
-            self.queue.push((time, u64::MAX - self.counter, id));
-        }
+    /// Only the commits `git log -- PATH` shows (`path` is a value, or a directory and
+    /// everything below it), with Git's default history simplification (see the module
+    /// documentation). Call it before walking.
+    pub fn touching(mut self, path: Path) -> History {
+        self.path = Some(PathLookup::new(self.repo.hash_kind(), path));
+        self
     }
 
-    /// Only the commits that changed `path` (its value or anything below it) with respect to
-    /// every parent, as `git log -- PATH` shows them.
-    pub fn touching(self, path: Path) -> impl Iterator<Item = Result<CommitInfo>> {
-        let repo = self.repo.clone();
-        self.filter_map(move |item| match item {
-            Err(e) => Some(Err(e)),
-            Ok(info) => match changes_path(&repo, &info, &path) {
-                Ok(true) => Some(Ok(info)),
-                Ok(false) => None,
-                Err(e) => Some(Err(e)),
-            },
+    /// Queues `id` unless it was reached before.
+    fn reach(&mut self, id: ObjectId) -> Result<()> {
+        if self.seen.contains(&id) {
+            return Ok(());
+        }
+        let time = match self.nodes.get(&id) {
+            Some(n) => n.time,
+            None => {
+                let node = self.load(id)?;
+                let time = node.time;
+                self.nodes.insert(id, node);
+                time
+            }
+        };
+        self.seen.insert(id);
+        self.counter += 1;
+        // Later-reached commits sort after earlier ones at the same time.
+        self.queue.push((time, u64::MAX - self.counter, id));
+        Ok(())
+    }
+
+    /// Tree, parents and date of `id`: from the commit-graph if it lists it, else the object.
+    fn load(&self, id: ObjectId) -> Result<Node> {
+        if let Some(c) = self.graph.as_ref().and_then(|g| g.commit(&id)) {
+            return Ok(Node {
+                tree: c.tree,
+                parents: c.parents,
+                time: c.time,
+                raw: None,
+            });
+        }
+        let obj = self
+            .repo
+            .objects()
+            .read(&id)?
+            .ok_or(backend::Error::MissingObject { id })?;
+        if obj.kind != ObjectKind::Commit {
+            return Err(Error::NotACommit(id));
+        }
+        let h = CommitHeader::parse(self.repo.hash_kind(), &obj.data).map_err(|e| e.with_id(id))?;
+        Ok(Node {
+            tree: h.tree,
+            parents: h.parents,
+            time: h.time,
+            raw: Some(obj.data),
         })
     }
-}
 
-fn entry_id(repo: &Repo, tree: ObjectId, path: &Path) -> Result<Option<ObjectId>> {
-    Ok(match Tree::from_id(tree).find(repo.objects(), path)? {
-        None => None,
-        Some(Entry::Value { id, .. }) | Some(Entry::Gitlink(id)) => Some(id),
-        Some(Entry::Tree(t)) => t.id(),
-    })
-}
-
-fn changes_path(repo: &Repo, info: &CommitInfo, path: &Path) -> Result<bool> {
-    let mine = entry_id(repo, info.commit.tree, path)?;
-    if info.commit.parents.is_empty() {
-        return Ok(mine.is_some());
-    }
-    for parent in &info.commit.parents {
-        let ptree = repo.commit_info(*parent)?.commit.tree;
-        if entry_id(repo, ptree, path)? == mine {
-            return Ok(false);
+    /// The tree of `id`, keeping what was read for later if the walk may still reach it.
+    fn tree_of(&mut self, id: ObjectId) -> Result<ObjectId> {
+        if let Some(n) = self.nodes.get(&id) {
+            return Ok(n.tree);
         }
+        let node = self.load(id)?;
+        let tree = node.tree;
+        if !self.seen.contains(&id) {
+            self.nodes.insert(id, node);
+        }
+        Ok(tree)
     }
-    Ok(true)
+
+    /// Takes `id` off the queue: queues the parents the walk follows, and returns the commit if
+    /// it is shown.
+    fn step(&mut self, id: ObjectId) -> Result<Option<CommitInfo>> {
+        let node = match self.nodes.remove(&id) {
+            Some(n) => n,
+            None => self.load(id)?,
+        };
+        let (follow, shown) = match self.path.take() {
+            None => (node.parents, true),
+            Some(mut path) => {
+                let result = self.simplify(&mut path, node.tree, node.parents);
+                self.path = Some(path);
+                result?
+            }
+        };
+        for p in follow {
+            self.reach(p)?;
+        }
+        if !shown {
+            return Ok(None);
+        }
+        let hash = self.repo.hash_kind();
+        let commit = match node.raw {
+            Some(raw) => Commit::parse(hash, &raw),
+            None => Commit::parse(hash, &self.repo.objects().read_kind(&id, ObjectKind::Commit)?),
+        }
+        .map_err(|e| e.with_id(id))?;
+        Ok(Some(CommitInfo { id, commit }))
+    }
+
+    /// `try_to_simplify_commit` of Git's default mode: the parents to follow, and whether the
+    /// commit is shown.
+    fn simplify(
+        &mut self,
+        path: &mut PathLookup,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+    ) -> Result<(Vec<ObjectId>, bool)> {
+        let mine = path.entry(self.repo.objects(), tree)?;
+        if parents.is_empty() {
+            return Ok((parents, mine.is_some()));
+        }
+        for &p in &parents {
+            let tree = self.tree_of(p)?;
+            if path.entry(self.repo.objects(), tree)? == mine {
+                return Ok((vec![p], false));
+            }
+        }
+        Ok((parents, true))
+    }
 }
 
 impl Iterator for History {
     type Item = Result<CommitInfo>;
 
     fn next(&mut self) -> Option<Result<CommitInfo>> {
-        if self.failed {
-            return None;
+        if let Some(e) = self.error.take() {
+            self.failed = true;
+            return Some(Err(e));
         }
-        let (_, _, id) = self.queue.pop()?;
-        let info = match self
-            .pending
-            .remove(&id)
-            .map(Ok)
-            .unwrap_or_else(|| self.repo.commit_info(id))
-        {
-            Ok(info) => info,
-            Err(e) => {
-                self.failed = true;
-                return Some(Err(e));
-            }
-        };
-        for &p in &info.commit.parents {
-            if self.seen.contains(&p) {
-                continue;
-            }
-            match self.repo.commit_info(p) {
-                Ok(pi) => {
-                    self.push(p, pi.commit.committer.time);
-                    self.pending.insert(p, pi);
-                }
+        while !self.failed {
+            let (_, _, id) = self.queue.pop()?;
+            match self.step(id) {
+                Ok(Some(info)) => return Some(Ok(info)),
+                Ok(None) => {}
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));
                 }
             }
         }
-        Some(Ok(info))
+        None
     }
+}
+
+/// What a path holds in a tree, as far as `git log -- PATH` can tell: nothing, or an entry's
+/// mode and id (an empty directory counts as nothing: it holds no file).
+type PathEntry = Option<(Mode, ObjectId)>;
+
+/// Finds one path in many trees, remembering for every directory on the path what lies at the
+/// end of it: commits that share a directory share the answer without reading below it.
+struct PathLookup {
+    hash: HashKind,
+    path: Path,
+    /// (depth, id of the directory at that depth) → the entry at the end of the path.
+    known: HashMap<(usize, ObjectId), PathEntry>,
+}
+
+impl PathLookup {
+    fn new(hash: HashKind, path: Path) -> PathLookup {
+        PathLookup {
+            hash,
+            path,
+            known: HashMap::new(),
+        }
+    }
+
+    fn entry(&mut self, store: &dyn ContentAddressable, root: ObjectId) -> Result<PathEntry> {
+        let steps = self.path.steps();
+        let mut visited = Vec::new();
+        let (mut dir, mut depth) = (root, 0);
+        let found = loop {
+            if let Some(known) = self.known.get(&(depth, dir)) {
+                break *known;
+            }
+            visited.push((depth, dir));
+            if depth == steps.len() {
+                break Some((Mode::Tree, dir));
+            }
+            let data = store.read_kind(&dir, ObjectKind::Tree)?;
+            match find_entry(self.hash, &data, &steps[depth]).map_err(|e| e.with_id(dir))? {
+                Some((mode, id)) if depth + 1 == steps.len() => break Some((mode, id)),
+                Some((Mode::Tree, id)) => {
+                    dir = id;
+                    depth += 1;
+                }
+                _ => break None,
+            }
+        };
+        let found = found.filter(|&(mode, id)| !(mode == Mode::Tree && id == self.hash.empty_tree()));
+        for key in visited {
+            self.known.insert(key, found);
+        }
+        Ok(found)
+    }
+}
+
+/// The entry called `name` in a tree object's content, found without building the entry list.
+fn find_entry(hash: HashKind, data: &[u8], name: &[u8]) -> Result<Option<(Mode, ObjectId)>, ObjectError> {
+    let err = |offset, reason: &str| ObjectError::new(ObjectKind::Tree, offset, reason);
+    let mut pos = 0;
+    while pos < data.len() {
+        let rest = &data[pos..];
+        let sp = rest
+            .iter()
+            .position(|&c| c == b' ')
+            .ok_or_else(|| err(pos, "entry has no space after its mode"))?;
+        let nul = rest[sp + 1..]
+            .iter()
+            .position(|&c| c == 0)
+            .ok_or_else(|| err(pos + sp + 1, "entry name is not NUL-terminated"))?;
+        let id_start = sp + 1 + nul + 1;
+        let id_end = id_start + hash.len();
+        if id_end > rest.len() {
+            return Err(err(pos + id_start, "truncated object id in tree entry"));
+        }
+        if &rest[sp + 1..sp + 1 + nul] == name {
+            let mode = Mode::parse(&rest[..sp]).ok_or_else(|| err(pos, "malformed mode in tree entry"))?;
+            let id = ObjectId::from_raw(hash, &rest[id_start..id_end])
+                .ok_or_else(|| err(pos + id_start, "bad object id length"))?;
+            return Ok(Some((mode, id)));
+        }
+        pos += id_end;
+    }
+    Ok(None)
 }

@@ -214,3 +214,433 @@ pub fn write(
     }
     Ok(n)
 }
+
+/// A commit as a graph file records it: what a history walk needs, without the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphCommit {
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// Committer date (seconds; Git stores 34 bits, never negative).
+    pub time: i64,
+    /// Corrected commit date when the file has `GDA2`, else the topological level.
+    pub generation: u64,
+}
+
+/// A commit-graph file read into memory and checked: trailing checksum, chunk table, sorted ids,
+/// parent positions in range. A file that fails any check is not used at all; lookups of a
+/// checked file cannot go out of bounds.
+pub struct Graph {
+    hash: HashKind,
+    data: Vec<u8>,
+    count: usize,
+    oidf: usize,
+    oidl: usize,
+    cdat: usize,
+    gda2: Option<usize>,
+    gdo2: Option<(usize, usize)>,
+    edge: Option<(usize, usize)>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Graph({} commits)", self.count)
+    }
+}
+
+fn be32(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be64(data: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(data.get(at..at + 8)?.try_into().ok()?))
+}
+
+impl Graph {
+    /// Reads `objects/info/commit-graph`; `None` when there is none or it fails a check (the
+    /// reason is logged), so that callers read commit objects instead.
+    pub fn open(objects_dir: &Path, hash: HashKind) -> Option<Graph> {
+        let path = objects_dir.join("info").join("commit-graph");
+        let data = fs::read(&path).ok()?;
+        match Graph::parse(hash, data) {
+            Ok(g) => Some(g),
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), reason, "ignoring commit-graph");
+                None
+            }
+        }
+    }
+
+    /// Checks a graph file's bytes.
+    pub fn parse(hash: HashKind, data: Vec<u8>) -> std::result::Result<Graph, &'static str> {
+        let hl = hash.len();
+        if data.len() < 8 + 12 + hl || &data[..4] != b"CGPH" {
+            return Err("not a commit-graph file");
+        }
+        if data[4] != 1 {
+            return Err("unknown version");
+        }
+        let hash_version = match hash {
+            HashKind::Sha1 => 1,
+            HashKind::Sha256 => 2,
+        };
+        if data[5] != hash_version {
+            return Err("wrong hash version");
+        }
+        if data[7] != 0 {
+            return Err("depends on base graphs");
+        }
+        let body = data.len() - hl;
+        let mut h = hash.hasher();
+        h.update(&data[..body]);
+        if h.finish().as_bytes() != &data[body..] {
+            return Err("checksum mismatch");
+        }
+        let chunk_count = data[6] as usize;
+        let mut chunks: Vec<([u8; 4], usize, usize)> = Vec::with_capacity(chunk_count);
+        for i in 0..chunk_count {
+            let at = 8 + i * 12;
+            let id: [u8; 4] = data
+                .get(at..at + 4)
+                .ok_or("truncated chunk table")?
+                .try_into()
+                .map_err(|_| "truncated chunk table")?;
+            let start = be64(&data, at + 4).ok_or("truncated chunk table")?;
+            let end = be64(&data, at + 16).ok_or("truncated chunk table")?;
+            if start > end || end > body as u64 || start < (8 + (chunk_count + 1) * 12) as u64 {
+                return Err("chunk offset out of range");
+            }
+            chunks.push((id, start as usize, end as usize));
+        }
+        let find = |name: &[u8; 4]| chunks.iter().find(|c| &c.0 == name).map(|c| (c.1, c.2 - c.1));
+        if find(b"BASE").is_some() {
+            return Err("depends on base graphs");
+        }
+        let (oidf, oidf_len) = find(b"OIDF").ok_or("no OIDF chunk")?;
+        let (oidl, oidl_len) = find(b"OIDL").ok_or("no OIDL chunk")?;
+        let (cdat, cdat_len) = find(b"CDAT").ok_or("no CDAT chunk")?;
+        if oidf_len != 256 * 4 || oidl_len % hl != 0 {
+            return Err("bad OIDF or OIDL size");
+        }
+        let count = oidl_len / hl;
+        if cdat_len != count * (hl + 16) {
+            return Err("bad CDAT size");
+        }
+        let gda2 = match find(b"GDA2") {
+            Some((at, len)) if len == count * 4 => Some(at),
+            Some(_) => return Err("bad GDA2 size"),
+            None => None,
+        };
+        let gdo2 = find(b"GDO2");
+        if gdo2.is_some_and(|(_, len)| len % 8 != 0) {
+            return Err("bad GDO2 size");
+        }
+        let edge = find(b"EDGE");
+        if edge.is_some_and(|(_, len)| len % 4 != 0) {
+            return Err("bad EDGE size");
+        }
+        let g = Graph {
+            hash,
+            data,
+            count,
+            oidf,
+            oidl,
+            cdat,
+            gda2,
+            gdo2,
+            edge,
+        };
+        g.check()?;
+        Ok(g)
+    }
+
+    /// The structural checks that make every later lookup well-defined.
+    fn check(&self) -> std::result::Result<(), &'static str> {
+        let hl = self.hash.len();
+        let mut previous = 0u32;
+        for b in 0..256 {
+            let v = be32(&self.data, self.oidf + b * 4).ok_or("truncated OIDF")?;
+            if v < previous {
+                return Err("OIDF is not monotonic");
+            }
+            previous = v;
+        }
+        if previous as usize != self.count {
+            return Err("OIDF does not match OIDL");
+        }
+        let ids = &self.data[self.oidl..self.oidl + self.count * hl];
+        let mut fan = [0u32; 256];
+        for i in 0..self.count {
+            let id = &ids[i * hl..(i + 1) * hl];
+            if i > 0 && ids[(i - 1) * hl..i * hl] >= *id {
+                return Err("OIDL is not sorted");
+            }
+            fan[id[0] as usize] += 1;
+        }
+        let mut acc = 0u32;
+        for (b, n) in fan.iter().enumerate() {
+            acc += n;
+            if be32(&self.data, self.oidf + b * 4) != Some(acc) {
+                return Err("OIDF does not match OIDL");
+            }
+        }
+        let edges = self.edge.map_or(0, |(_, len)| len / 4);
+        for pos in 0..self.count {
+            let at = self.cdat + pos * (hl + 16) + hl;
+            let p1 = be32(&self.data, at).ok_or("truncated CDAT")?;
+            let p2 = be32(&self.data, at + 4).ok_or("truncated CDAT")?;
+            if p1 != NO_PARENT && p1 as usize >= self.count {
+                return Err("parent position out of range");
+            }
+            if p2 == NO_PARENT {
+                continue;
+            }
+            if p2 & EXTRA_EDGES == 0 {
+                if p2 as usize >= self.count {
+                    return Err("parent position out of range");
+                }
+                continue;
+            }
+            let (edge_at, _) = self.edge.ok_or("octopus merge without EDGE chunk")?;
+            let mut i = (p2 & !EXTRA_EDGES) as usize;
+            loop {
+                if i >= edges {
+                    return Err("EDGE list not terminated");
+                }
+                let v = be32(&self.data, edge_at + i * 4).ok_or("truncated EDGE")?;
+                if (v & !LAST_EDGE) as usize >= self.count {
+                    return Err("parent position out of range");
+                }
+                if v & LAST_EDGE != 0 {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        if let Some(at) = self.gda2 {
+            let overflow = self.gdo2.map_or(0, |(_, len)| len / 8);
+            for pos in 0..self.count {
+                let v = be32(&self.data, at + pos * 4).ok_or("truncated GDA2")?;
+                if v & 0x8000_0000 != 0 && (v & 0x7FFF_FFFF) as usize >= overflow {
+                    return Err("GDA2 overflow index out of range");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many commits the file lists.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn id_at(&self, pos: usize) -> Option<ObjectId> {
+        let hl = self.hash.len();
+        ObjectId::from_raw(
+            self.hash,
+            self.data.get(self.oidl + pos * hl..self.oidl + (pos + 1) * hl)?,
+        )
+    }
+
+    /// The position of `id` in the file, if it is listed.
+    pub fn position(&self, id: &ObjectId) -> Option<usize> {
+        let hl = self.hash.len();
+        let raw = id.as_bytes();
+        if raw.len() != hl {
+            return None;
+        }
+        let first = raw[0] as usize;
+        let lo = if first == 0 {
+            0
+        } else {
+            be32(&self.data, self.oidf + (first - 1) * 4)? as usize
+        };
+        let hi = be32(&self.data, self.oidf + first * 4)? as usize;
+        let ids = self.data.get(self.oidl + lo * hl..self.oidl + hi * hl)?;
+        let (mut a, mut b) = (0usize, hi - lo);
+        while a < b {
+            let mid = (a + b) / 2;
+            match ids[mid * hl..(mid + 1) * hl].cmp(raw) {
+                std::cmp::Ordering::Less => a = mid + 1,
+                std::cmp::Ordering::Greater => b = mid,
+                std::cmp::Ordering::Equal => return Some(lo + mid),
+            }
+        }
+        None
+    }
+
+    /// The commit at `pos` (from [`position`](Self::position)).
+    pub fn commit_at(&self, pos: usize) -> Option<GraphCommit> {
+        let hl = self.hash.len();
+        let at = self.cdat + pos.checked_mul(hl + 16)?;
+        let tree = ObjectId::from_raw(self.hash, self.data.get(at..at + hl)?)?;
+        let p1 = be32(&self.data, at + hl)?;
+        let p2 = be32(&self.data, at + hl + 4)?;
+        let hi = be32(&self.data, at + hl + 8)?;
+        let lo = be32(&self.data, at + hl + 12)?;
+        let time = (u64::from(hi & 3) << 32) | u64::from(lo);
+        let mut parents = Vec::new();
+        if p1 != NO_PARENT {
+            parents.push(self.id_at(p1 as usize)?);
+        }
+        if p2 != NO_PARENT && p2 & EXTRA_EDGES == 0 {
+            parents.push(self.id_at(p2 as usize)?);
+        } else if p2 != NO_PARENT {
+            let (edge_at, len) = self.edge?;
+            let mut i = (p2 & !EXTRA_EDGES) as usize;
+            loop {
+                if i * 4 >= len {
+                    return None;
+                }
+                let v = be32(&self.data, edge_at + i * 4)?;
+                parents.push(self.id_at((v & !LAST_EDGE) as usize)?);
+                if v & LAST_EDGE != 0 {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        let generation = match self.gda2 {
+            None => u64::from(hi >> 2),
+            Some(gda2) => {
+                let v = be32(&self.data, gda2 + pos * 4)?;
+                let offset = if v & 0x8000_0000 == 0 {
+                    u64::from(v)
+                } else {
+                    let (gdo2, _) = self.gdo2?;
+                    be64(&self.data, gdo2 + (v & 0x7FFF_FFFF) as usize * 8)?
+                };
+                time.saturating_add(offset)
+            }
+        };
+        Some(GraphCommit {
+            tree,
+            parents,
+            time: time as i64,
+            generation,
+        })
+    }
+
+    /// The commit `id`, if the file lists it.
+    pub fn commit(&self, id: &ObjectId) -> Option<GraphCommit> {
+        self.commit_at(self.position(id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Signature;
+    use crate::store::{CommitOptions, Repo};
+
+    fn opts(t: i64) -> CommitOptions {
+        let sig = Signature {
+            name: "t".into(),
+            email: "t@example.com".into(),
+            time: t,
+            offset_minutes: 0,
+        };
+        CommitOptions {
+            message: format!("at {t}"),
+            author: Some(sig.clone()),
+            committer: Some(sig),
+        }
+    }
+
+    /// A history with a merge, an octopus and a date older than its parent's; its commits, and
+    /// the graph file written from them.
+    fn written() -> (Repo, Vec<ObjectId>, Vec<u8>) {
+        let repo = Repo::in_memory(HashKind::Sha1);
+        let tree = repo.objects().write(ObjectKind::Tree, b"").unwrap();
+        let c = |parents: &[ObjectId], t: i64| repo.write_commit(tree, parents.to_vec(), &opts(t)).unwrap();
+        let root = c(&[], 100);
+        let a = c(&[root], 200);
+        let b = c(&[root], 150);
+        let m = c(&[a, b], 300);
+        let skew = c(&[m], 50);
+        let o = c(&[skew, a, b], 400);
+        let dir = tempfile::tempdir().unwrap();
+        write(repo.objects(), dir.path(), &[o], false).unwrap();
+        let bytes = fs::read(dir.path().join("info/commit-graph")).unwrap();
+        (repo, vec![root, a, b, m, skew, o], bytes)
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let (repo, ids, bytes) = written();
+        let graph = Graph::parse(HashKind::Sha1, bytes).unwrap();
+        assert_eq!(graph.len(), ids.len());
+        let mut generation = HashMap::new();
+        for id in &ids {
+            let c = repo.commit_info(*id).unwrap().commit;
+            let g = graph.commit(id).unwrap();
+            assert_eq!(
+                (g.tree, &g.parents, g.time),
+                (c.tree, &c.parents, c.committer.time)
+            );
+            // Corrected commit dates: at least the date, and above every parent's.
+            assert!(g.generation >= g.time as u64);
+            for p in &g.parents {
+                assert!(g.generation > generation[p]);
+            }
+            generation.insert(*id, g.generation);
+        }
+        assert_eq!(graph.commit(&ids[5]).unwrap().parents.len(), 3);
+        assert!(graph.commit(&HashKind::Sha1.empty_tree()).is_none());
+    }
+
+    #[test]
+    fn damaged_files_are_refused_without_panicking() {
+        let (_, _, bytes) = written();
+        let rehash = |mut b: Vec<u8>| {
+            let body = b.len() - 20;
+            let mut h = HashKind::Sha1.hasher();
+            h.update(&b[..body]);
+            b.truncate(body);
+            b.extend_from_slice(h.finish().as_bytes());
+            b
+        };
+        for n in 0..bytes.len() {
+            assert!(Graph::parse(HashKind::Sha1, bytes[..n].to_vec()).is_err());
+            if n >= 20 {
+                assert!(Graph::parse(HashKind::Sha1, rehash(bytes[..n].to_vec())).is_err());
+            }
+        }
+        let mut flipped = bytes.clone();
+        flipped[100] ^= 1;
+        assert_eq!(
+            Graph::parse(HashKind::Sha1, flipped).err(),
+            Some("checksum mismatch")
+        );
+        assert!(Graph::parse(HashKind::Sha256, bytes.clone()).is_err());
+        // Checksums fine, content not: every byte of the chunks changed in turn must be caught
+        // or give lookups that stay in bounds.
+        let graph = Graph::parse(HashKind::Sha1, bytes.clone()).unwrap();
+        let ids: Vec<ObjectId> = (0..graph.len()).filter_map(|i| graph.id_at(i)).collect();
+        for at in 8..bytes.len() - 20 {
+            for bit in [0x01, 0x80] {
+                let mut b = bytes.clone();
+                b[at] ^= bit;
+                if let Ok(g) = Graph::parse(HashKind::Sha1, rehash(b)) {
+                    for id in &ids {
+                        let _ = g.commit(id);
+                    }
+                }
+            }
+        }
+        // A parent position past the end, with a good checksum.
+        let cdat = {
+            let g = Graph::parse(HashKind::Sha1, bytes.clone()).unwrap();
+            g.cdat
+        };
+        let mut b = bytes.clone();
+        b[cdat + 20..cdat + 24].copy_from_slice(&(ids.len() as u32).to_be_bytes());
+        assert_eq!(
+            Graph::parse(HashKind::Sha1, rehash(b)).err(),
+            Some("parent position out of range")
+        );
+    }
+}

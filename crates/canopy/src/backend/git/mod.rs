@@ -23,6 +23,7 @@ mod repack;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 pub use config::{global_layers, Config};
 use loose::{io_err, LooseObjects};
@@ -188,7 +189,12 @@ struct ObjectsInner {
     rolling: Mutex<()>,
     /// Packs are rolled up when there are more than this many (0: never).
     pack_limit: usize,
+    /// The commit-graph last read, with the size and mtime of the file it came from; re-read
+    /// when the file changes (`gc` and `git commit-graph write` replace it).
+    graph: Mutex<Option<(GraphStamp, Option<Arc<commit_graph::Graph>>)>>,
 }
+
+type GraphStamp = (u64, Option<SystemTime>);
 
 /// Objects at least this large are written loose at once rather than held for a batch.
 const LARGE_OBJECT: usize = 16 << 20;
@@ -207,6 +213,7 @@ impl GitObjects {
                 queue: WriteQueue::default(),
                 rolling: Mutex::new(()),
                 pack_limit: repack::ROLL_UP_ABOVE,
+                graph: Mutex::new(None),
             }),
         })
     }
@@ -390,6 +397,21 @@ impl ContentAddressable for GitObjects {
 
     fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
         Ok(Box::new(self.begin_pack()?))
+    }
+
+    fn commit_graph(&self) -> Option<Arc<commit_graph::Graph>> {
+        let inner = &*self.inner;
+        let meta = fs::metadata(inner.objects_dir.join("info").join("commit-graph")).ok()?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let mut cache = inner.graph.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, graph)) = cache.as_ref() {
+            if *seen == stamp {
+                return graph.clone();
+            }
+        }
+        let graph = commit_graph::Graph::open(&inner.objects_dir, inner.hash).map(Arc::new);
+        *cache = Some((stamp, graph.clone()));
+        graph
     }
 
     fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
