@@ -32,7 +32,8 @@ fn clean_store_then_damage_found_and_repaired() {
     let run = sb.canopy(&store, &["fsck"]).ok();
     assert!(!run.out().contains("error"), "{run:?}");
 
-    // A flipped byte in the newest blob.
+    // A flipped byte in the newest blob, stored loose (as git stores it).
+    sb.unpack_all(&store);
     let blob = sb.git_str(&store, &["rev-parse", "main:dir/c"]);
     let path = loose(&store, &blob);
     writable(&path);

@@ -361,3 +361,67 @@ fn acknowledged_commits_are_on_disk_and_in_order() {
         );
     }
 }
+
+/// Threads of two stores opened on the same directory (two processes, as far as each can tell)
+/// commit to one branch at once: within a store, commits are chained and published together;
+/// between the two, compare-and-swap decides, and a chain built on a head the other replaced is
+/// built again. Every acknowledged commit is in the branch's history, each with its value.
+#[test]
+fn writers_on_one_branch_each_get_their_own_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    store(&dir);
+    let stores = [Repo::open(&dir).unwrap(), Repo::open(&dir).unwrap()];
+    let acked: Vec<(String, ObjectId)> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..16)
+            .map(|t| {
+                let repo = stores[t % 2].clone();
+                s.spawn(move || {
+                    let main = repo.branch("main").unwrap();
+                    (0..15)
+                        .map(|n| {
+                            let key = format!("t{t}/k{n}");
+                            let c = main
+                                .set(&Path::parse(&key).unwrap(), key.clone(), &opts(n))
+                                .unwrap();
+                            (key, c)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let reader = Repo::open(&dir).unwrap();
+    let main = reader.branch("main").unwrap();
+    let history: Vec<ObjectId> = main.history().unwrap().map(|c| c.unwrap().id).collect();
+    let head = main.view().unwrap();
+    for (key, commit) in &acked {
+        assert!(
+            history.contains(commit),
+            "{key}: acknowledged commit {commit} is not in main's history"
+        );
+        let at = reader.view_at(*commit).unwrap();
+        assert_eq!(
+            at.get(&Path::parse(key).unwrap()).unwrap().as_deref(),
+            Some(key.as_bytes())
+        );
+        assert_eq!(
+            head.get(&Path::parse(key).unwrap()).unwrap().as_deref(),
+            Some(key.as_bytes())
+        );
+    }
+    // One commit per write (and the seed), in one line of history.
+    assert_eq!(history.len(), acked.len() + 1);
+    for c in &history {
+        assert!(reader.commit_info(*c).unwrap().commit.parents.len() <= 1);
+    }
+    // Published together: fewer reference updates than commits.
+    let updates = reader.refs().reflog("refs/heads/main").unwrap().len();
+    eprintln!("{} commits, {updates} updates of main", acked.len());
+    assert!(
+        updates < acked.len(),
+        "{updates} updates for {} commits",
+        acked.len()
+    );
+}

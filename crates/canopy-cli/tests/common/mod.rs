@@ -322,6 +322,30 @@ impl Sandbox {
     /// Asserts that `git fsck --strict` accepts the repository at `dir`: exit status 0 and no
     /// line that reports a problem.
     #[track_caller]
+    /// Turns every pack of `store` into loose objects (`git unpack-objects`), as a store
+    /// written by `git` or an older Canopy holds them.
+    pub fn unpack_all(&self, store: &Path) {
+        let pack_dir = store.join("objects/pack");
+        let packs: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+            .collect();
+        for pack in packs {
+            let moved = self.path("unpacking.pack");
+            std::fs::rename(&pack, &moved).unwrap();
+            std::fs::remove_file(pack.with_extension("idx")).unwrap();
+            let status = std::process::Command::new("git")
+                .args(["unpack-objects", "-q"])
+                .current_dir(store)
+                .stdin(std::fs::File::open(&moved).unwrap())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git unpack-objects failed");
+        }
+    }
+
     pub fn assert_fsck_clean(&self, dir: &Path) {
         let run = self.git(dir, &["fsck", "--strict", "--no-progress", "--no-dangling"]);
         assert_eq!(run.code, 0, "git fsck --strict failed: {run:?}");

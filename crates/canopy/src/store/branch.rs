@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::lane::Fate;
 use super::merge::MergeSides;
 use super::{CommitOptions, Error, History, Repo, Result, View};
-use super::lane::Fate;
 use crate::backend::{check_ref_name, RefLog};
 use crate::contents::Contents;
 use crate::merge::tree::ConflictSide;
@@ -107,7 +107,9 @@ impl Branch {
 
     /// Stores `value` at `path` with `T`'s encoding, in one commit.
     pub fn set_as<T: Contents>(&self, path: &Path, value: &T, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction_on_head().set_as(path.clone(), value)?.commit(opts)
+        self.transaction_on_head()
+            .set_as(path.clone(), value)?
+            .commit(opts)
     }
 
     /// Reads the value at `path` as `T`, computes its replacement with `f` (`None` removes it)
@@ -174,7 +176,9 @@ impl Branch {
     }
 
     pub fn set_tree(&self, path: &Path, tree: Tree, opts: &CommitOptions) -> Result<ObjectId> {
-        self.transaction_on_head().set_tree(path.clone(), tree).commit(opts)
+        self.transaction_on_head()
+            .set_tree(path.clone(), tree)
+            .commit(opts)
     }
 
     /// Replaces the value at `path` by `new` (`None` removes it) only if it currently is
