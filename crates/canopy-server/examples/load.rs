@@ -1,6 +1,6 @@
 //! Load test: N concurrent clients × M PUTs to distinct keys against an in-process server on
 //! a loopback port. Checks that every value is there and that no answer was ≥ 500, and prints
-//! requests per second and the peak resident memory.
+//! requests per second, the median and 99th-percentile latency, and the peak resident memory.
 //!
 //! ```sh
 //! cargo run --release -p canopy-server --example load -- [CLIENTS] [PUTS] [--no-fsync]
@@ -51,25 +51,37 @@ async fn main() {
             .expect("client");
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut failed) = (0usize, 0usize, 0usize);
+            let mut latencies = Vec::with_capacity(puts);
             for i in 0..puts {
                 let url = format!("http://{addr}/api/v1/branches/main/values/c{c}/k{i}");
-                match client.put(url).body(format!("{c}-{i}")).send().await {
+                let sent = Instant::now();
+                let answer = client.put(url).body(format!("{c}-{i}")).send().await;
+                latencies.push(sent.elapsed());
+                match answer {
                     Ok(r) if r.status().is_success() => ok += 1,
                     Ok(r) if r.status().is_server_error() => errors += 1,
                     Ok(_) => failed += 1,
                     Err(_) => failed += 1,
                 }
             }
-            (ok, errors, failed)
+            (ok, errors, failed, latencies)
         }));
     }
     let (mut ok, mut errors, mut failed) = (0, 0, 0);
+    let mut latencies = Vec::new();
     for t in tasks {
-        let (o, e, f) = t.await.expect("client task");
+        let (o, e, f, l) = t.await.expect("client task");
         ok += o;
         errors += e;
         failed += f;
+        latencies.extend(l);
     }
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let elapsed = started.elapsed();
     let _ = stop.send(());
     let _ = running.await;
@@ -86,10 +98,12 @@ async fn main() {
     }
     let total = clients * puts;
     println!(
-        "{clients} clients x {puts} PUTs (fsync {}): {ok} ok, {errors} >= 500, {failed} other; {present}/{total} values present; {:.1} s, {:.0} requests/s; peak RSS {} MiB",
+        "{clients} clients x {puts} PUTs (fsync {}): {ok} ok, {errors} >= 500, {failed} other; {present}/{total} values present; {:.1} s, {:.0} requests/s; latency median {:.1} ms, p99 {:.1} ms; peak RSS {} MiB",
         if fsync { "on" } else { "off" },
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
+        percentile(0.5),
+        percentile(0.99),
         peak_rss_mib().map_or("?".into(), |m| m.to_string()),
     );
     if errors > 0 || present != total {

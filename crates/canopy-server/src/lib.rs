@@ -132,9 +132,9 @@ impl AppState {
     }
 
     /// Queues this request behind the server's other writes to `branch` (first come, first
-    /// served). Writers in one process never race each other's compare-and-swap, so a burst of
-    /// writes to one branch costs one commit each instead of a storm of retries and merges;
-    /// other processes writing the same store are still handled by the library's retries.
+    /// served), for operations that read, decide and then write (a queue pop, a merge), which
+    /// the library's commit chaining cannot combine. Plain value writes go without it: the
+    /// library chains concurrent commits to a branch and publishes them together.
     pub async fn lock_branch(&self, branch: &str) -> BranchLock {
         let mutex = {
             let mut writers = self.inner.writers.lock().unwrap_or_else(|p| p.into_inner());

@@ -136,7 +136,8 @@ pub(crate) async fn put_value(
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let name = p.branch.clone();
-    let _writing = state.lock_branch(&name).await;
+    // Not queued behind the server's other writes: the library chains concurrent commits
+    // to one branch and publishes them together.
     let commit = blocking(move || {
         let path = value_path(&p.path)?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
@@ -149,11 +150,14 @@ pub(crate) async fn put_value(
         match (if_match, create_only) {
             (Some(expected), _) => commit_if_head(&branch, expected, vec![change], &opts),
             (None, true) => {
-                let tx = branch.transaction().expect(path.clone(), None).push(change);
+                let tx = branch
+                    .transaction_on_head()
+                    .expect(path.clone(), None)
+                    .push(change);
                 tx.commit_checked(&opts)?
                     .map_err(|_| ApiError::precondition_failed(format!("'{path}' already holds a value")))
             }
-            (None, false) => Ok(branch.transaction().push(change).commit(&opts)?),
+            (None, false) => Ok(branch.transaction_on_head().push(change).commit(&opts)?),
         }
     })
     .await?;
@@ -170,7 +174,8 @@ pub(crate) async fn delete_value(
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let name = p.branch.clone();
-    let _writing = state.lock_branch(&name).await;
+    // Not queued behind the server's other writes: the library chains concurrent commits
+    // to one branch and publishes them together.
     let commit = blocking(move || {
         let path = value_path(&p.path)?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
@@ -194,7 +199,7 @@ pub(crate) async fn delete_value(
                         format!("nothing at '{path}'"),
                     ));
                 }
-                Ok(branch.transaction().push(change).commit(&opts)?)
+                Ok(branch.transaction_on_head().push(change).commit(&opts)?)
             }
         }
     })

@@ -30,23 +30,7 @@ pub(crate) fn hash_object(hash: HashKind, kind: ObjectKind, data: &[u8]) -> Resu
     }
 }
 
-/// A pack entry header: type and size, 4 bits then 7 bits per byte.
-pub(crate) fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
-    let code: u8 = match kind {
-        ObjectKind::Commit => 1,
-        ObjectKind::Tree => 2,
-        ObjectKind::Blob => 3,
-        ObjectKind::Tag => 4,
-    };
-    let mut c = (code << 4) | (size & 0x0f) as u8;
-    let mut rest = size >> 4;
-    while rest != 0 {
-        out.push(c | 0x80);
-        c = (rest & 0x7f) as u8;
-        rest >>= 7;
-    }
-    out.push(c);
-}
+pub(crate) use crate::backend::git::pack_write::{entry_header, index_bytes as write_idx};
 
 /// Appends `data` as one complete zlib stream.
 pub(crate) fn deflate_into(z: &mut Compress, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
@@ -64,51 +48,6 @@ pub(crate) fn deflate_into(z: &mut Compress, data: &[u8], out: &mut Vec<u8>) -> 
             return Ok(());
         }
     }
-}
-
-/// The `.idx` v2 bytes for `entries` (id, offset, crc32), which get sorted by id.
-pub(crate) fn write_idx(
-    hash: HashKind,
-    entries: &mut [(ObjectId, u64, u32)],
-    pack_checksum: &ObjectId,
-) -> Vec<u8> {
-    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let n = entries.len();
-    let mut out = Vec::with_capacity(8 + 1024 + n * (hash.len() + 8) + 2 * hash.len());
-    out.extend_from_slice(b"\xfftOc");
-    out.extend_from_slice(&2u32.to_be_bytes());
-    let mut fanout = [0u32; 256];
-    for (id, _, _) in entries.iter() {
-        fanout[id.as_bytes()[0] as usize] += 1;
-    }
-    let mut total = 0u32;
-    for f in fanout {
-        total += f;
-        out.extend_from_slice(&total.to_be_bytes());
-    }
-    for (id, _, _) in entries.iter() {
-        out.extend_from_slice(id.as_bytes());
-    }
-    for (_, _, crc) in entries.iter() {
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
-    let mut large = Vec::new();
-    for (_, offset, _) in entries.iter() {
-        if *offset < 0x8000_0000 {
-            out.extend_from_slice(&(*offset as u32).to_be_bytes());
-        } else {
-            out.extend_from_slice(&(0x8000_0000 | large.len() as u32).to_be_bytes());
-            large.push(*offset);
-        }
-    }
-    for offset in large {
-        out.extend_from_slice(&offset.to_be_bytes());
-    }
-    out.extend_from_slice(pack_checksum.as_bytes());
-    let mut h = hash.hasher();
-    h.update(&out);
-    out.extend_from_slice(h.finish().as_bytes());
-    out
 }
 
 /// Applies a Git delta to `base`, checking everything `patch-delta.c` checks (the pack

@@ -19,6 +19,7 @@ use flate2::{Compress, Compression};
 use super::format::{deflate_into, entry_header};
 use super::reuse::{Entry as ReusedEntry, Reuse};
 use super::{Error, Result};
+use crate::backend::git::pack_write::{entry_header_code, ofs_distance};
 use crate::backend::{AtomicWrite, ContentAddressable};
 use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag};
 
@@ -561,12 +562,12 @@ fn lay_out(
             Piece::Entry(bytes) => out.extend_from_slice(&bytes),
             Piece::Delta { base, size, zlib } => match offsets.get(&base) {
                 Some(&base_at) if ofs_delta => {
-                    raw_entry_header(6, size, &mut out);
-                    encode_ofs(at - base_at, &mut out);
+                    entry_header_code(6, size, &mut out);
+                    out.extend_from_slice(&ofs_distance(at - base_at));
                     out.extend_from_slice(zlib);
                 }
                 _ => {
-                    raw_entry_header(7, size, &mut out);
+                    entry_header_code(7, size, &mut out);
                     out.extend_from_slice(base.as_bytes());
                     out.extend_from_slice(zlib);
                 }
@@ -575,33 +576,6 @@ fn lay_out(
         offsets.insert(id, at);
     }
     out
-}
-
-/// The OFS_DELTA distance encoding (the inverse of what readers decode).
-fn encode_ofs(mut off: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len() - 1;
-    buf[i] = (off & 0x7f) as u8;
-    off >>= 7;
-    while off != 0 {
-        off -= 1;
-        i -= 1;
-        buf[i] = 0x80 | (off & 0x7f) as u8;
-        off >>= 7;
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// A pack entry header for a type code (7 = REF_DELTA) and size.
-fn raw_entry_header(code: u8, size: u64, out: &mut Vec<u8>) {
-    let mut c = (code << 4) | (size & 0x0f) as u8;
-    let mut rest = size >> 4;
-    while rest != 0 {
-        out.push(c | 0x80);
-        c = (rest & 0x7f) as u8;
-        rest >>= 7;
-    }
-    out.push(c);
 }
 
 /// [`write_pack`] for a repository: entries of its packs are reused where possible, deltas as

@@ -349,46 +349,7 @@ impl<'a> PackWriter<'a> {
 
     /// The `.idx` v2 content for the entries written.
     fn index(&mut self, pack_checksum: &ObjectId) -> Vec<u8> {
-        self.entries
-            .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let n = self.entries.len();
-        let hs = self.hash.len();
-        let mut out = Vec::with_capacity(8 + 1024 + n * (hs + 8) + 2 * hs);
-        out.extend_from_slice(b"\xfftOc");
-        out.extend_from_slice(&2u32.to_be_bytes());
-        let mut fanout = [0u32; 256];
-        for (id, _, _) in &self.entries {
-            fanout[id.as_bytes()[0] as usize] += 1;
-        }
-        let mut total = 0u32;
-        for f in fanout {
-            total += f;
-            out.extend_from_slice(&total.to_be_bytes());
-        }
-        for (id, _, _) in &self.entries {
-            out.extend_from_slice(id.as_bytes());
-        }
-        for (_, _, crc) in &self.entries {
-            out.extend_from_slice(&crc.to_be_bytes());
-        }
-        let mut large = Vec::new();
-        for (_, offset, _) in &self.entries {
-            if *offset < LARGE_OFFSET {
-                out.extend_from_slice(&(*offset as u32).to_be_bytes());
-            } else {
-                let slot = 0x8000_0000 | large.len() as u32;
-                out.extend_from_slice(&slot.to_be_bytes());
-                large.push(*offset);
-            }
-        }
-        for offset in large {
-            out.extend_from_slice(&offset.to_be_bytes());
-        }
-        out.extend_from_slice(pack_checksum.as_bytes());
-        let mut h = self.hash.hasher();
-        h.update(&out);
-        out.extend_from_slice(h.finish().as_bytes());
-        out
+        index_bytes(self.hash, &mut self.entries, pack_checksum)
     }
 }
 
@@ -446,7 +407,7 @@ impl std::hash::Hasher for IdHasher {
 
 /// The distance back to an OFS_DELTA's base, in Git's offset encoding (each continuation byte
 /// adds one).
-fn ofs_distance(mut dist: u64) -> Vec<u8> {
+pub(crate) fn ofs_distance(mut dist: u64) -> Vec<u8> {
     let mut enc = vec![(dist & 0x7f) as u8];
     dist >>= 7;
     while dist != 0 {
@@ -456,6 +417,54 @@ fn ofs_distance(mut dist: u64) -> Vec<u8> {
     }
     enc.reverse();
     enc
+}
+
+/// The `.idx` v2 bytes for `entries` (id, offset, CRC32 of the entry), which get sorted by id:
+/// fanout, ids, CRCs, 31-bit offsets and the 64-bit table for larger ones, the pack's checksum
+/// and the index's own.
+pub(crate) fn index_bytes(
+    hash: HashKind,
+    entries: &mut [(ObjectId, u64, u32)],
+    pack_checksum: &ObjectId,
+) -> Vec<u8> {
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let n = entries.len();
+    let hs = hash.len();
+    let mut out = Vec::with_capacity(8 + 1024 + n * (hs + 8) + 2 * hs);
+    out.extend_from_slice(b"\xfftOc");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for (id, _, _) in entries.iter() {
+        fanout[id.as_bytes()[0] as usize] += 1;
+    }
+    let mut total = 0u32;
+    for f in fanout {
+        total += f;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for (id, _, _) in entries.iter() {
+        out.extend_from_slice(id.as_bytes());
+    }
+    for (_, _, crc) in entries.iter() {
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for (_, offset, _) in entries.iter() {
+        if *offset < LARGE_OFFSET {
+            out.extend_from_slice(&(*offset as u32).to_be_bytes());
+        } else {
+            out.extend_from_slice(&(0x8000_0000 | large.len() as u32).to_be_bytes());
+            large.push(*offset);
+        }
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(pack_checksum.as_bytes());
+    let mut h = hash.hasher();
+    h.update(&out);
+    out.extend_from_slice(h.finish().as_bytes());
+    out
 }
 
 fn finished(path: &Path) -> Error {
@@ -472,7 +481,7 @@ fn set_readonly(path: &Path) -> io::Result<()> {
 }
 
 /// Appends a pack entry header: type and size, 4 bits then 7 bits per byte.
-fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
+pub(crate) fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
     let code: u8 = match kind {
         ObjectKind::Commit => 1,
         ObjectKind::Tree => 2,
@@ -482,8 +491,8 @@ fn entry_header(kind: ObjectKind, size: u64, out: &mut Vec<u8>) {
     entry_header_code(code, size, out);
 }
 
-/// Appends a pack entry header for a type code (6 = `OFS_DELTA`).
-fn entry_header_code(code: u8, size: u64, out: &mut Vec<u8>) {
+/// Appends a pack entry header for a type code (6 = `OFS_DELTA`, 7 = `REF_DELTA`).
+pub(crate) fn entry_header_code(code: u8, size: u64, out: &mut Vec<u8>) {
     let mut c = (code << 4) | (size & 0x0f) as u8;
     let mut rest = size >> 4;
     while rest != 0 {
