@@ -173,7 +173,11 @@ fn gc_removes_what_dead_writers_left_but_nothing_a_live_one_uses() {
         assert!(p.exists(), "{} removed", p.display());
     }
     // An old lock whose holder is alive (it holds the advisory lock) stays.
-    if std::process::Command::new("flock").arg("--version").output().is_ok() {
+    if std::process::Command::new("flock")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         let held = write("refs/heads/held.lock", 7200);
         let mut holder = std::process::Command::new("flock")
             .args(["-x", "-n"])

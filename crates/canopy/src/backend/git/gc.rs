@@ -299,6 +299,14 @@ fn remove_stale_locks(git_dir: &Path) -> usize {
         .iter()
         .map(|n| git_dir.join(n))
         .collect();
+    // Private names of locks being made (`.config.<pid>-<n>.lock`) that a crash left.
+    if let Ok(entries) = fs::read_dir(git_dir) {
+        locks.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') && n.ends_with(".lock"))
+        }));
+    }
     let mut dirs = vec![git_dir.join("refs")];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = fs::read_dir(&dir) else { continue };
@@ -314,7 +322,12 @@ fn remove_stale_locks(git_dir: &Path) -> usize {
     let stale_after = refs::lock::stale_after();
     locks
         .iter()
-        .filter(|lock| matches!(refs::lock::inspect(lock, stale_after), Ok(refs::lock::Inspection::Removed)))
+        .filter(|lock| {
+            matches!(
+                refs::lock::inspect(lock, stale_after),
+                Ok(refs::lock::Inspection::Removed)
+            )
+        })
         .count()
 }
 

@@ -8,6 +8,10 @@
 //! access time to [`MARKER`] once the advisory lock is taken. The kernel drops the advisory lock
 //! when the process dies, however it dies.
 //!
+//! A lock file is made under a private name, locked and marked there, and only then linked to
+//! `X.lock`, so `X.lock` never exists unmarked or unlocked while its maker lives
+//! ([`create_by_link`]); where hard links are missing it is created in place and then locked.
+//!
 //! A writer that finds `X.lock` present asks [`inspect`] about it:
 //!
 //! - the advisory lock is taken by someone: a live Canopy process holds it, wait;
@@ -15,8 +19,9 @@
 //!   it no longer holds it, and a holder only lets go after renaming or unlinking the file, so
 //!   the holder is dead: the lock is stale;
 //! - the advisory lock is free and there is no marker: the lock was made by a program that does
-//!   not take advisory locks (Git, an older Canopy) or by a Canopy process in the microseconds
-//!   between creating and marking it. It is stale only once its mtime is older than
+//!   not take advisory locks (Git, an older Canopy) or, on a filesystem without hard links, by a
+//!   Canopy process in the microseconds between creating and marking it. It is stale only once
+//!   its mtime is older than
 //!   [`stale_after`] (10 s unless `CANOPY_STALE_LOCK_AFTER` gives seconds): Git holds a
 //!   reference lock for the milliseconds between creating, writing and renaming it (and gives up
 //!   waiting for one after `core.filesRefLockTimeout`, 100 ms), and `packed-refs.lock` for the
@@ -32,11 +37,13 @@
 //! advisory lock at (2), and when it gets it, step (3) finds that the file it opened was
 //! unlinked (a new `X.lock`, if any, is another inode) and it starts over instead of removing
 //! the new lock; a new locker cannot create `X.lock` while it exists (`O_EXCL`); a live holder
-//! would hold the advisory lock, so there is none. A new locker takes the advisory lock on the
-//! file it created *before* marking it, and afterwards checks that `X.lock` is still its file; so
-//! a recoverer that opened the new file in between either sees it unmarked and young (and leaves
-//! it), or holds the advisory lock and makes the locker wait a moment. A locker that lost its
-//! file (only possible if it stalled for [`stale_after`] between `open` and `flock`) starts over.
+//! would hold the advisory lock, so there is none. A new locker's file appears as `X.lock` already
+//! locked, so a recoverer sees a live holder. (Without hard links, the locker takes the advisory
+//! lock on the file it created *before* marking it and afterwards checks that `X.lock` is still
+//! its file; a recoverer that opened the new file in between sees it unmarked and young and
+//! leaves it, or holds the advisory lock and makes the locker wait a moment; a locker that lost
+//! its file, only possible after stalling for [`stale_after`] between `open` and `flock`, starts
+//! over.)
 //! What this cannot protect against is a live program that does not take advisory locks and
 //! keeps a lock for longer than [`stale_after`].
 //!
@@ -44,9 +51,11 @@
 //! both are gone; file descriptors are opened close-on-exec, so a program the process runs does
 //! not inherit it.
 
+use std::ffi::OsString;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -98,34 +107,100 @@ pub(crate) fn try_take(lock: &Path) -> io::Result<Attempt> {
     // Each round either takes the lock, finds it held, or saw a lock vanish or removed a stale
     // one; the bound only guards against a livelock with a misbehaving program.
     for _ in 0..64 {
-        match OpenOptions::new().write(true).create_new(true).open(lock) {
-            Ok(file) => {
-                match file.lock() {
-                    Ok(()) => {}
-                    // No advisory locks here: the lock works as Git's does, and is never
-                    // treated as stale by its marker.
-                    Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(Attempt::Taken(file)),
-                    Err(e) => {
-                        let _ = fs::remove_file(lock);
-                        return Err(e);
-                    }
-                }
-                if !names_file(lock, &file)? {
-                    // A recoverer removed it while we stalled; it is no longer ours to remove.
-                    continue;
-                }
-                // Without the marker the lock still works; it just takes longer to recover.
-                let _ = file.set_times(FileTimes::new().set_accessed(SystemTime::UNIX_EPOCH + MARKER));
-                return Ok(Attempt::Taken(file));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match inspect(lock, stale_after())? {
-                Inspection::Absent | Inspection::Removed => continue,
-                Inspection::Held(holder) => return Ok(Attempt::Busy(holder)),
-            },
-            Err(e) => return Err(e),
+        let taken = match create_by_link(lock)? {
+            Created::Unsupported => create_in_place(lock)?,
+            Created::File(file) => Some(file),
+            Created::Exists => None,
+        };
+        if let Some(file) = taken {
+            return Ok(Attempt::Taken(file));
+        }
+        match inspect(lock, stale_after())? {
+            Inspection::Absent | Inspection::Removed => continue,
+            Inspection::Held(holder) => return Ok(Attempt::Busy(holder)),
         }
     }
     Ok(Attempt::Busy(LockHolder::Live))
+}
+
+enum Created {
+    File(File),
+    Exists,
+    /// No hard links or no advisory locks here.
+    Unsupported,
+}
+
+/// Takes the advisory lock on a new file and marks it.
+fn lock_and_mark(file: &File) -> io::Result<()> {
+    file.lock()?;
+    // Without the marker the lock still works; it just takes longer to recover.
+    let _ = file.set_times(FileTimes::new().set_accessed(SystemTime::UNIX_EPOCH + MARKER));
+    Ok(())
+}
+
+/// Creates `lock` already locked and marked, so that no one ever sees it otherwise: the file is
+/// made under a private name (`.<name>.<pid>-<n>.lock`, which Git and reference listings skip),
+/// locked and marked, then hard-linked to `lock` (which, like `O_EXCL`, fails if `lock`
+/// exists), and the private name is removed. A crash in between leaves only the private file,
+/// which is stale by the usual rule (`canopy gc` removes it).
+fn create_by_link(lock: &Path) -> io::Result<Created> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (Some(dir), Some(name)) = (lock.parent(), lock.file_name()) else {
+        return Ok(Created::Unsupported);
+    };
+    let mut private = OsString::from(".");
+    private.push(name.to_os_string().to_string_lossy().trim_end_matches(".lock"));
+    private.push(format!(
+        ".{}-{}.lock",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let private = dir.join(private);
+    let file = OpenOptions::new().write(true).create_new(true).open(&private)?;
+    let linked = lock_and_mark(&file).and_then(|()| fs::hard_link(&private, lock));
+    // Unlinked while still held (see the module documentation).
+    let _ = fs::remove_file(&private);
+    match linked {
+        Ok(()) => Ok(Created::File(file)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Created::Exists),
+        // FAT and some network filesystems have no hard links (EPERM), some no flock.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Ok(Created::Unsupported)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `lock` with `O_EXCL`, then locks and marks it: for filesystems without hard links.
+/// Between the two steps the lock is unmarked, so a crash there leaves a lock that waits for
+/// [`stale_after`] before it is recovered.
+fn create_in_place(lock: &Path) -> io::Result<Option<File>> {
+    loop {
+        let file = match OpenOptions::new().write(true).create_new(true).open(lock) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match lock_and_mark(&file) {
+            Ok(()) => {}
+            // No advisory locks: the lock works as Git's does (and is never taken for stale by
+            // its marker, since no one can take the advisory lock to look).
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(Some(file)),
+            Err(e) => {
+                let _ = fs::remove_file(lock);
+                return Err(e);
+            }
+        }
+        if names_file(lock, &file)? {
+            return Ok(Some(file));
+        }
+        // A recoverer removed it while we stalled before locking: it is not ours any more.
+    }
 }
 
 /// Looks at the lock file `lock` and removes it if it is stale (see the module documentation
