@@ -185,6 +185,8 @@ impl Store {
         git_agrees: bool,
         expected_head: ObjectId,
     ) -> FsckReport {
+        // The damage does not keep the store from opening.
+        Repo::open(&self.dir).expect("a damaged store still opens");
         let before = self.check(false);
         assert!(!before.is_clean(), "damage not found");
         assert!(
@@ -307,6 +309,35 @@ fn corrupt_index_keeps_every_intact_object() {
         .repairs
         .iter()
         .any(|r| r.action == RepairAction::Salvaged && r.detail.starts_with(&format!("{n} "))));
+}
+
+#[test]
+fn truncated_index() {
+    // Torn anywhere: in the fan-out, among the ids, or just the trailer.
+    for keep in [0.0, 0.5, 0.99] {
+        let s = Store::new();
+        let pack = s.pack_b();
+        let idx = pack.with_extension("idx");
+        make_writable(&idx);
+        let bytes = fs::read(&idx).unwrap();
+        fs::write(&idx, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap();
+        // Every object is still in the pack, so the repair loses nothing: the branch stays at B.
+        let report = s.damaged_then_repaired(FindingKind::BadIndex, true, s.b);
+        assert!(
+            report.repairs.iter().any(|r| r.action == RepairAction::Salvaged),
+            "{:#?}",
+            report.repairs
+        );
+    }
+}
+
+#[test]
+fn pack_truncated_to_nothing() {
+    let s = Store::new();
+    let pack = s.pack_b();
+    make_writable(&pack);
+    fs::write(&pack, b"").unwrap();
+    s.damaged_then_repaired(FindingKind::BadPack, true, s.a);
 }
 
 #[test]

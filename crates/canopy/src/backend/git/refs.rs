@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::backend::{check_ref_name, AtomicWrite, Error, Expected, RefLog, RefTarget, ReflogEntry, Result};
 use crate::object::{escape_bytes, HashKind, ObjectId, Signature};
 
-pub(super) mod lock;
+pub(crate) mod lock;
 
 /// How long to wait for another writer's lock before giving up with [`Error::Locked`]. Git waits
 /// 100 ms for reference locks (`core.filesRefLockTimeout`) and 1 s for `packed-refs.lock`.
