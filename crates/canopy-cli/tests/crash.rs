@@ -25,7 +25,7 @@ use common::{Sandbox, Served};
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -35,7 +35,7 @@ impl Rng {
 
     /// A duration in [0, max).
     fn below(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.next() % max.as_micros().max(1) as u64)
+        Duration::from_micros(self.next_u64() % max.as_micros().max(1) as u64)
     }
 }
 
