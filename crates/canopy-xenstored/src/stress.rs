@@ -51,7 +51,7 @@ fn one_transaction(c: &mut Client, i: usize, k: usize) -> client::Result<()> {
     let tx = c.transaction_start()?;
     let private = format!("/stress/client-{i}");
     let result = (|| {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             let v = number(&c.read(tx, "/stress/shared")?);
             c.write(tx, "/stress/shared", (v + 1).to_string().as_bytes())?;
         }

@@ -596,7 +596,7 @@ fn spread_keys(n: usize, levels: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             let mut v = i * step;
             // Keys never end in 0 (so that one always fits before a key); the step is ≥ 2.
-            if v % 16 == 0 {
+            if v.is_multiple_of(16) {
                 v += 1;
             }
             format!("{v:0digits$x}").into_bytes()

@@ -676,7 +676,7 @@ fn write_pack_with(
         .min(batches.max(1));
     let report_every = (batches / 20).max(1);
     let mut report = |done_batches: usize| {
-        if done_batches % report_every == 0 && done_batches < batches {
+        if done_batches.is_multiple_of(report_every) && done_batches < batches {
             let n = (done_batches * BATCH).min(ids.len());
             progress(&format!(
                 "Writing objects: {}% ({n}/{})\r",

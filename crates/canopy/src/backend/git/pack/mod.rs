@@ -438,7 +438,7 @@ impl Pack {
         let min_len = IDX_HEADER as u64 + n * (hs as u64 + 8) + 2 * hs as u64;
         let max_len = min_len + n.saturating_sub(1) * 8;
         let len = idx.len() as u64;
-        if len < min_len || len > max_len || (len - min_len) % 8 != 0 {
+        if len < min_len || len > max_len || !(len - min_len).is_multiple_of(8) {
             return Err(bad_idx(format!(
                 "wrong index v2 file size: {len} bytes for {count} objects"
             )));

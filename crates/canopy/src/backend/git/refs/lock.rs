@@ -314,13 +314,17 @@ mod tests {
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        while out.read_line(&mut line).unwrap() > 0 {
-            if line.contains("HELD") {
-                return child;
-            }
+        let mut held = false;
+        while !held && out.read_line(&mut line).unwrap_or(0) > 0 {
+            held = line.contains("HELD");
             line.clear();
         }
-        panic!("helper did not take the lock");
+        if !held {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("helper did not take the lock");
+        }
+        child
     }
 
     #[test]
