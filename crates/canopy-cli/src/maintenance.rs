@@ -47,11 +47,12 @@ pub fn gc(ctx: &Ctx, grace: &str) -> Outcome {
         output::json(&json!(report));
     } else {
         output::lines([format!(
-            "{} objects packed ({} as deltas), {} packs and {} loose objects removed, {} commits in the commit-graph; {} → {} bytes",
+            "{} objects packed ({} as deltas), {} packs and {} loose objects removed, {} leftovers of dead writers removed, {} commits in the commit-graph; {} → {} bytes",
             report.reachable_objects,
             report.deltas,
             report.packs_removed,
             report.loose_removed,
+            report.leftovers_removed,
             report.commits_in_graph,
             report.bytes_before,
             report.bytes_after

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
+
 use common::Sandbox;
 
 #[test]
@@ -126,4 +128,75 @@ fn a_replica_that_pulls_a_squashed_history_adopts_it() {
     sb.canopy(&b, &["gc", "--grace", "now"]).ok();
     sb.assert_fsck_clean(&b);
     assert_eq!(sb.git_str(&b, &["rev-list", "--count", "--all"]), "12");
+}
+
+/// Makes `path`'s mtime `secs` seconds old.
+fn age(path: &std::path::Path, secs: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+        .unwrap();
+}
+
+#[test]
+fn gc_removes_what_dead_writers_left_but_nothing_a_live_one_uses() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("s", "sha1");
+    sb.canopy_ok(&store, &["set", "a", "1"]);
+    let write = |rel: &str, secs: u64| {
+        let p = store.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"partial").unwrap();
+        age(&p, secs);
+        p
+    };
+    // Two hours untouched: a dead writer's.
+    let dead = [
+        write("objects/ab/tmp_obj_dead", 7200),
+        write("objects/pack/tmp_pack_dead", 7200),
+        write("objects/pack/tmp_idx_dead", 7200),
+        // An unmarked lock far older than any live git keeps one.
+        write("refs/heads/main.lock", 7200),
+        write("packed-refs.lock", 7200),
+    ];
+    // Being written right now, or locked a moment ago by another program.
+    let alive = [
+        write("objects/cd/tmp_obj_live", 0),
+        write("objects/pack/tmp_pack_live", 0),
+        write("refs/heads/feature.lock", 0),
+    ];
+    let report = sb.canopy(&store, &["--json", "gc"]).ok().json();
+    assert_eq!(report["leftovers_removed"], 5, "{report}");
+    for p in &dead {
+        assert!(!p.exists(), "{} left", p.display());
+    }
+    for p in &alive {
+        assert!(p.exists(), "{} removed", p.display());
+    }
+    // An old lock whose holder is alive (it holds the advisory lock) stays.
+    if std::process::Command::new("flock")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let held = write("refs/heads/held.lock", 7200);
+        let mut holder = std::process::Command::new("flock")
+            .args(["-x", "-n"])
+            .arg(&held)
+            .args(["sleep", "20"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let report = sb.canopy(&store, &["--json", "gc"]).ok().json();
+        // flock(1) and its `sleep`, which holds the lock too.
+        std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", holder.id())])
+            .status()
+            .unwrap();
+        holder.wait().unwrap();
+        assert_eq!(report["leftovers_removed"], 0, "{report}");
+        assert!(held.exists());
+    }
+    sb.canopy_ok(&store, &["set", "a", "2"]);
+    assert_eq!(sb.canopy_ok(&store, &["get", "a"]), "2");
 }

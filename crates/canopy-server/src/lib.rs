@@ -182,6 +182,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// 200 `{"status": "ok"}` when a write could proceed now, else 503 with the reason
+/// (`Repo::check_writable`): a load balancer stops sending writes to a server whose disk is full
+/// or whose branch is locked for good.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let repo = state.repo().clone();
+    let checked = tokio::task::spawn_blocking(move || repo.check_writable())
+        .await
+        .unwrap_or_else(|e| {
+            Err(canopy::store::NotWritable {
+                code: "internal",
+                message: e.to_string(),
+            })
+        });
+    match checked {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable",
+                "error": { "code": e.code, "message": e.message },
+            })),
+        )
+            .into_response(),
+    }
 }

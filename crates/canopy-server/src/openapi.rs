@@ -212,9 +212,13 @@ fn paths() -> Value {
     json!({
         "/healthz": {
             "get": {
-                "operationId": "health", "tags": ["meta"], "summary": "Liveness",
+                "operationId": "health", "tags": ["meta"],
+                "summary": "Whether writes can proceed: objects and references writable, disk not full, the default branch not locked for good (a stale lock is recovered on the way)",
                 "security": [],
-                "responses": { "200": json_response("The server is up", schema("Health")) }
+                "responses": {
+                    "200": json_response("The server is up and a write could proceed", schema("Health")),
+                    "503": json_response("Writes cannot proceed; `error.code` is disk_full, read_only, objects_not_writable, refs_not_writable or branch_locked", schema("Unhealthy"))
+                }
             }
         },
         "/api/v1/openapi.json": {
@@ -449,6 +453,10 @@ fn components() -> Value {
             "Conflict": { "type": "object", "required": ["path", "reason"],
                 "properties": { "path": { "type": "string" }, "reason": { "type": "string" } } },
             "Health": { "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } },
+            "Unhealthy": { "type": "object", "required": ["status", "error"],
+                "properties": { "status": { "const": "unavailable" },
+                    "error": { "type": "object", "required": ["code", "message"],
+                        "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
             "Branch": { "type": "object", "required": ["name", "head"],
                 "properties": { "name": { "type": "string" }, "head": { "oneOf": [schema("Hash"), { "type": "null" }] } } },
             "BranchCreate": { "type": "object", "required": ["name"], "additionalProperties": false,

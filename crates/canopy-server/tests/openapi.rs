@@ -444,3 +444,46 @@ async fn an_openapi_3_1_parser_accepts_the_document() {
             .unwrap_or_else(|e| panic!("schema {name}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn healthz_answers_503_when_writes_cannot_proceed() {
+    let s = common::start().await;
+    let (_, doc) = s.get_json("openapi.json").await;
+    let git_dir = s.repo.layout().unwrap().git_dir.clone();
+    let health = || async {
+        let r = s.client.get(format!("{}/healthz", s.url)).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    s.put("main", "a", "1").await;
+    let (status, body) = health().await;
+    assert_eq!((status, &body["status"]), (200, &json!("ok")), "{body}");
+
+    // A lock that no writer can take or remove: writes would fail until someone steps in.
+    let lock = git_dir.join("refs/heads/main.lock");
+    std::fs::create_dir(&lock).unwrap();
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "branch_locked", "{body}");
+    check(&doc, "/healthz", "get", 503, &body);
+    assert_eq!(s.put("main", "a", "2").await.status().as_u16(), 503);
+    std::fs::remove_dir(&lock).unwrap();
+
+    // A lock left long ago by a writer that is gone is recovered, not reported.
+    std::fs::write(&lock, b"").unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    let (status, body) = health().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!lock.exists());
+    assert_eq!(s.put("main", "a", "3").await.status().as_u16(), 200);
+    // The probe leaves nothing behind.
+    let pack_dir = git_dir.join("objects/pack");
+    let left: Vec<_> = std::fs::read_dir(pack_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tmp_"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -275,6 +275,7 @@ fn truncated_newest_loose_object() {
     make_writable(&path);
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    Repo::open(&s.dir).expect("a store with a torn loose object opens");
     let report = s.damaged_then_repaired(FindingKind::CorruptObject, true, s.a);
     assert!(report
         .repairs
@@ -329,11 +330,60 @@ fn corrupt_index_keeps_every_intact_object() {
         .any(|r| r.action == RepairAction::Salvaged && r.detail.starts_with(&format!("{n} "))));
 }
 
+/// A torn pack or index keeps `Repo::open` from opening the store today (only `fsck`, which
+/// opens the layout, gets in); the pack loader lives in the object write path being reworked.
+#[test]
+#[ignore = "Repo::open refuses a store with a torn pack or .idx"]
+fn a_torn_pack_or_index_does_not_keep_the_store_from_opening() {
+    for ext in ["pack", "idx"] {
+        let s = Store::new();
+        let pack = s.pack_b().with_extension(ext);
+        make_writable(&pack);
+        let bytes = fs::read(&pack).unwrap();
+        fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+        Repo::open(&s.dir).expect("a store with a torn pack opens");
+    }
+}
+
+#[test]
+fn truncated_index() {
+    // Torn in the fan-out or among the ids.
+    for keep in [0.0, 0.5] {
+        let s = Store::new();
+        let pack = s.pack_b();
+        let idx = pack.with_extension("idx");
+        make_writable(&idx);
+        let bytes = fs::read(&idx).unwrap();
+        fs::write(&idx, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap();
+        // Without its index the pack's objects are not salvaged: the branch returns to A, and
+        // the pack is kept aside, not deleted.
+        let report = s.damaged_then_repaired(FindingKind::BadIndex, true, s.a);
+        assert!(
+            report
+                .repairs
+                .iter()
+                .any(|r| r.action == RepairAction::Quarantined && r.subject.ends_with(".pack")),
+            "{:#?}",
+            report.repairs
+        );
+    }
+}
+
+#[test]
+fn pack_truncated_to_nothing() {
+    let s = Store::new();
+    let pack = s.pack_b();
+    make_writable(&pack);
+    fs::write(&pack, b"").unwrap();
+    s.damaged_then_repaired(FindingKind::BadPack, true, s.a);
+}
+
 #[test]
 fn torn_ref_files() {
     for junk in [String::new(), Store::new().b.to_hex()[..20].to_string()] {
         let s = Store::new();
         fs::write(s.dir.join("refs/heads/main"), &junk).unwrap();
+        Repo::open(&s.dir).expect("a store with a torn reference opens");
         let report = s.damaged_then_repaired(FindingKind::BadRef, false, s.b);
         assert!(report.repairs.iter().any(|r| r.action == RepairAction::MovedRef));
     }

@@ -12,6 +12,7 @@ pub mod git;
 pub mod mem;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::object::{HashKind, ObjectError, ObjectId, ObjectKind, RawObject, Signature};
 
@@ -40,14 +41,51 @@ pub enum Error {
     },
     #[error("invalid reference name '{0}'")]
     InvalidRefName(String),
-    #[error("reference '{name}' is locked: '{}' exists; another process may be writing, or a crashed one left it behind (remove it if no other process is running)", lock.display())]
-    Locked { name: String, lock: PathBuf },
+    #[error("reference '{name}' is locked: '{}' exists; {holder}", lock.display())]
+    Locked {
+        name: String,
+        lock: PathBuf,
+        holder: LockHolder,
+    },
     #[error("reference '{name}': {reason}")]
     BadRef { name: String, reason: String },
     #[error("{}: not a Canopy store or Git repository", .0.display())]
     NotARepository(PathBuf),
     #[error("{}: {reason}", path.display())]
     Unsupported { path: PathBuf, reason: String },
+}
+
+/// Who keeps a lock file that could not be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockHolder {
+    /// A live process holds Canopy's advisory lock on it.
+    Live,
+    /// Nobody holds the advisory lock and the file is not marked as Canopy's: another program
+    /// (Git) made it `age` ago. It is removed once older than `stale_after`.
+    Unmarked { age: Duration, stale_after: Duration },
+    /// The filesystem has no advisory locks, so whether the owner is alive cannot be told; such
+    /// a lock is never removed automatically.
+    Unknown,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockHolder::Live => write!(f, "a live process holds it; try again later"),
+            LockHolder::Unmarked { age, stale_after } => write!(
+                f,
+                "no Canopy process holds it; another program (git?) made it {:.1} s ago, and it \
+                 is removed automatically once it is {:.1} s old",
+                age.as_secs_f64(),
+                stale_after.as_secs_f64()
+            ),
+            LockHolder::Unknown => write!(
+                f,
+                "this filesystem has no advisory locks, so whether its owner is alive cannot be \
+                 told; remove it if no other process is running"
+            ),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,11 +17,12 @@
 
 use std::borrow::Cow;
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::refs::lock;
 use crate::backend::{Error, Result};
 
 /// How long [`Config::save`] waits for another writer's `<path>.lock`.
@@ -361,34 +362,38 @@ impl Config {
         let deadline = Instant::now() + LOCK_TIMEOUT;
         let mut backoff = Duration::from_millis(1);
         let mut file = loop {
-            match OpenOptions::new().write(true).create_new(true).open(&lock) {
-                Ok(f) => break f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline => {
+            match lock::try_take(&lock) {
+                Ok(lock::Attempt::Taken(f)) => break f,
+                Ok(lock::Attempt::Busy(_)) if Instant::now() < deadline => {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(50));
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(io_err(
-                    &lock,
-                    io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "lock file exists: another process may be writing, or a crashed one left it behind",
-                    ),
-                )),
+                Ok(lock::Attempt::Busy(holder)) => {
+                    return Err(io_err(
+                        &lock,
+                        io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!("lock file exists: {holder}"),
+                        ),
+                    ))
+                }
                 Err(e) => return Err(io_err(&lock, e)),
             }
         };
+        // The file stays open (holding the advisory lock) until it is renamed or unlinked.
         let result = (|| {
             file.write_all(&self.to_bytes()).map_err(|e| io_err(&lock, e))?;
             if fsync {
                 file.sync_all().map_err(|e| io_err(&lock, e))?;
             }
-            drop(file);
             fs::rename(&lock, path).map_err(|e| io_err(path, e))
         })();
         if result.is_err() {
             let _ = fs::remove_file(&lock);
+            drop(file);
             return result;
         }
+        drop(file);
         #[cfg(unix)]
         if fsync {
             let dir = match path.parent() {
@@ -1289,6 +1294,26 @@ mod tests {
         git_config(&file, &["--list"]).unwrap();
         git_config(&file, &["remote.origin.url", "w"]).unwrap();
         assert_eq!(Config::load(&file).unwrap().get("remote.origin.url"), Some("w"));
+    }
+
+    #[test]
+    fn save_recovers_the_lock_of_a_dead_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        let lock_path = dir.path().join("config.lock");
+        // Taken and never released, as by a writer killed while holding it.
+        let lock::Attempt::Taken(held) = lock::try_take(&lock_path).unwrap() else {
+            panic!()
+        };
+        let mut c = Config::default();
+        c.set("a.b", "c");
+        let err = c.save(&file, false).unwrap_err();
+        assert!(err.to_string().contains("a live process holds it"), "{err}");
+        drop(held);
+        assert!(lock_path.exists());
+        c.save(&file, false).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "[a]\n\tb = c\n");
+        assert!(!lock_path.exists());
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! (`loose::freshen`), so an object about to be referenced again counts as young. A pack is only
 //! deleted once the new pack (which holds everything reachable) is installed, and a pack with a
 //! `.keep` file is never touched.
+//!
+//! A writer that died leaves temporary files (`tmp_obj_*` in the fan-out directories,
+//! `tmp_pack_*`/`tmp_idx_*` in `objects/pack`) and perhaps lock files. Temporary files go once
+//! untouched for [`TMP_GRACE`] (or the grace period, if shorter): a live writer appends to its
+//! file all the time, so an hour without a write means nobody will finish it. Lock files go by
+//! the writers' own rule (`refs::lock`): a dead Canopy process's at once, another program's once
+//! older than the stale-lock limit, a live process's never.
 
 use std::collections::HashSet;
 use std::fs;
@@ -16,9 +23,13 @@ use std::time::{Duration, SystemTime};
 
 use super::loose::io_err;
 use super::pack_write::PackWriter;
-use super::{commit_graph, delta_encode, RepoLayout};
+use super::{commit_graph, delta_encode, refs, RepoLayout};
 use crate::backend::{AtomicWrite, ContentAddressable, Error, Result};
 use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag, TreeEntry};
+
+/// Temporary files untouched for this long belong to a writer that is gone (Git's `prune`
+/// waits two weeks for `tmp_obj_*`; an hour is ample for a writer that streams into the file).
+pub const TMP_GRACE: Duration = Duration::from_secs(3600);
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -48,6 +59,8 @@ pub struct GcReport {
     pub deltas: usize,
     pub packs_removed: usize,
     pub loose_removed: usize,
+    /// Temporary files and stale lock files left by writers that died.
+    pub leftovers_removed: usize,
     pub commits_in_graph: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -202,6 +215,9 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
 
     // Old packs: gone if everything in them is in the new pack or they are past the grace period.
     let cutoff = started.checked_sub(opts.grace).unwrap_or(SystemTime::UNIX_EPOCH);
+    let tmp_cutoff = started
+        .checked_sub(opts.grace.min(TMP_GRACE))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     for (pack_path, idx_path) in list_packs(&pack_dir)? {
         if Some(&pack_path) == new_pack.as_ref() || pack_path.with_extension("keep").exists() {
             continue;
@@ -232,7 +248,10 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
             };
             let old = mtime(&path).is_some_and(|t| t < cutoff);
             let remove = if name.starts_with("tmp_") {
-                old
+                if mtime(&path).is_some_and(|t| t < tmp_cutoff) && fs::remove_file(&path).is_ok() {
+                    report.leftovers_removed += 1;
+                }
+                false
             } else {
                 match ObjectId::from_hex(format!("{fan:02x}{name}").as_bytes()) {
                     Some(id) if installed.is_some() && seen.contains(&id) => true,
@@ -249,6 +268,18 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         let _ = fs::remove_dir(&dir);
     }
 
+    // What dead writers left in the pack directory, and their locks.
+    if let Ok(entries) = fs::read_dir(&pack_dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_tmp = entry.file_name().to_str().is_some_and(|n| n.starts_with("tmp_"));
+            if is_tmp && mtime(&path).is_some_and(|t| t < tmp_cutoff) && fs::remove_file(&path).is_ok() {
+                report.leftovers_removed += 1;
+            }
+        }
+    }
+    report.leftovers_removed += remove_stale_locks(&layout.git_dir);
+
     // The commit-graph of everything reachable, read from the new pack.
     let fresh = layout.objects()?;
     report.commits_in_graph = commit_graph::write(
@@ -259,6 +290,45 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
     )?;
     report.bytes_after = dir_size(&objects_dir);
     Ok(report)
+}
+
+/// Removes the stale lock files (see `refs::lock`) of the files Canopy locks: references,
+/// `packed-refs`, `HEAD` and `config`. Returns how many went.
+fn remove_stale_locks(git_dir: &Path) -> usize {
+    let mut locks: Vec<PathBuf> = ["packed-refs.lock", "HEAD.lock", "config.lock", "shallow.lock"]
+        .iter()
+        .map(|n| git_dir.join(n))
+        .collect();
+    // Private names of locks being made (`.config.<pid>-<n>.lock`) that a crash left.
+    if let Ok(entries) = fs::read_dir(git_dir) {
+        locks.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') && n.ends_with(".lock"))
+        }));
+    }
+    let mut dirs = vec![git_dir.join("refs")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(path),
+                Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "lock") => locks.push(path),
+                _ => {}
+            }
+        }
+    }
+    let stale_after = refs::lock::stale_after();
+    locks
+        .iter()
+        .filter(|lock| {
+            matches!(
+                refs::lock::inspect(lock, stale_after),
+                Ok(refs::lock::Inspection::Removed)
+            )
+        })
+        .count()
 }
 
 /// The commits among the roots (tags peeled), for the commit-graph.

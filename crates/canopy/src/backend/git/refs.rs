@@ -10,8 +10,9 @@
 //! [`Error::Locked`]), the current value is checked while holding it, the new value is written
 //! into the lock file, which is then renamed onto the reference. Deletions also rewrite
 //! `packed-refs` under `packed-refs.lock` and keep holding that lock until the loose file is gone,
-//! so that a concurrent `git pack-refs` cannot resurrect the deleted value. A lock owned by
-//! another process is never removed, not even a stale one.
+//! so that a concurrent `git pack-refs` cannot resurrect the deleted value. A lock is also held as
+//! an OS advisory lock while this process has it, so a lock left by a process that died is
+//! recognised and removed by the next writer, and a live holder's never is ([`lock`]).
 //!
 //! Reflogs are written for `HEAD` and `refs/heads/*` always, for other references only when their
 //! log file already exists; an update of the branch `HEAD` points at is also logged in
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::{check_ref_name, AtomicWrite, Error, Expected, RefLog, RefTarget, ReflogEntry, Result};
 use crate::object::{escape_bytes, HashKind, ObjectId, Signature};
+
+pub(crate) mod lock;
 
 /// How long to wait for another writer's lock before giving up with [`Error::Locked`]. Git waits
 /// 100 ms for reference locks (`core.filesRefLockTimeout`) and 1 s for `packed-refs.lock`.
@@ -820,9 +823,10 @@ impl GitRefs {
 
 // ----- lock files ---------------------------------------------------------------------------
 
-/// A `<path>.lock` file this process created. Dropping it without committing removes it; once
-/// committed (renamed onto `path`) it is gone and nothing is removed, so a lock another process
-/// takes afterwards is never touched.
+/// A `<path>.lock` file this process created and holds the advisory lock on ([`lock`]). Dropping
+/// it without committing removes it; once committed (renamed onto `path`) it is gone and nothing
+/// is removed, so a lock another process takes afterwards is never touched. The file stays open
+/// until after the rename or unlink: closing it earlier would let the lock look abandoned.
 #[derive(Debug)]
 struct LockFile {
     path: PathBuf,
@@ -832,7 +836,8 @@ struct LockFile {
 
 impl LockFile {
     /// Creates `<target>.lock` exclusively (and its parent directories), waiting with jittered
-    /// exponential backoff while another writer holds it, for at most `timeout`.
+    /// exponential backoff while another writer holds it, for at most `timeout`. A stale lock
+    /// (its holder died) is removed on the way.
     fn acquire(target: &Path, name: &str, timeout: Duration) -> Result<LockFile> {
         let path = path_with_suffix(target, ".lock");
         let deadline = Instant::now() + timeout;
@@ -865,20 +870,21 @@ impl LockFile {
                     });
                 }
             }
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => {
+            match lock::try_take(&path) {
+                Ok(lock::Attempt::Taken(file)) => {
                     return Ok(LockFile {
                         path,
                         file: Some(file),
                         committed: false,
                     })
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Ok(lock::Attempt::Busy(holder)) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(Error::Locked {
                             name: name.to_string(),
                             lock: path,
+                            holder,
                         });
                     }
                     let sleep = backoff.mul_f64(0.5 + rng.next_unit());
@@ -931,12 +937,13 @@ impl LockFile {
 
     /// Renames the written lock file onto `dest`, then syncs `dest`'s directory if asked.
     fn rename_onto(mut self, dest: &Path, fsync: bool) -> Result<()> {
-        self.file = None;
         fs::rename(&self.path, dest).map_err(|source| Error::Io {
             path: dest.to_path_buf(),
             source,
         })?;
         self.committed = true;
+        // Only now may the advisory lock go (see `lock`).
+        self.file = None;
         if fsync {
             if let Some(parent) = dest.parent() {
                 fsync_dir(parent)?;
@@ -949,8 +956,9 @@ impl LockFile {
 impl Drop for LockFile {
     fn drop(&mut self) {
         if !self.committed {
-            self.file = None;
+            // Unlinked while still held, then closed (see `lock`).
             let _ = fs::remove_file(&self.path);
+            self.file = None;
         }
     }
 }
@@ -1331,9 +1339,23 @@ mod tests {
         fs::write(&lock, b"someone else's\n").unwrap();
         let start = Instant::now();
         match refs.update(name, Expected::Any, Some(fake(2)), &log("")) {
-            Err(Error::Locked { name: n, lock: l }) => {
+            Err(e @ Error::Locked { .. }) => {
+                let message = e.to_string();
+                let Error::Locked {
+                    name: n,
+                    lock: l,
+                    holder,
+                } = e
+                else {
+                    unreachable!()
+                };
                 assert_eq!(n, name);
                 assert_eq!(l, lock);
+                assert!(
+                    matches!(holder, crate::backend::LockHolder::Unmarked { .. }),
+                    "{holder:?}"
+                );
+                assert!(message.contains("no Canopy process holds it"), "{message}");
             }
             other => panic!("expected Locked, got {other:?}"),
         }
@@ -1369,6 +1391,35 @@ mod tests {
             .unwrap());
         releaser.join().unwrap();
         assert_eq!(refs.resolve(name).unwrap(), Some(fake(3)));
+        no_locks_left(tmp.path());
+    }
+
+    #[test]
+    fn a_dead_writers_lock_is_recovered_and_a_live_ones_reported() {
+        let (tmp, refs) = plain_dir();
+        let refs = refs.with_lock_timeout(Duration::from_millis(200));
+        let name = "refs/heads/main";
+        assert!(refs
+            .update(name, Expected::Absent, Some(fake(1)), &log(""))
+            .unwrap());
+        let lock_path = tmp.path().join("refs/heads/main.lock");
+        // Held by a live writer (another handle in this process counts as another holder).
+        let held = LockFile::acquire(&tmp.path().join(name), name, LOCK_TIMEOUT).unwrap();
+        match refs.update(name, Expected::Any, Some(fake(2)), &log("")) {
+            Err(e @ Error::Locked { .. }) => {
+                assert!(e.to_string().contains("a live process holds it"), "{e}");
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        assert!(lock_path.exists());
+        // The writer dies holding it: the file stays, its advisory lock goes.
+        let mut held = std::mem::ManuallyDrop::new(held);
+        held.file = None;
+        assert!(lock_path.exists());
+        assert!(refs
+            .update(name, Expected::Value(fake(1)), Some(fake(2)), &log(""))
+            .unwrap());
+        assert_eq!(refs.resolve(name).unwrap(), Some(fake(2)));
         no_locks_left(tmp.path());
     }
 
