@@ -347,7 +347,16 @@ impl ContentAddressable for GitObjects {
         }
         // A concurrent `git gc` may have moved the object from a loose file into a new pack.
         if self.inner.packs.rescan()? {
-            return self.read_once(id);
+            if let Some(obj) = self.read_once(id)? {
+                return Ok(Some(obj));
+            }
+        }
+        // Not found, but a pack that could not be opened may hold it: say so.
+        if let Some((path, reason)) = self.inner.packs.broken().into_iter().next() {
+            return Err(Error::CorruptFile {
+                path,
+                reason: format!("{reason}; object {id} may be in it (`canopy fsck --repair` sets the pack aside)"),
+            });
         }
         Ok(None)
     }

@@ -74,6 +74,9 @@ pub struct PackSet {
     packs: RwLock<Arc<[Arc<Pack>]>>,
     rescan_lock: Mutex<()>,
     cache: Mutex<BaseCache>,
+    /// Packs that failed to open (torn or corrupt), by name, with why: left out of lookups so
+    /// that the rest of the store stays usable; `canopy fsck --repair` deals with them.
+    broken: Mutex<HashMap<String, String>>,
 }
 
 impl PackSet {
@@ -85,6 +88,7 @@ impl PackSet {
             packs: RwLock::new(Arc::from(Vec::new())),
             rescan_lock: Mutex::new(()),
             cache: Mutex::new(BaseCache::default()),
+            broken: Mutex::new(HashMap::new()),
         };
         set.rescan()?;
         Ok(set)
@@ -138,6 +142,14 @@ impl PackSet {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+
+    /// Packs left out because they failed to open: `(pack file, why)`.
+    pub fn broken(&self) -> Vec<(PathBuf, String)> {
+        lock(&self.broken)
+            .iter()
+            .map(|(stem, why)| (self.pack_dir.join(format!("{stem}.pack")), why.clone()))
+            .collect()
     }
 
     /// How many packs the set holds.
@@ -246,15 +258,29 @@ impl PackSet {
         let known: HashMap<&str, &Arc<Pack>> = current.iter().map(|p| (p.stem.as_str(), p)).collect();
         let mut next: Vec<Arc<Pack>> = Vec::new();
         let (mut kept, mut added) = (0, 0);
-        for stem in list_indexes(&self.pack_dir)? {
+        let mut broken = lock(&self.broken);
+        let listed = list_indexes(&self.pack_dir)?;
+        broken.retain(|stem, _| listed.contains(stem));
+        for stem in listed {
             if let Some(pack) = known.get(stem.as_str()) {
                 next.push(Arc::clone(pack));
                 kept += 1;
-            } else if let Some(pack) = Pack::open(&self.pack_dir, &stem, self.hash)? {
-                next.push(Arc::new(pack));
-                added += 1;
+            } else if broken.contains_key(&stem) {
+                continue;
+            } else {
+                match Pack::open(&self.pack_dir, &stem, self.hash) {
+                    Ok(Some(pack)) => {
+                        next.push(Arc::new(pack));
+                        added += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        broken.insert(stem, e.to_string());
+                    }
+                }
             }
         }
+        drop(broken);
         let changed = added > 0 || kept != current.len();
         if !changed {
             return Ok(false);

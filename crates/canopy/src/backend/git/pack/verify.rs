@@ -128,6 +128,7 @@ pub fn verify(
         packs: RwLock::new(Arc::from(Vec::new())),
         rescan_lock: Mutex::new(()),
         cache: Mutex::new(BaseCache::default()),
+        broken: Mutex::new(Default::default()),
     };
     let pack = Arc::new(pack);
     *single.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(vec![Arc::clone(&pack)]);
