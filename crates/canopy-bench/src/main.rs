@@ -62,7 +62,7 @@ struct Args {
     /// Samples per peer.
     #[arg(long, value_name = "N")]
     reps: Option<usize>,
-    /// Workloads to run, from a,b,c,d,e,diff,merge (default: all).
+    /// Workloads to run, from a,b,c,d,e,diff,merge,packs (default: all but packs).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     only: Vec<String>,
     /// Run only the samples whose name contains one of these (canopy, git, libgit2, doltlite…).
@@ -102,7 +102,8 @@ impl Args {
     }
 
     fn wants(&self, w: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| o == w)
+        // `packs` makes its own long run: only when asked for.
+        (self.only.is_empty() && w != "packs") || self.only.iter().any(|o| o == w)
     }
 }
 
@@ -152,6 +153,7 @@ fn main() {
     run("d", &|d| history_workload(d, &sizes, &env));
     run("diff", &|d| diff_workload(d, &sizes));
     run("merge", &|d| merge_workload(d, &sizes));
+    run("packs", &|d| packs_workload(d, &sizes));
 
     let command: Vec<String> = std::env::args().collect();
     println!("## canopy-bench\n");
@@ -506,6 +508,49 @@ fn bulk_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> 
         Err(e) => Measure::Missing(e.clone()),
     };
     sec.push("doltlite (one transaction + dolt_commit)", m);
+    Ok(vec![sec])
+}
+
+/// Single-key commits (fsync off), then random reads on the store they leave: how many packs
+/// the pack-per-batch write path leaves behind (rolled up as it goes) and what reads cost then.
+fn packs_workload(dir: &Path, s: &Sizes) -> BenchResult<Vec<Section>> {
+    let n = s.commits;
+    let all = pairs(n, 0);
+    let (ks, vs) = split(&all);
+    let paths = canopy_peer::parse_paths(&ks)?;
+    let store = dir.join("store");
+    canopy_peer::init(&store, false)?;
+    harness::sync();
+    let started = std::time::Instant::now();
+    canopy_peer::commits(&store, &paths, &vs)?;
+    let commit_secs = started.elapsed().as_secs_f64();
+    let packs = std::fs::read_dir(store.join("objects/pack"))
+        .map_err(err("list packs"))?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+        .count();
+    let r = s.reads.min(n as usize);
+    let order = random_indices(r, n as usize);
+    let mut sec = Section::new(format!(
+        "{n} single-key commits (fsync off), then {r} random reads"
+    ));
+    sec.push(
+        "Canopy: the commits (library, Branch::set)",
+        Measure::Times {
+            secs: vec![commit_secs],
+            ops: n,
+            unit: "commits",
+        },
+    );
+    let none = &mut |_: &Path| Ok(());
+    let m = sample(dir, "canopy-reads", s.reps, r as u64, "reads", none, &mut |_| {
+        canopy_peer::reads(&store, &paths, &order).map(|_| None)
+    });
+    sec.push("Canopy: random reads at the head afterwards (View::get)", m);
+    sec.note(format!(
+        "{packs} packs in objects/pack after the {n} commits (one pack per batch, rolled up \
+         geometrically past 8)."
+    ));
     Ok(vec![sec])
 }
 

@@ -355,7 +355,9 @@ impl ContentAddressable for GitObjects {
         if let Some((path, reason)) = self.inner.packs.broken().into_iter().next() {
             return Err(Error::CorruptFile {
                 path,
-                reason: format!("{reason}; object {id} may be in it (`canopy fsck --repair` sets the pack aside)"),
+                reason: format!(
+                    "{reason}; object {id} may be in it (`canopy fsck --repair` sets the pack aside)"
+                ),
             });
         }
         Ok(None)
