@@ -265,17 +265,15 @@ impl PackSet {
             if let Some(pack) = known.get(stem.as_str()) {
                 next.push(Arc::clone(pack));
                 kept += 1;
-            } else if broken.contains_key(&stem) {
-                continue;
-            } else {
-                match Pack::open(&self.pack_dir, &stem, self.hash) {
+            } else if let std::collections::hash_map::Entry::Vacant(slot) = broken.entry(stem) {
+                match Pack::open(&self.pack_dir, slot.key(), self.hash) {
                     Ok(Some(pack)) => {
                         next.push(Arc::new(pack));
                         added += 1;
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        broken.insert(stem, e.to_string());
+                        slot.insert(e.to_string());
                     }
                 }
             }
