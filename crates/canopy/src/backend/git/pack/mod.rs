@@ -70,7 +70,8 @@ pub(crate) struct PackSummary {
 pub struct PackSet {
     pack_dir: PathBuf,
     hash: HashKind,
-    /// Newest first, as Git searches them.
+    /// Largest first (most lookups end in the largest pack: rolled-up packs grow geometrically),
+    /// then newest first.
     packs: RwLock<Arc<[Arc<Pack>]>>,
     rescan_lock: Mutex<()>,
     cache: Mutex<BaseCache>,
@@ -175,6 +176,7 @@ impl PackSet {
         let mut next: Vec<Arc<Pack>> = Vec::with_capacity(current.len() + 1);
         next.push(Arc::new(pack));
         next.extend(current.iter().cloned());
+        sort_for_lookup(&mut next);
         *self.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(next);
         Ok(())
     }
@@ -283,7 +285,7 @@ impl PackSet {
         if !changed {
             return Ok(false);
         }
-        next.sort_by(|a, b| b.mtime.cmp(&a.mtime).then_with(|| a.stem.cmp(&b.stem)));
+        sort_for_lookup(&mut next);
         let serials: HashSet<u64> = next.iter().map(|p| p.serial).collect();
         *self.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(next);
         lock(&self.cache).retain_packs(|s| serials.contains(&s));
@@ -395,6 +397,17 @@ impl PackSet {
             ))
         })
     }
+}
+
+/// The order lookups try packs in: by object count, largest first, then newest first.
+fn sort_for_lookup(packs: &mut [Arc<Pack>]) {
+    packs.sort_by(|a, b| {
+        b.bucket(0, 255)
+            .1
+            .cmp(&a.bucket(0, 255).1)
+            .then_with(|| b.mtime.cmp(&a.mtime))
+            .then_with(|| a.stem.cmp(&b.stem))
+    });
 }
 
 /// Counts this thread's nested cross-pack base lookups.
