@@ -134,7 +134,12 @@ fn traced(dir: &FsPath, threads: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)
         .env(CHILD_THREADS, threads.to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("ptrace") {
+        eprintln!("strace cannot trace here ({stderr}): skipped");
+        return None;
+    }
+    assert!(out.status.success(), "{stderr}");
     let acks = String::from_utf8_lossy(&out.stdout)
         .lines()
         // The harness may print "test child_writes ... " just before the first one.
