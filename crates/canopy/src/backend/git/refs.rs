@@ -445,8 +445,16 @@ impl GitRefs {
                     if let Some(parent) = path.parent() {
                         match fs::create_dir_all(parent) {
                             Ok(()) => {}
-                            // A concurrent deletion removed a directory on the way: again.
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            // A concurrent deletion removed a directory on the way (or the one
+                            // `create_dir_all` found existing, before it could check it): again.
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+                                ) =>
+                            {
+                                continue
+                            }
                             Err(e) => return Err(io_err(parent, e)),
                         }
                     }

@@ -297,7 +297,11 @@ fn open_bytes(idx: &[u8], pack: &[u8], hash: HashKind) -> (tempfile::TempDir, Re
     std::fs::create_dir(&pack_dir).unwrap();
     std::fs::write(pack_dir.join("pack-x.idx"), idx).unwrap();
     std::fs::write(pack_dir.join("pack-x.pack"), pack).unwrap();
-    let set = PackSet::open(tmp.path(), hash);
+    // A pack that fails to open is left out of the set and remembered: report it as the error.
+    let set = PackSet::open(tmp.path(), hash).and_then(|set| match set.broken().into_iter().next() {
+        Some((path, reason)) => Err(Error::CorruptFile { path, reason }),
+        None => Ok(set),
+    });
     (tmp, set)
 }
 
