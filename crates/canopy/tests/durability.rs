@@ -434,3 +434,41 @@ fn writers_on_one_branch_each_get_their_own_commit() {
         acked.len()
     );
 }
+
+/// A write that changes nothing, made while other threads' commits to the branch are still on
+/// their way to disk, waits for them and answers the head — it neither hangs nor commits.
+#[test]
+fn a_write_that_changes_nothing_waits_for_the_unpublished_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    store(&dir);
+    let repo = Repo::open(&dir).unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    // Detached threads: a hung writer fails the test instead of hanging it.
+    for t in 0..4 {
+        let (repo, done) = (repo.clone(), done.clone());
+        std::thread::spawn(move || {
+            let main = repo.branch("main").unwrap();
+            for n in 0..40 {
+                if t == 0 {
+                    // The same value again and again: a change only the first time.
+                    main.set(&Path::parse("same").unwrap(), "x", &opts(n)).unwrap();
+                } else {
+                    let key = format!("t{t}/k{n}");
+                    main.set(&Path::parse(&key).unwrap(), key.clone(), &opts(n))
+                        .unwrap();
+                }
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a writer hung");
+    }
+    let main = Repo::open(&dir).unwrap().branch("main").unwrap();
+    let history = main.history().unwrap().count();
+    // The seed, 3 × 40 distinct keys, and "same" once.
+    assert_eq!(history, 1 + 120 + 1);
+}

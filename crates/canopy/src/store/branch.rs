@@ -403,7 +403,11 @@ impl Transaction {
             let (answer, ticket) = match head {
                 Some(head) if head_tree.id() == Some(tree_id) => match building.tip_ticket() {
                     None => return Ok(Ok(head)),
-                    Some(ticket) => (head, ticket),
+                    Some(ticket) => {
+                        // Unlock the lane before waiting on it.
+                        drop(building);
+                        (head, ticket)
+                    }
                 },
                 _ => {
                     let commit = repo.write_commit(tree_id, head.into_iter().collect(), opts)?;
