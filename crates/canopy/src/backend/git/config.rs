@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -400,7 +400,7 @@ impl Config {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            File::open(dir)
+            std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io_err(dir, e))?;
         }

@@ -406,6 +406,17 @@ fn idx_ids(path: &Path, hash: HashKind) -> Result<Vec<ObjectId>> {
         .collect()
 }
 
+#[cfg(unix)]
+fn disk_usage(m: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::blocks(m) * 512
+}
+
+/// Where blocks are not reported, the length stands in for the space used.
+#[cfg(not(unix))]
+fn disk_usage(m: &fs::Metadata) -> u64 {
+    m.len()
+}
+
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -415,7 +426,7 @@ fn dir_size(dir: &Path) -> u64 {
             match e.metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
                 // Space on disk (blocks), as `du` counts it: what a user sees shrink.
-                Ok(m) => total += std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+                Ok(m) => total += disk_usage(&m),
                 Err(_) => {}
             }
         }
