@@ -18,6 +18,7 @@ pub mod data;
 pub mod merge;
 pub mod object;
 pub mod path;
+pub mod platform;
 pub mod store;
 pub mod sync;
 pub mod tree;

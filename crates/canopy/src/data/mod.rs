@@ -68,9 +68,7 @@ fn next_sequence() -> u64 {
 /// steps back does not reorder this process's keys).
 fn now_micros() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
+    let wall = crate::platform::since_epoch().as_micros() as u64;
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = wall.max(last + 1);

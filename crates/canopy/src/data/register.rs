@@ -81,9 +81,7 @@ impl<T: Serialize + DeserializeOwned> Register<T> {
     /// Writes `value` in one commit; returns the new head.
     pub fn set(&self, value: &T) -> Result<crate::ObjectId> {
         let view = self.branch.view()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = crate::platform::since_epoch().as_millis() as i64;
         let previous = self.stamp_of(&view)?;
         let stamped = Stamped {
             written_at_ms: previous.map_or(now, |p| now.max(p + 1)),

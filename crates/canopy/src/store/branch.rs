@@ -481,13 +481,10 @@ impl Transaction {
 /// Sleeps a little before retrying, longer after each lost race, with jitter so that
 /// contending writers spread out.
 fn backoff(attempt: u32) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = (nanos ^ std::process::id().wrapping_mul(2654435761)) % 1000;
+    let nanos = crate::platform::since_epoch().subsec_nanos();
+    let jitter = (nanos ^ crate::platform::process_id().wrapping_mul(2654435761)) % 1000;
     let base_us = 200u64 << attempt.min(6);
-    std::thread::sleep(Duration::from_micros(
+    crate::platform::pause(Duration::from_micros(
         base_us + u64::from(jitter) * base_us / 1000,
     ));
 }

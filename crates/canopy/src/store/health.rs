@@ -53,7 +53,7 @@ fn probe_objects(pack_dir: &Path) -> Result<(), NotWritable> {
     // `tmp_` so that `canopy gc` removes it if the process dies in between.
     let probe = pack_dir.join(format!(
         "tmp_health_{}_{}",
-        std::process::id(),
+        crate::platform::process_id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let written = fs::create_dir_all(pack_dir)

@@ -136,8 +136,6 @@ impl Repo {
 
 /// Now, in seconds since the epoch, with the local time zone's offset.
 fn now() -> (i64, i32) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let secs = crate::platform::since_epoch().as_secs() as i64;
     (secs, local_offset_minutes(secs))
 }

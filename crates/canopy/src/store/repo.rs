@@ -71,13 +71,10 @@ pub const REPLICA_HEADER: &str = "canopy-replica";
 fn new_replica_id() -> String {
     use sha2::{Digest, Sha256};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let now = crate::platform::since_epoch().as_nanos();
     let mut h = Sha256::new();
     h.update(now.to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
+    h.update(crate::platform::process_id().to_le_bytes());
     h.update(
         COUNTER
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -150,13 +147,23 @@ impl Repo {
 
     /// A store over any pair of backends.
     pub fn from_backends(objects: Box<dyn ContentAddressable>, refs: Box<dyn AtomicWrite>) -> Repo {
+        Repo::from_backends_as(objects, refs, new_replica_id())
+    }
+
+    /// [`from_backends`](Repo::from_backends) for a replica whose id is kept elsewhere (a
+    /// store persisted by its embedder keeps its id across sessions; see [`Repo::replica_id`]).
+    pub fn from_backends_as(
+        objects: Box<dyn ContentAddressable>,
+        refs: Box<dyn AtomicWrite>,
+        replica: String,
+    ) -> Repo {
         Repo {
             inner: Arc::new(RepoInner {
                 objects,
                 refs,
                 layout: None,
                 drivers: RwLock::new(Arc::new(Drivers::builtin())),
-                replica: new_replica_id(),
+                replica,
                 global: Default::default(),
                 lanes: Default::default(),
             }),

@@ -155,7 +155,7 @@ fn retry_or_give_up(branch: &Branch, attempt: u32) -> Result<()> {
             attempts: attempt,
         });
     }
-    std::thread::sleep(Duration::from_micros(200u64 << attempt.min(6)));
+    crate::platform::pause(Duration::from_micros(200u64 << attempt.min(6)));
     Ok(())
 }
 

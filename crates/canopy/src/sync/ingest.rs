@@ -12,6 +12,10 @@
 //! `.idx` into `objects/pack`. Dropping a quarantine that was not installed deletes it, so a
 //! refused push leaves nothing behind.
 //!
+//! A store that is not a Git repository (in memory, or in a web page) keeps no files: the pack
+//! is read into memory and every object, once checked, is held in a [`MemObjects`] until
+//! installed through the store's backend.
+//!
 //! Memory: deltas are resolved depth-first from each base, holding only the chain being
 //! rebuilt; plain objects are inflated one at a time. Sizes are capped before allocation.
 
@@ -28,6 +32,7 @@ use super::check::{check_object, Links};
 use super::format::{apply_delta, deflate_into, entry_header, hash_object, write_idx};
 use super::Error;
 use crate::backend::git::GitObjects;
+use crate::backend::mem::MemObjects;
 use crate::backend::{self, ContentAddressable};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 use crate::Repo;
@@ -67,16 +72,32 @@ pub struct Allowances {
 
 /// Where a pack lives until it is checked and installed.
 pub struct Quarantine {
-    dir: PathBuf,
+    /// The quarantine directory (none for a store that is not a Git repository).
+    dir: Option<PathBuf>,
     hash: HashKind,
-    /// The indexed pack (absent for an empty pack).
+    /// The indexed pack (absent for an empty pack, or one held in memory).
     pack: Option<PathBuf>,
-    objects: Option<GitObjects>,
+    objects: Option<Held>,
     /// Every object of the pack: kind and links.
     index: HashMap<ObjectId, (ObjectKind, Links)>,
     installed: bool,
     /// Write a `.promisor` file beside the pack when installing.
     pub promisor: bool,
+}
+
+/// The checked objects of a quarantine.
+enum Held {
+    Pack(GitObjects),
+    Memory(MemObjects),
+}
+
+impl Held {
+    fn store(&self) -> &dyn ContentAddressable {
+        match self {
+            Held::Pack(p) => p,
+            Held::Memory(m) => m,
+        }
+    }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -85,12 +106,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn unique_dir(parent: &Path, prefix: &str) -> io::Result<PathBuf> {
     fs::create_dir_all(parent)?;
     loop {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
+        let nanos = u64::from(crate::platform::since_epoch().subsec_nanos());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tag = (u64::from(std::process::id()) << 32) ^ (n << 24) ^ nanos;
+        let tag = (u64::from(crate::platform::process_id()) << 32) ^ (n << 24) ^ nanos;
         let path = parent.join(format!("{prefix}{:08x}", tag & 0xffff_ffff));
         match fs::create_dir(&path) {
             Ok(()) => return Ok(path),
@@ -134,13 +152,8 @@ impl Quarantine {
         allow_thin: bool,
     ) -> Result<Quarantine, Error> {
         let hash = repo.hash_kind();
-        let parent = match repo.layout() {
-            Some(l) => l.git_dir.join("objects"),
-            None => std::env::temp_dir(),
-        };
-        let dir = unique_dir(&parent, "tmp_objdir-incoming-").map_err(io_at(&parent))?;
         let mut q = Quarantine {
-            dir,
+            dir: None,
             hash,
             pack: None,
             objects: None,
@@ -148,18 +161,76 @@ impl Quarantine {
             installed: false,
             promisor: false,
         };
-        q.ingest(repo, input, limits, allow_thin)?;
+        match repo.layout() {
+            Some(l) => {
+                let parent = l.git_dir.join("objects");
+                let dir = unique_dir(&parent, "tmp_objdir-incoming-").map_err(io_at(&parent))?;
+                q.dir = Some(dir.clone());
+                q.ingest(&dir, repo, input, limits, allow_thin)?;
+            }
+            None => q.ingest_in_memory(repo, input, limits, allow_thin)?,
+        }
         Ok(q)
     }
 
-    fn ingest(
+    /// [`ingest`](Self::ingest) for a store without files: the pack is read into memory and
+    /// its objects kept as they are checked.
+    fn ingest_in_memory(
         &mut self,
         repo: &Repo,
         input: &mut dyn Read,
         limits: Limits,
         allow_thin: bool,
     ) -> Result<(), Error> {
-        let pack_dir = self.dir.join("pack");
+        let mut data = Vec::new();
+        input
+            .take(limits.max_pack_bytes + 1)
+            .read_to_end(&mut data)
+            .map_err(
+                |e| match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+                    Some(Error::Remote(m)) => Error::Remote(m.clone()),
+                    _ => Error::Io(e),
+                },
+            )?;
+        if data.len() as u64 > limits.max_pack_bytes {
+            return Err(Error::Pack(format!(
+                "pack exceeds the limit of {} bytes",
+                limits.max_pack_bytes
+            )));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let kept = MemObjects::new(self.hash);
+        let mut indexer = Indexer {
+            hash: self.hash,
+            data: &data,
+            limits,
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+            links: HashMap::new(),
+            keep: Some(&kept),
+        };
+        indexer.parse()?;
+        let thin = indexer.resolve(repo, allow_thin)?;
+        self.index = indexer.links;
+        // Thin bases are the store's own objects already: listed, not copied.
+        for (id, kind) in &thin {
+            self.index.entry(*id).or_insert((*kind, Vec::new()));
+        }
+        self.objects = Some(Held::Memory(kept));
+        Ok(())
+    }
+
+    fn ingest(
+        &mut self,
+        dir: &Path,
+        repo: &Repo,
+        input: &mut dyn Read,
+        limits: Limits,
+        allow_thin: bool,
+    ) -> Result<(), Error> {
+        let pack_dir = dir.join("pack");
         fs::create_dir_all(&pack_dir).map_err(io_at(&pack_dir))?;
         let tmp = pack_dir.join("tmp_pack_incoming");
         let mut file = OpenOptions::new()
@@ -196,6 +267,7 @@ impl Quarantine {
             entries: Vec::new(),
             by_id: HashMap::new(),
             links: HashMap::new(),
+            keep: None,
         };
         let entries_end = indexer.parse()?;
         let thin = indexer.resolve(repo, allow_thin)?;
@@ -239,7 +311,7 @@ impl Quarantine {
         f.write_all(&idx)
             .and_then(|_| f.sync_all())
             .map_err(io_at(&idx_path))?;
-        self.objects = Some(GitObjects::open(&self.dir, self.hash, false)?);
+        self.objects = Some(Held::Pack(GitObjects::open(dir, self.hash, false)?));
         self.pack = Some(pack_path);
         self.index = links;
         for (id, kind) in &thin {
@@ -319,7 +391,7 @@ impl Quarantine {
     /// The pack's objects over `base`, for reading before they are installed.
     pub fn overlay<'a>(&'a self, base: &'a dyn ContentAddressable) -> Overlay<'a> {
         Overlay {
-            quarantine: self.objects.as_ref(),
+            quarantine: self.objects.as_ref().map(Held::store),
             base,
         }
     }
@@ -335,13 +407,10 @@ impl Quarantine {
     /// until the returned guard is dropped (once the references name the new objects), so a
     /// concurrent `git gc`/`repack` cannot drop them in between, as receive-pack does.
     pub fn install_kept(mut self, repo: &Repo) -> Result<Option<KeepFile>, Error> {
-        let Some(pack) = self.pack.clone() else {
-            self.installed = true;
-            return Ok(None);
-        };
         let mut keep = None;
-        match repo.layout() {
-            Some(layout) => {
+        match (self.pack.clone(), repo.layout()) {
+            (None, _) if self.objects.is_none() => {}
+            (Some(pack), Some(layout)) => {
                 let dest = layout.git_dir.join("objects").join("pack");
                 fs::create_dir_all(&dest).map_err(io_at(&dest))?;
                 let stem = pack.file_stem().map(|s| s.to_os_string()).unwrap_or_default();
@@ -355,7 +424,7 @@ impl Quarantine {
                 let dst_idx = dest.join(name(".idx"));
                 let keep_path = dest.join(name(".keep"));
                 if !keep_path.exists() {
-                    let text = format!("receive-pack {} on canopy\n", std::process::id());
+                    let text = format!("receive-pack {} on canopy\n", crate::platform::process_id());
                     fs::write(&keep_path, text).map_err(io_at(&keep_path))?;
                     keep = Some(KeepFile(keep_path));
                 }
@@ -375,16 +444,20 @@ impl Quarantine {
                 // Make the new pack visible to this process's readers at once.
                 let _ = repo.objects().contains(&repo.hash_kind().null_id());
             }
-            None => {
-                let Some(objects) = self.objects.as_ref() else {
+            _ => {
+                let Some(objects) = self.objects.as_ref().map(Held::store) else {
                     return Ok(None);
                 };
                 let mut batch = repo.objects().begin_batch()?;
                 for id in self.index.keys() {
-                    let obj = objects
-                        .read(id)?
-                        .ok_or(backend::Error::MissingObject { id: *id })?;
-                    batch.add(obj.kind, &obj.data)?;
+                    match objects.read(id)? {
+                        Some(obj) => {
+                            batch.add(obj.kind, &obj.data)?;
+                        }
+                        // A thin base: the store's own.
+                        None if repo.objects().contains(id)? => {}
+                        None => return Err(backend::Error::MissingObject { id: *id }.into()),
+                    };
                 }
                 batch.finish()?;
             }
@@ -403,7 +476,9 @@ impl Drop for Quarantine {
     fn drop(&mut self) {
         // Installed or not, the directory goes: after install it holds nothing of value.
         self.objects = None;
-        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_dir_all(dir);
+        }
         let _ = self.installed;
     }
 }
@@ -421,7 +496,7 @@ impl Drop for KeepFile {
 /// The quarantined objects over the repository's, as one read-only store. Writes go to the
 /// repository (they are made after the checks passed, e.g. merge commits).
 pub struct Overlay<'a> {
-    quarantine: Option<&'a GitObjects>,
+    quarantine: Option<&'a dyn ContentAddressable>,
     base: &'a dyn ContentAddressable,
 }
 
@@ -468,6 +543,8 @@ struct Indexer<'a> {
     entries: Vec<Entry>,
     by_id: HashMap<ObjectId, usize>,
     links: HashMap<ObjectId, (ObjectKind, Links)>,
+    /// Where checked objects are kept, for a quarantine held in memory.
+    keep: Option<&'a MemObjects>,
 }
 
 impl Indexer<'_> {
@@ -687,6 +764,9 @@ impl Indexer<'_> {
         let links = check_object(self.hash, kind, data).map_err(|reason| Error::BadObject { id, reason })?;
         if self.links.insert(id, (kind, links)).is_some() {
             return Err(self.corrupt(at, format!("object {id} appears twice in the pack")));
+        }
+        if let Some(keep) = self.keep {
+            keep.write(kind, data)?;
         }
         Ok(id)
     }

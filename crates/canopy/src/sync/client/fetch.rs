@@ -656,6 +656,21 @@ pub fn fetch_missing(repo: &Repo, ids: &[ObjectId]) -> Result<usize> {
         return Ok(0);
     };
     let mut t = super::open_remote(repo, &name, super::Direction::Fetch)?;
+    let filter = remote::load_config(repo)?
+        .get(&format!("remote.{name}.partialclonefilter"))
+        .map(Filter::parse)
+        .transpose()?;
+    fetch_missing_with(repo, t.as_mut(), &missing, filter)
+}
+
+/// [`fetch_missing`] over a given transport, with the partial clone's filter: fetches `ids`
+/// (which the store lacks) and returns how many objects arrived.
+pub fn fetch_missing_with(
+    repo: &Repo,
+    t: &mut dyn Transport,
+    ids: &[ObjectId],
+    filter: Option<Filter>,
+) -> Result<usize> {
     let body = t.info_refs(Service::UploadPack, true)?;
     let caps = read_v2_caps(&body, t.url())?;
     let info = RemoteInfo {
@@ -663,14 +678,10 @@ pub fn fetch_missing(repo: &Repo, ids: &[ObjectId]) -> Result<usize> {
         refs: Vec::new(),
         hash: repo.hash_kind(),
     };
-    let filter = remote::load_config(repo)?
-        .get(&format!("remote.{name}.partialclonefilter"))
-        .map(Filter::parse)
-        .transpose()?;
     let mut opts = FetchOptions {
         filter,
         skip_negotiation: true,
         ..FetchOptions::default()
     };
-    Ok(fetch_pack(repo, t.as_mut(), &info, &missing, &mut opts)?.objects)
+    Ok(fetch_pack(repo, t, &info, ids, &mut opts)?.objects)
 }

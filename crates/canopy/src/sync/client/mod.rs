@@ -28,8 +28,8 @@ use std::path::PathBuf;
 
 pub use connect::ConnectTransport;
 pub use fetch::{
-    adopt_remote_squash, clone, fetch, fetch_missing, fetch_pack, fetch_with, ls_refs, remote_squash_ref,
-    CloneOptions, FetchOptions, FetchOutcome, RemoteInfo,
+    adopt_remote_squash, clone, fetch, fetch_missing, fetch_missing_with, fetch_pack, fetch_with, ls_refs,
+    remote_squash_ref, CloneOptions, FetchOptions, FetchOutcome, RemoteInfo,
 };
 #[cfg(feature = "http-client")]
 pub use http::HttpTransport;
