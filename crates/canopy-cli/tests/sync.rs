@@ -189,6 +189,10 @@ fn shallow_and_blobless_canopy_clones() {
         "1"
     );
     assert_eq!(sb.canopy_ok(&sb.path("shallow"), &["get", "v"]), "3");
+    // History ends at the shallow boundary, as `git log` does, instead of failing on the parent
+    // it does not have.
+    let log = sb.canopy_ok(&sb.path("shallow"), &["log", "--json"]);
+    assert_eq!(log.matches("\"id\"").count(), 1, "{log}");
 
     // The shallow replica pulls new history without deepening.
     sb.canopy_ok(&store, &["set", "v", "4"]);

@@ -267,6 +267,31 @@ impl Store {
         Ok(out.into())
     }
 
+    /// The shallow boundary (commits whose parents were not fetched): JSON `[hex…]`.
+    pub fn shallow(&self) -> Result<String, JsError> {
+        let ids: Vec<String> = canopy::sync::shallow::read(&self.repo)
+            .map_err(err)?
+            .iter()
+            .map(|id| id.to_hex())
+            .collect();
+        serde_json::to_string(&ids).map_err(err)
+    }
+
+    /// Restores the shallow boundary saved from [`Store::shallow`].
+    #[wasm_bindgen(js_name = loadShallow)]
+    pub fn load_shallow(&self, ids: &str) -> Result<(), JsError> {
+        let ids: Vec<String> = serde_json::from_str(ids).map_err(err)?;
+        let ids = ids
+            .iter()
+            .map(|h| {
+                ObjectId::from_hex(h.as_bytes())
+                    .filter(|id| id.hash_kind() == self.repo.hash_kind())
+                    .ok_or_else(|| err(format!("bad shallow id '{h}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        canopy::sync::shallow::update(&self.repo, &ids, &[]).map_err(err)
+    }
+
     /// The object the last failed call needed and did not have (a value a blobless clone left
     /// out), as hex; the embedder fetches it (`fetchMissing`) and calls again.
     #[wasm_bindgen(js_name = lastMissing)]

@@ -61,11 +61,24 @@ pub struct History {
     /// An error met before the walk started (reading a starting commit).
     error: Option<Error>,
     failed: bool,
+    /// The shallow boundary: commits whose parents this store does not have, walked as roots
+    /// (as Git's shallow grafts make them).
+    shallow: std::collections::BTreeSet<ObjectId>,
 }
 
 impl History {
     pub(super) fn new(repo: Repo, starts: &[ObjectId]) -> History {
         let graph = repo.objects().commit_graph();
+        let (shallow, error) = match crate::sync::shallow::read(&repo) {
+            Ok(s) => (s, None),
+            Err(e) => (
+                Default::default(),
+                Some(Error::Backend(backend::Error::CorruptFile {
+                    path: "shallow".into(),
+                    reason: e.to_string(),
+                })),
+            ),
+        };
         let mut h = History {
             repo,
             graph,
@@ -74,8 +87,9 @@ impl History {
             seen: HashSet::new(),
             nodes: HashMap::new(),
             counter: 0,
-            error: None,
+            error,
             failed: false,
+            shallow,
         };
         for &id in starts {
             if let Err(e) = h.reach(id) {
@@ -117,6 +131,14 @@ impl History {
 
     /// Tree, parents and date of `id`: from the commit-graph if it lists it, else the object.
     fn load(&self, id: ObjectId) -> Result<Node> {
+        let mut node = self.load_object(id)?;
+        if self.shallow.contains(&id) {
+            node.parents.clear();
+        }
+        Ok(node)
+    }
+
+    fn load_object(&self, id: ObjectId) -> Result<Node> {
         if let Some(c) = self.graph.as_ref().and_then(|g| g.commit(&id)) {
             return Ok(Node {
                 tree: c.tree,

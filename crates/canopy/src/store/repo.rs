@@ -47,7 +47,7 @@ impl CommitOptions {
     }
 }
 
-pub(super) struct RepoInner {
+pub(crate) struct RepoInner {
     pub(super) objects: Box<dyn ContentAddressable>,
     pub(super) refs: Box<dyn AtomicWrite>,
     pub(super) layout: Option<RepoLayout>,
@@ -59,6 +59,9 @@ pub(super) struct RepoInner {
     pub(super) global: std::sync::OnceLock<super::identity::GlobalConfig>,
     /// Each branch's pipeline of commits from this process.
     lanes: super::lane::Lanes,
+    /// The shallow boundary of a store without files (a Git repository keeps it in
+    /// `$GIT_DIR/shallow`; see [`crate::sync::shallow`]).
+    pub(crate) shallow: std::sync::Mutex<std::collections::BTreeSet<ObjectId>>,
 }
 
 /// The config key holding a store's replica id.
@@ -86,7 +89,7 @@ fn new_replica_id() -> String {
 /// A store: an object store and a reference store. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Repo {
-    pub(super) inner: Arc<RepoInner>,
+    pub(crate) inner: Arc<RepoInner>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -134,6 +137,7 @@ impl Repo {
                 replica,
                 global: Default::default(),
                 lanes: Default::default(),
+                shallow: Default::default(),
             }),
         })
     }
@@ -166,6 +170,7 @@ impl Repo {
                 replica,
                 global: Default::default(),
                 lanes: Default::default(),
+                shallow: Default::default(),
             }),
         }
     }

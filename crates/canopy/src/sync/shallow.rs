@@ -9,10 +9,11 @@ use super::{Error, Result};
 use crate::object::ObjectId;
 use crate::Repo;
 
-/// The shallow boundary of `repo` (empty for a complete repository or an in-memory store).
+/// The shallow boundary of `repo` (empty for a complete repository). A store without files
+/// keeps its boundary in memory, where its embedder may save and restore it ([`update`]).
 pub fn read(repo: &Repo) -> Result<BTreeSet<ObjectId>> {
     let Some(layout) = repo.layout() else {
-        return Ok(BTreeSet::new());
+        return Ok(repo.inner.shallow.lock().unwrap_or_else(|p| p.into_inner()).clone());
     };
     let path = layout.git_dir.join("shallow");
     let text = match fs::read(&path) {
@@ -43,6 +44,11 @@ pub fn update(repo: &Repo, add: &[ObjectId], remove: &[ObjectId]) -> Result<()> 
         return Ok(());
     }
     let Some(layout) = repo.layout() else {
+        let mut set = repo.inner.shallow.lock().unwrap_or_else(|p| p.into_inner());
+        for r in remove {
+            set.remove(r);
+        }
+        set.extend(add.iter().copied());
         return Ok(());
     };
     let path = layout.git_dir.join("shallow");
