@@ -30,7 +30,7 @@ test('values, directories, transactions and history', async () => {
   const log = r.log('main', 10);
   assert.equal(log.length, 3);
   assert.equal(log[0].id, c3);
-  assert.equal(log[0].message, 'two changes');
+  assert.equal(log[0].message, 'two changes\n');
   assert.equal(log[0].author.name, 'Ada');
   assert.equal(log[2].id, c1);
   // Reads at an older commit see the older tree.

@@ -101,6 +101,7 @@ export class Replica {
     const raw = new Store(meta.hash || hash, meta.replica);
     for (const [, o] of objects) raw.loadObject(o.kind, o.data);
     for (const [n, v] of refs) raw.loadRef(n, v);
+    if (meta.shallow) raw.loadShallow(JSON.stringify(meta.shallow));
     const r = new Replica(raw, db, { remotes: {}, ...meta });
     if (!meta.replica) {
       r.#meta.replica = raw.replicaId();
@@ -353,6 +354,11 @@ export class Replica {
     } finally {
       this.#raw.syncCancel();
       await this.#persist();
+      const shallow = JSON.parse(this.#raw.shallow());
+      if (JSON.stringify(shallow) !== JSON.stringify(this.#meta.shallow ?? [])) {
+        this.#meta.shallow = shallow;
+        await this.#saveMeta();
+      }
     }
   }
 

@@ -69,6 +69,10 @@ export class Store {
      */
     loadRef(name: string, value: string): void;
     /**
+     * Restores the shallow boundary saved from [`Store::shallow`].
+     */
+    loadShallow(ids: string): void;
+    /**
      * History from `rev`, newest first, at most `limit` commits: JSON `[{id, parents, message,
      * author, committer}]`.
      */
@@ -129,6 +133,10 @@ export class Store {
      * Sets `path` on `branch` to `value` in one commit; returns the new head.
      */
     set(branch: string, path_text: string, value: Uint8Array | number[], message?: string | null): string;
+    /**
+     * The shallow boundary (commits whose parents were not fetched): JSON `[hex…]`.
+     */
+    shallow(): string;
     /**
      * Abandons the started sync operation (nothing of it was written).
      */
@@ -201,6 +209,7 @@ export interface InitOutput {
     readonly store_list: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
     readonly store_loadObject: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
     readonly store_loadRef: (a: number, b: number, c: number, d: number, e: number) => [number, number];
+    readonly store_loadShallow: (a: number, b: number, c: number) => [number, number];
     readonly store_log: (a: number, b: number, c: number, d: number) => [number, number, number, number];
     readonly store_merge: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
     readonly store_mergeResolved: (a: number, b: number, c: number, d: number, e: number, f: any, g: number, h: number) => [number, number, number, number];
@@ -214,6 +223,7 @@ export interface InitOutput {
     readonly store_resolve: (a: number, b: number, c: number) => [number, number, number, number];
     readonly store_set: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number, number];
     readonly store_setIdentity: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
+    readonly store_shallow: (a: number) => [number, number, number, number];
     readonly store_syncCancel: (a: number) => void;
     readonly store_syncProvide: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
     readonly store_syncRun: (a: number) => [number, number, number];

@@ -349,6 +349,18 @@ export class Store {
         }
     }
     /**
+     * Restores the shallow boundary saved from [`Store::shallow`].
+     * @param {string} ids
+     */
+    loadShallow(ids) {
+        const ptr0 = passStringToWasm0(ids, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.store_loadShallow(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
      * History from `rev`, newest first, at most `limit` commits: JSON `[{id, parents, message,
      * author, committer}]`.
      * @param {string} rev
@@ -734,6 +746,28 @@ export class Store {
             return getStringFromWasm0(ptr5, len5);
         } finally {
             wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
+        }
+    }
+    /**
+     * The shallow boundary (commits whose parents were not fetched): JSON `[hex…]`.
+     * @returns {string}
+     */
+    shallow() {
+        let deferred2_0;
+        let deferred2_1;
+        try {
+            const ret = wasm.store_shallow(this.__wbg_ptr);
+            var ptr1 = ret[0];
+            var len1 = ret[1];
+            if (ret[3]) {
+                ptr1 = 0; len1 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred2_0 = ptr1;
+            deferred2_1 = len1;
+            return getStringFromWasm0(ptr1, len1);
+        } finally {
+            wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
         }
     }
     /**

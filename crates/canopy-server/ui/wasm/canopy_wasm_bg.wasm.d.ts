@@ -18,6 +18,7 @@ export const store_lineDiff: (a: number, b: number, c: number, d: number, e: num
 export const store_list: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
 export const store_loadObject: (a: number, b: number, c: number, d: number, e: number) => [number, number, number, number];
 export const store_loadRef: (a: number, b: number, c: number, d: number, e: number) => [number, number];
+export const store_loadShallow: (a: number, b: number, c: number) => [number, number];
 export const store_log: (a: number, b: number, c: number, d: number) => [number, number, number, number];
 export const store_merge: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => [number, number, number, number];
 export const store_mergeResolved: (a: number, b: number, c: number, d: number, e: number, f: any, g: number, h: number) => [number, number, number, number];
@@ -31,6 +32,7 @@ export const store_replicaId: (a: number) => [number, number];
 export const store_resolve: (a: number, b: number, c: number) => [number, number, number, number];
 export const store_set: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number, i: number) => [number, number, number, number];
 export const store_setIdentity: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
+export const store_shallow: (a: number) => [number, number, number, number];
 export const store_syncCancel: (a: number) => void;
 export const store_syncProvide: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number];
 export const store_syncRun: (a: number) => [number, number, number];
