@@ -13,7 +13,12 @@ use crate::Repo;
 /// keeps its boundary in memory, where its embedder may save and restore it ([`update`]).
 pub fn read(repo: &Repo) -> Result<BTreeSet<ObjectId>> {
     let Some(layout) = repo.layout() else {
-        return Ok(repo.inner.shallow.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        return Ok(repo
+            .inner
+            .shallow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone());
     };
     let path = layout.git_dir.join("shallow");
     let text = match fs::read(&path) {
