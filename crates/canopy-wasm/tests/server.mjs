@@ -31,7 +31,7 @@ export async function startServer({ seed } = {}) {
     child.stdout.on('data', look);
     child.stderr.on('data', look);
     child.on('exit', (code) => reject(new Error(`canopy serve exited (${code}): ${out}`)));
-    setTimeout(() => reject(new Error(`canopy serve did not start: ${out}`)), 20000);
+    setTimeout(() => reject(new Error(`canopy serve did not start: ${out}`)), 20000).unref();
   });
   return {
     url,
