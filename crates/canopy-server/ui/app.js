@@ -137,9 +137,13 @@ function renderAtBar() {
   $('new-value').disabled = !!state.at;
 }
 
+// Renders run concurrently (a click, a live update); only the latest one is shown.
+let treeSeq = 0;
+let tabSeq = 0;
+
 async function renderTree() {
+  const seq = ++treeSeq;
   renderAtBar();
-  const root = $('tree');
   const fresh = h('ul', { class: 'tree', id: 'tree', role: 'tree' });
   try {
     await fillDir(fresh, '');
@@ -147,7 +151,7 @@ async function renderTree() {
     if (e.status === 404) fresh.append(h('li', { class: 'empty' }, 'empty'));
     else throw e;
   }
-  root.replaceWith(fresh);
+  if (seq === treeSeq) $('tree').replaceWith(fresh);
 }
 
 async function fillDir(ul, path) {
@@ -232,7 +236,7 @@ async function renderTab() {
   for (const b of document.querySelectorAll('.tabs button')) {
     b.setAttribute('aria-selected', String(b.dataset.tab === state.tab));
   }
-  const pane = $('pane');
+  const seq = ++tabSeq;
   const fresh = h('div', { class: 'pane', id: 'pane', dataset: { tab: state.tab } });
   try {
     if (state.tab === 'value') await renderValue(app, fresh);
@@ -242,7 +246,9 @@ async function renderTab() {
   } catch (e) {
     fresh.append(h('div', { class: 'error-box' }, e.message ?? String(e)));
   }
-  pane.replaceWith(fresh);
+  if (seq !== tabSeq) return;
+  $('pane').replaceWith(fresh);
+  fresh.querySelector('[data-focus]')?.focus();
 }
 
 async function showTab(tab) {
@@ -268,6 +274,8 @@ async function refreshAll() {
 
 /** After this page wrote `commit`: show it and everything that depends on the head. */
 async function wrote(commit, what) {
+  // The watch reports this commit too; it is not news to this page.
+  ownCommits.add(commit);
   notice(`${what}: commit ${shortId(commit)}`);
   state.editing = false;
   state.creating = false;
@@ -277,6 +285,7 @@ async function wrote(commit, what) {
 // ---- live updates --------------------------------------------------------------------------
 
 let stopWatch = null;
+const ownCommits = new Set();
 let refreshTimer = null;
 
 function startWatch() {
@@ -290,7 +299,7 @@ function startWatch() {
     },
     onEvent: (type, data) => {
       if (branch !== state.branch) return;
-      if (type === 'change' && data?.id && data.id !== state.head) {
+      if (type === 'change' && data?.id && data.id !== state.head && !ownCommits.has(data.id)) {
         notice(`${branch} moved to ${shortId(data.id)}: ${data.summary ?? ''}`);
         clearTimeout(refreshTimer);
         refreshTimer = setTimeout(liveRefresh, 150);

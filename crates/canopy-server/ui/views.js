@@ -145,7 +145,7 @@ export async function renderValue(app, pane) {
 
 function renderCreate(app, pane) {
   const { state, api } = app;
-  const path = h('input', { class: 'wide', id: 'new-path', value: state.dir ? state.dir + '/' : '', 'aria-label': 'path', placeholder: 'dir/name' });
+  const path = h('input', { class: 'wide', id: 'new-path', dataset: { focus: '' }, value: state.dir ? state.dir + '/' : '', 'aria-label': 'path', placeholder: 'dir/name' });
   const area = h('textarea', { class: 'editor', id: 'new-text', spellcheck: false, 'aria-label': 'value' });
   const error = h('div');
   pane.append(
@@ -181,7 +181,6 @@ function renderCreate(app, pane) {
       h('button', { type: 'button', onclick: () => ((state.creating = false), app.renderTab()) }, 'Cancel'),
     ),
   );
-  path.focus();
 }
 
 // ---- history -------------------------------------------------------------------------------
