@@ -9,6 +9,26 @@ export const LANE = 16;
 const PALETTE = ['#2f6fde', '#d9480f', '#2b8a3e', '#ae3ec9', '#e67700', '#0c8599', '#c2255c', '#5c940d'];
 
 /**
+ * The commits in an order where every commit comes before its parents, otherwise keeping the
+ * given (date) order: commits made in the same second may be listed with a parent first.
+ */
+export function topoOrder(commits) {
+  const listed = new Map(commits.map((c) => [c.id, c]));
+  const children = new Map(commits.map((c) => [c.id, 0]));
+  for (const c of commits) for (const p of c.parents) if (listed.has(p)) children.set(p, children.get(p) + 1);
+  const out = [];
+  const done = new Set();
+  while (out.length < commits.length) {
+    // The first commit in date order whose children are all placed (n is small: a scan will do).
+    const next = commits.find((c) => !done.has(c.id) && children.get(c.id) === 0);
+    done.add(next.id);
+    out.push(next);
+    for (const p of next.parents) if (listed.has(p)) children.set(p, children.get(p) - 1);
+  }
+  return out;
+}
+
+/**
  * Places commits (`{id, parents}`, newest first) in lanes. Returns `{rows, edges, width}`:
  * each row `{id, lane}`, each edge `{from, to, x1, y1, x2, y2, lane}` in row/lane units (an
  * edge from a commit to a parent outside the list runs to the bottom).
@@ -19,8 +39,9 @@ export function layout(commits) {
   const edges = [];
   const pending = []; // open edges: {from, lane, x1, y1} waiting for their lane's next commit
   let width = 1;
+  // A lane is free when no commit is expected in it and no edge still runs down it.
   const freeLane = () => {
-    const k = lanes.indexOf(null);
+    const k = lanes.findIndex((id, k) => id === null && !pending.some((e) => e.via === k));
     if (k >= 0) return k;
     lanes.push(null);
     return lanes.length - 1;
@@ -42,8 +63,13 @@ export function layout(commits) {
     rows.push({ id: c.id, lane });
     c.parents.forEach((p, i) => {
       let target;
-      if (i === 0 && !lanes.includes(p)) target = lane;
-      else if (lanes.includes(p)) target = lanes.indexOf(p);
+      const waiting = lanes.indexOf(p);
+      if (i === 0 && (waiting < 0 || waiting > lane)) {
+        // The first parent continues this commit's lane, the leftmost of those waiting for it;
+        // edges already running down another lane bend into it at the parent.
+        if (waiting >= 0) lanes[waiting] = null;
+        target = lane;
+      } else if (waiting >= 0) target = waiting;
       else target = freeLane();
       lanes[target] = p;
       pending.push({ from: c.id, to: p, lane: target, x1: lane, y1: row, via: target });

@@ -3,7 +3,7 @@
 // `render*(app, pane)` fills `pane` from `app.state` and calls `app.api` for data.
 
 import { h, clear, shortId, formatDate, formatSize, asText, fromBase64 } from './dom.js';
-import { drawGraph, LANE } from './graph.js';
+import { drawGraph, topoOrder, LANE } from './graph.js';
 
 const encoder = new TextEncoder();
 
@@ -189,7 +189,7 @@ const picked = new Set(); // commits ticked for comparison
 
 export async function renderHistory(app, pane) {
   const { state, api } = app;
-  const commits = await api.log(state.branch, { limit: 300 });
+  const commits = topoOrder(await api.log(state.branch, { limit: 300 }));
   if (!commits.length) {
     pane.append(h('p', { class: 'empty' }, 'No commits yet.'));
     return;
