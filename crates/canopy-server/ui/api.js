@@ -184,7 +184,15 @@ const server = {
             signal: abort.signal,
             cache: 'no-store',
           });
-          if (!r.ok) throw new StoreError(r.status, 'watch', r.statusText, null);
+          if (!r.ok) {
+            // Refused (no right, no such branch): retrying will not help; a 503 (too many
+            // watches) or a server error might pass.
+            if (r.status >= 400 && r.status < 500) {
+              onEvent('error', { status: r.status }, null);
+              break;
+            }
+            throw new StoreError(r.status, 'watch', r.statusText, null);
+          }
           onState('live');
           const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = '';
