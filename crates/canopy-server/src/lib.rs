@@ -40,6 +40,7 @@ pub mod limits;
 pub mod openapi;
 mod server;
 pub mod tokens;
+pub mod ui;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -164,6 +165,7 @@ impl AppState {
 /// size); watch streams are long-lived and have their own limit instead.
 pub fn router(state: AppState) -> Router {
     let limited = api::routes()
+        .merge(ui::routes())
         .route("/api/v1/openapi.json", get(openapi::serve_document))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

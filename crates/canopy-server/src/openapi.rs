@@ -55,8 +55,12 @@ fn with_structure_paths(mut paths: Value) -> Value {
 }
 
 fn with_structure_schemas(mut components: Value) -> Value {
-    if let (Some(all), Value::Object(more)) = (components["schemas"].as_object_mut(), structure_schemas()) {
-        all.extend(more);
+    if let Some(all) = components["schemas"].as_object_mut() {
+        for more in [structure_schemas(), merge_schemas()] {
+            if let Value::Object(more) = more {
+                all.extend(more);
+            }
+        }
     }
     components
 }
@@ -128,6 +132,39 @@ fn structure_schemas() -> Value {
         "Spliced": { "type": "object", "required": ["commit", "length", "chunks_written", "chunks_removed"],
             "properties": { "commit": { "oneOf": [schema("Hash"), { "type": "null" }] }, "length": { "type": "integer" },
                 "chunks_written": { "type": "integer" }, "chunks_removed": { "type": "integer" } } },
+    })
+}
+
+/// The schemas of merge previews and resolutions.
+fn merge_schemas() -> Value {
+    json!({
+            "Resolution": { "type": "object", "required": ["path"], "additionalProperties": false,
+                "description": "Exactly one of value, value_base64, delete: true or take",
+                "properties": {
+                    "path": { "type": "string" },
+                    "value": { "type": "string", "description": "The path's value as text" },
+                    "value_base64": { "type": "string", "contentEncoding": "base64" },
+                    "delete": { "type": "boolean", "description": "Nothing at the path" },
+                    "take": { "enum": ["base", "ours", "theirs"], "description": "That side's entry as it is" } } },
+            "ConflictSide": { "oneOf": [{ "type": "null" }, { "type": "object", "required": ["kind", "hash"],
+                "properties": {
+                    "kind": { "enum": ["value", "tree", "gitlink"] },
+                    "hash": { "oneOf": [schema("Hash"), { "type": "null" }] },
+                    "mode": { "type": "string" },
+                    "size": { "type": "integer", "minimum": 0 },
+                    "value": { "type": "string", "description": "A UTF-8 value of at most 1 MiB" },
+                    "value_base64": { "type": "string", "contentEncoding": "base64", "description": "Any other value of at most 1 MiB" } } }] },
+            "MergePreview": { "type": "object", "required": ["ours", "theirs", "outcome", "changes", "conflicts"],
+                "properties": {
+                    "ours": { "oneOf": [schema("Hash"), { "type": "null" }], "description": "The branch head" },
+                    "theirs": schema("Hash"),
+                    "outcome": { "enum": ["up_to_date", "fast_forward", "clean", "conflicts"] },
+                    "changes": { "type": "array", "items": schema("PathChange"),
+                        "description": "What the merge changes on the branch (conflicting paths as ours)" },
+                    "conflicts": { "type": "array", "items": { "type": "object",
+                        "required": ["path", "reason", "base", "ours", "theirs"],
+                        "properties": { "path": { "type": "string" }, "reason": { "type": "string" },
+                            "base": schema("ConflictSide"), "ours": schema("ConflictSide"), "theirs": schema("ConflictSide") } } } } }
     })
 }
 
@@ -325,10 +362,23 @@ fn paths() -> Value {
             "parameters": [param("branch")],
             "post": {
                 "operationId": "merge", "tags": ["history"],
-                "summary": "Merge a branch or commit into this branch with the per-path drivers",
+                "summary": "Merge a branch or commit into this branch with the per-path drivers; \
+                    with 'resolutions' (one per conflicting path, none for others), commit the merge with them",
+                "parameters": [param("ifMatch")],
                 "requestBody": json_body("MergeRequest"),
                 "responses": responses(&[(200, json_response("What the merge did", schema("MergeResult")))],
-                    &[400, 401, 403, 404, 409, 413, 415, 503])
+                    &[400, 401, 403, 404, 409, 412, 413, 415, 503])
+            }
+        },
+        "/api/v1/branches/{branch}/merge/preview": {
+            "parameters": [param("branch")],
+            "get": {
+                "operationId": "previewMerge", "tags": ["history"],
+                "summary": "What merging a branch or commit into this branch would do, writing nothing: \
+                    the outcome, the changes to the branch, and each conflict with its base, ours and theirs",
+                "parameters": [{ "name": "from", "in": "query", "required": true, "schema": { "type": "string" },
+                    "description": "The REV to merge in" }],
+                "responses": responses(&[(200, json_response("The merge's preview", schema("MergePreview")))], read_errors)
             }
         },
         "/api/v1/branches/{branch}/log": {
@@ -398,7 +448,9 @@ fn paths() -> Value {
                 "parameters": [
                     { "name": "from", "in": "query", "required": true, "schema": { "type": "string" }, "description": "A REV" },
                     { "name": "to", "in": "query", "required": true, "schema": { "type": "string" }, "description": "A REV" },
-                    { "name": "path", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only below this path" }
+                    { "name": "path", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Only below this path" },
+                    { "name": "patch", "in": "query", "required": false, "schema": { "type": "boolean" },
+                      "description": "Add each change's unified line diff ('patch') and whether it is binary" }
                 ],
                 "responses": responses(&[(200, json_response("The changes, in path order", schema("Diff")))], &[400, 401, 403, 503])
             }
@@ -492,7 +544,9 @@ fn components() -> Value {
                 "properties": {
                     "from": { "type": "string", "description": "A REV" },
                     "message": { "type": "string" }, "author": { "type": "string" },
-                    "no_ff": { "type": "boolean" } } },
+                    "no_ff": { "type": "boolean" },
+                    "resolutions": { "type": "array", "items": schema("Resolution"),
+                        "description": "One per conflicting path (409 if one is missing, or names a path without conflict)" } } },
             "MergeResult": { "type": "object", "required": ["commit", "outcome"],
                 "properties": { "commit": schema("Hash"), "outcome": { "enum": ["up_to_date", "fast_forward", "merged"] } } },
             "Signature": { "type": "object", "required": ["name", "email", "time", "offset_minutes"],
@@ -512,7 +566,10 @@ fn components() -> Value {
                     "kind": { "enum": ["added", "removed", "changed"] },
                     "status": { "enum": ["A", "D", "M", "T"] },
                     "old": { "oneOf": [schema("Side"), { "type": "null" }] },
-                    "new": { "oneOf": [schema("Side"), { "type": "null" }] } } },
+                    "new": { "oneOf": [schema("Side"), { "type": "null" }] },
+                    "binary": { "type": "boolean", "description": "With patch=true: a side is not text" },
+                    "patch": { "type": ["string", "null"],
+                        "description": "With patch=true: the unified line diff (@@ hunks); null for binary values, over 1 MiB, or submodules" } } },
             "CommitWithChanges": { "allOf": [schema("Commit"), { "type": "object", "required": ["changes"],
                 "properties": { "changes": { "type": "array", "items": schema("PathChange") } } }] },
             "Diff": { "type": "object", "required": ["from", "to", "changes"],

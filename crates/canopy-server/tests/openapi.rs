@@ -185,6 +185,7 @@ async fn the_document_is_well_formed_and_complete() {
         ("/api/v1/branches/{branch}/tree/{path}", vec!["get"]),
         ("/api/v1/branches/{branch}/commits", vec!["post"]),
         ("/api/v1/branches/{branch}/merge", vec!["post"]),
+        ("/api/v1/branches/{branch}/merge/preview", vec!["get"]),
         ("/api/v1/branches/{branch}/log", vec!["get"]),
         ("/api/v1/branches/{branch}/counters/{path}", vec!["get", "post"]),
         ("/api/v1/branches/{branch}/queues/{path}", vec!["get", "post"]),
@@ -336,6 +337,17 @@ async fn live_answers_match_the_document() {
     check(&doc, "/api/v1/branches/{branch}/commits", "post", st, &body);
 
     s.set("topic", "t", "1").await;
+    s.set("topic", "x", "theirs").await;
+    let (st, body) = s.get_json("branches/main/merge/preview?from=topic").await;
+    assert_eq!(body["outcome"], "conflicts", "{body}");
+    check(&doc, "/api/v1/branches/{branch}/merge/preview", "get", st, &body);
+    let req = json!({"from": "topic", "resolutions": [{"path": "x", "take": "theirs"}]});
+    check_request(&doc, "MergeRequest", &req);
+    let (st, body) = s.post_json("branches/main/merge", &req).await;
+    check(&doc, "/api/v1/branches/{branch}/merge", "post", st, &body);
+    s.set("topic", "t", "2").await;
+    let (st, body) = s.get_json("branches/main/merge/preview?from=topic").await;
+    check(&doc, "/api/v1/branches/{branch}/merge/preview", "get", st, &body);
     let req = json!({"from": "topic", "message": "merge", "no_ff": true});
     check_request(&doc, "MergeRequest", &req);
     let (st, body) = s.post_json("branches/main/merge", &req).await;
@@ -346,6 +358,9 @@ async fn live_answers_match_the_document() {
     let (st, body) = s.get_json("commits/main").await;
     check(&doc, "/api/v1/commits/{rev}", "get", st, &body);
     let (st, body) = s.get_json("diff?from=main~2&to=main").await;
+    check(&doc, "/api/v1/diff", "get", st, &body);
+    let (st, body) = s.get_json("diff?from=main~2&to=main&patch=true").await;
+    assert!(body["changes"][0]["patch"].is_string(), "{body}");
     check(&doc, "/api/v1/diff", "get", st, &body);
     let r = s.client.delete(s.api("branches/topic")).send().await.unwrap();
     check(
@@ -436,7 +451,7 @@ async fn an_openapi_3_1_parser_accepts_the_document() {
         })
         .sum();
     assert_eq!(count, documented);
-    assert_eq!(count, 27);
+    assert_eq!(count, 28);
     let components = spec.components.as_ref().unwrap();
     for (name, schema) in &components.schemas {
         schema

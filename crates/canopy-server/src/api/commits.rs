@@ -1,11 +1,10 @@
-//! Writing several paths at once (`POST /branches/{b}/commits`) and merging branches
-//! (`POST /branches/{b}/merge`).
+//! Writing several paths at once (`POST /branches/{b}/commits`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
-use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
+use canopy::store::CommitOptions;
 use canopy::Path;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,17 +42,6 @@ pub(crate) struct ChangeRequest {
     /// `true`: remove the value or directory at `path`.
     #[serde(default)]
     delete: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct MergeRequest {
-    /// The branch or commit to merge in (a REV).
-    from: String,
-    message: Option<String>,
-    author: Option<String>,
-    #[serde(default)]
-    no_ff: bool,
 }
 
 pub(crate) async fn commit(
@@ -126,43 +114,6 @@ pub(crate) async fn commit(
             "commit": commit.to_hex(),
             "merged": start.is_some_and(|s| !parents.contains(&s)),
         }))
-    })
-    .await?;
-    state.notify(&name);
-    Ok(ok_json(StatusCode::OK, body))
-}
-
-pub(crate) async fn merge(
-    State(state): State<AppState>,
-    Writer(who): Writer,
-    Params(p): Params<BranchOnly>,
-    Json(req): Json<MergeRequest>,
-) -> Result<Response, ApiError> {
-    let repo = state.repo().clone();
-    let name = p.branch.clone();
-    let _writing = state.lock_branch(&name).await;
-    let body = blocking(move || {
-        let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
-        let from = resolve_rev(&repo, &who, &req.from)?;
-        let mut commit = CommitOptions::message(
-            req.message
-                .unwrap_or_else(|| format!("Merge {} into {}", req.from, branch.name())),
-        );
-        if let Some(author) = &req.author {
-            commit.author = Some(parse_author(&repo, author)?);
-        }
-        let opts = MergeOptions {
-            commit,
-            no_ff: req.no_ff,
-            favor: None,
-        };
-        let (commit, outcome) = match branch.merge(from, &opts)? {
-            MergeOutcome::UpToDate(id) => (id, "up_to_date"),
-            MergeOutcome::FastForward(id) => (id, "fast_forward"),
-            MergeOutcome::Merged(id) => (id, "merged"),
-            MergeOutcome::Conflicts(conflicts) => return Err(ApiError::conflicts(branch.name(), conflicts)),
-        };
-        Ok(json!({ "commit": commit.to_hex(), "outcome": outcome }))
     })
     .await?;
     state.notify(&name);

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use canopy::object::ObjectKind;
+use canopy::store::{is_binary, unified_diff, PathChange, Side};
 use canopy::{ObjectId, Path, Repo};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,7 +38,13 @@ pub(crate) struct DiffQuery {
     from: String,
     to: String,
     path: Option<String>,
+    /// Add each text value's unified line diff.
+    #[serde(default)]
+    patch: bool,
 }
+
+/// Values larger than this get no line diff (`patch: null`).
+const MAX_PATCH_BYTES: usize = 1 << 20;
 
 pub(crate) async fn log(
     State(state): State<AppState>,
@@ -94,14 +102,44 @@ pub(crate) async fn diff(
         let from = resolve_rev(&repo, &who, &q.from)?;
         let to = resolve_rev(&repo, &who, &q.to)?;
         let prefix = Path::parse(q.path.as_deref().unwrap_or(""))?;
-        Ok(json!({
-            "from": from.to_hex(),
-            "to": to.to_hex(),
-            "changes": changes(&repo, Some(from), to, &prefix)?,
-        }))
+        let list = repo.diff_commits(Some(from), Some(to), &prefix)?;
+        let mut out = Vec::with_capacity(list.len());
+        for c in &list {
+            let mut change = change_json(c);
+            if q.patch {
+                let (binary, patch) = patch(&repo, c)?;
+                change["binary"] = json!(binary);
+                change["patch"] = json!(patch);
+            }
+            out.push(change);
+        }
+        Ok(json!({ "from": from.to_hex(), "to": to.to_hex(), "changes": out }))
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
+}
+
+/// Whether a change is between binary values, and its unified diff (3 lines of context) when
+/// both sides are text (absent counts as empty) of at most [`MAX_PATCH_BYTES`].
+fn patch(repo: &Repo, c: &PathChange) -> Result<(bool, Option<String>), ApiError> {
+    let read = |side: &Option<Side>| -> Result<Option<Vec<u8>>, ApiError> {
+        match side {
+            None => Ok(Some(Vec::new())),
+            Some(s) if s.mode.is_blob() => Ok(Some(repo.objects().read_kind(&s.id, ObjectKind::Blob)?)),
+            Some(_) => Ok(None),
+        }
+    };
+    let (Some(old), Some(new)) = (read(&c.old)?, read(&c.new)?) else {
+        return Ok((false, None));
+    };
+    let text = |b: &[u8]| !is_binary(b) && std::str::from_utf8(b).is_ok();
+    if !text(&old) || !text(&new) {
+        return Ok((true, None));
+    }
+    if old.len().max(new.len()) > MAX_PATCH_BYTES {
+        return Ok((false, None));
+    }
+    Ok((false, Some(unified_diff(&old, &new, 3))))
 }
 
 /// The changes from commit `from` (`None`: the empty tree) to commit `to` below `prefix`.

@@ -1,11 +1,12 @@
 //! The REST endpoints under `/api/v1`, grouped by what they act on: branches, values and
-//! trees, commits and merges, history and diffs. Shared here: request extractors that turn
+//! trees, commits, merges, history and diffs. Shared here: request extractors that turn
 //! every malformed input into a 400 with the standard error body, branch and revision
 //! resolution with access checks, and the JSON forms of commits and changes.
 
 mod branches;
 mod commits;
 mod history;
+mod merges;
 mod structures;
 mod values;
 
@@ -43,7 +44,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/branches/{branch}/tree", get(values::tree_root))
         .route("/api/v1/branches/{branch}/tree/{*path}", get(values::tree))
         .route("/api/v1/branches/{branch}/commits", post(commits::commit))
-        .route("/api/v1/branches/{branch}/merge", post(commits::merge))
+        .route("/api/v1/branches/{branch}/merge", post(merges::merge))
+        .route("/api/v1/branches/{branch}/merge/preview", get(merges::preview))
         .route("/api/v1/branches/{branch}/log", get(history::log))
         .route(
             "/api/v1/branches/{branch}/counters/{*path}",

@@ -315,7 +315,7 @@ fn commit_options(
 }
 
 /// `If-Match: "<commit>"`: the head the write must replace.
-fn if_match(repo: &Repo, headers: &HeaderMap) -> Result<Option<ObjectId>, ApiError> {
+pub(crate) fn if_match(repo: &Repo, headers: &HeaderMap) -> Result<Option<ObjectId>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };

@@ -223,6 +223,12 @@ impl Repo {
         )
     }
 
+    /// The tree [`Repo::merge_commits`] compares both sides against: the merge base's, the
+    /// empty tree when there is none, or for several bases their recursive (virtual) merge.
+    pub fn merge_base_tree_of(&self, ours: ObjectId, theirs: ObjectId) -> Result<Tree> {
+        self.merge_base_tree(ours, theirs, 0)
+    }
+
     /// Merges three trees with the drivers the merged `.gitattributes` names. Conflicting paths
     /// are reported and hold `side`'s entry in the result.
     pub fn merge_trees(
