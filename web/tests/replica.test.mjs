@@ -3,9 +3,8 @@
 // and the figures BENCHMARKS.md quotes (printed with CANOPY_WEB_BENCH=1).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer, bundle } from '../../crates/canopy-wasm/tests/server.mjs';
@@ -17,21 +16,20 @@ const ARGS = [
 
 let browser;
 let server;
-let profile;
 
+// playwright starts Chromium with a new empty profile of its own; each test's replicas live in
+// their own browser contexts (each its own IndexedDB).
 before(async () => {
   server = await startServer();
-  profile = mkdtempSync(join(tmpdir(), 'canopy-chromium-'));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: [...ARGS, `--user-data-dir=${profile}`],
+    args: ARGS,
   });
 });
 
 after(async () => {
   await browser?.close();
   server?.stop();
-  rmSync(profile, { recursive: true, force: true });
 });
 
 /** A page of canopy serve with the replica module loaded as `window.canopy`. */

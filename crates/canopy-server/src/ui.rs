@@ -64,6 +64,22 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "image/svg+xml",
         include_bytes!("../ui/favicon.svg"),
     ),
+    // The WebAssembly replica (crates/canopy-wasm, built by scripts/build-wasm).
+    (
+        "wasm/canopy.mjs",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/wasm/canopy.mjs"),
+    ),
+    (
+        "wasm/canopy_wasm.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/wasm/canopy_wasm.js"),
+    ),
+    (
+        "wasm/canopy_wasm_bg.wasm",
+        "application/wasm",
+        include_bytes!("../ui/wasm/canopy_wasm_bg.wasm"),
+    ),
 ];
 
 pub(crate) fn routes() -> Router<AppState> {
