@@ -126,7 +126,8 @@ pub enum Command {
     Bisect(history::BisectArgs),
     /// List the commits that last changed PATH, newest first.
     LastModified(history::LastModifiedArgs),
-    /// Show, for each line of a text value, the commit that introduced it.
+    /// Show, for each line of a text value, the commit that introduced it (as `git blame
+    /// --first-parent`, following renames).
     Blame(history::BlameArgs),
     /// Report each move of the branch as it happens, whoever made it (runs until stopped).
     Watch(history::WatchArgs),

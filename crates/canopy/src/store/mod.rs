@@ -18,6 +18,7 @@ mod import;
 mod lane;
 mod merge;
 mod patch;
+mod rename;
 mod repo;
 mod rev;
 mod squash;
