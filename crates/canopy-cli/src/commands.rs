@@ -379,7 +379,9 @@ fn test_and_set(
 
 /// A directory path as `list` and `tree` take it: `/` is the root, and a trailing `/` is allowed
 /// (`config/`, as `git ls-tree` takes it).
-fn dir_path(path: &str) -> Result<Path, Failure> {
+/// A directory path as `list` and `tree` take it: `/` (or nothing) is the root, and one
+/// trailing `/` is allowed; locally and with `--remote` alike.
+pub(crate) fn dir_path(path: &str) -> Result<Path, Failure> {
     if path == "/" {
         return Ok(Path::root());
     }
