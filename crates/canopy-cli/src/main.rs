@@ -96,13 +96,14 @@ pub enum Command {
         #[command(flatten)]
         commit: CommitArgs,
     },
-    /// List the direct children of PATH (directories end with '/').
+    /// List the direct children of PATH (directories end with '/', submodules show their
+    /// commit).
     List {
         path: Option<String>,
         #[arg(long, value_name = "REV")]
         at: Option<String>,
     },
-    /// List every value path below PATH.
+    /// List every value path below PATH (submodules show their commit).
     Tree {
         path: Option<String>,
         #[arg(long, value_name = "REV")]

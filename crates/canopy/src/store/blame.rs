@@ -52,7 +52,13 @@ impl Repo {
         let (mut value, mut mode) = match Tree::from_id(current.commit.tree).find(store, path)? {
             None => return Ok(None),
             Some(Entry::Value { id, mode }) => (id, mode),
-            Some(_) => return Err(Error::NotAValue { path: path.clone() }),
+            Some(Entry::Gitlink(commit)) => {
+                return Err(Error::Submodule {
+                    path: path.clone(),
+                    commit,
+                })
+            }
+            Some(Entry::Tree(_)) => return Err(Error::NotAValue { path: path.clone() }),
         };
         let mut here_path = path.clone();
         let text = store.read_kind(&value, ObjectKind::Blob)?;
