@@ -379,11 +379,30 @@ fn test_and_set(
 
 /// A directory path as `list` and `tree` take it: `/` is the root, and a trailing `/` is allowed
 /// (`config/`, as `git ls-tree` takes it).
-fn dir_path(path: &str) -> Result<Path, Failure> {
+/// A directory path as `list` and `tree` take it: `/` (or nothing) is the root, and one
+/// trailing `/` is allowed; locally and with `--remote` alike.
+pub(crate) fn dir_path(path: &str) -> Result<Path, Failure> {
     if path == "/" {
         return Ok(Path::root());
     }
     Ok(Path::parse(path.strip_suffix('/').unwrap_or(path))?)
+}
+
+/// The commit a gitlink (submodule entry) at `path` names, if that is what is there.
+fn gitlink_at(view: &View, path: &Path) -> Result<Option<canopy::ObjectId>, Failure> {
+    Ok(match view.find(path)? {
+        Some(canopy::tree::Entry::Gitlink(commit)) => Some(commit),
+        _ => None,
+    })
+}
+
+/// A gitlink as `list` and `tree` print it: its name, then the submodule's commit (Git's
+/// `ls-tree` shows it as a `commit` entry; it is no value that `get` can read).
+fn gitlink_line(name: &str, commit: Option<canopy::ObjectId>) -> String {
+    match commit {
+        Some(c) => format!("{name} (submodule at {c})"),
+        None => format!("{name} (submodule)"),
+    }
 }
 
 fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
@@ -392,17 +411,32 @@ fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
     let view = ctx.view(&repo, at)?;
     if p.is_root() || view.contains(&p)? {
         let entries = view.list(&p)?;
+        let commit_of = |name: &[u8], kind: EntryKind| -> Result<Option<canopy::ObjectId>, Failure> {
+            match kind {
+                EntryKind::Gitlink => gitlink_at(&view, &p.join(name)?),
+                _ => Ok(None),
+            }
+        };
         if ctx.json {
-            let items: Vec<Value> = entries
-                .iter()
-                .map(|(name, kind)| json!({"name": output::name(name), "kind": kind}))
-                .collect();
+            let mut items = Vec::with_capacity(entries.len());
+            for (name, kind) in &entries {
+                let mut item = json!({"name": output::name(name), "kind": kind});
+                if let Some(c) = commit_of(name, *kind)? {
+                    item["commit"] = Value::String(c.to_hex());
+                }
+                items.push(item);
+            }
             output::json(&Value::Array(items));
         } else {
-            output::lines(entries.iter().map(|(name, kind)| match kind {
-                EntryKind::Tree => format!("{}/", output::name(name)),
-                _ => output::name(name),
-            }));
+            let mut lines = Vec::with_capacity(entries.len());
+            for (name, kind) in &entries {
+                lines.push(match kind {
+                    EntryKind::Tree => format!("{}/", output::name(name)),
+                    EntryKind::Gitlink => gitlink_line(&output::name(name), commit_of(name, *kind)?),
+                    EntryKind::Value => output::name(name),
+                });
+            }
+            output::lines(lines);
         }
         Ok(0)
     } else {
@@ -419,13 +453,26 @@ fn tree(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
     }
     let paths = view.paths(&p)?;
     if ctx.json {
-        let items: Vec<Value> = paths
-            .iter()
-            .map(|(path, kind)| json!({"path": path.to_string(), "kind": kind}))
-            .collect();
+        let mut items = Vec::with_capacity(paths.len());
+        for (path, kind) in &paths {
+            let mut item = json!({"path": path.to_string(), "kind": kind});
+            if *kind == EntryKind::Gitlink {
+                if let Some(c) = gitlink_at(&view, path)? {
+                    item["commit"] = Value::String(c.to_hex());
+                }
+            }
+            items.push(item);
+        }
         output::json(&Value::Array(items));
     } else {
-        output::lines(paths.iter().map(|(path, _)| path.to_string()));
+        let mut lines = Vec::with_capacity(paths.len());
+        for (path, kind) in &paths {
+            lines.push(match kind {
+                EntryKind::Gitlink => gitlink_line(&path.to_string(), gitlink_at(&view, path)?),
+                _ => path.to_string(),
+            });
+        }
+        output::lines(lines);
     }
     Ok(0)
 }

@@ -768,7 +768,7 @@ pub fn blame(ctx: &Ctx, args: &BlameArgs) -> Outcome {
             .map(|(i, l)| {
                 let author = infos.get(&l.commit).map(|c| signature_json(&c.commit.author));
                 let (key, text) = output::value_json(&l.text);
-                let mut v = json!({"line": i + 1, "commit": l.commit.to_hex(), "original_line": l.original_line, "author": author});
+                let mut v = json!({"line": i + 1, "commit": l.commit.to_hex(), "original_line": l.original_line, "path": l.path.to_string(), "author": author});
                 v[key] = text;
                 v
             })
@@ -777,6 +777,14 @@ pub fn blame(ctx: &Ctx, args: &BlameArgs) -> Outcome {
         return Ok(0);
     }
     let width = lines.len().to_string().len();
+    // As `git blame`: when some lines come from before a rename, each line names its path.
+    let path_width = lines.iter().any(|l| l.path != path).then(|| {
+        lines
+            .iter()
+            .map(|l| l.path.to_string().chars().count())
+            .max()
+            .unwrap_or(0)
+    });
     let name_width = infos
         .values()
         .map(|c| c.commit.author.name.chars().count())
@@ -794,8 +802,12 @@ pub fn blame(ctx: &Ctx, args: &BlameArgs) -> Outcome {
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&l.text);
         let text = text.strip_suffix('\n').unwrap_or(&text);
+        let shown_path = match path_width {
+            Some(w) => format!(" {:<w$}", l.path.to_string()),
+            None => String::new(),
+        };
         format!(
-            "{} ({name:<name_width$} {date} {:>width$}) {text}",
+            "{}{shown_path} ({name:<name_width$} {date} {:>width$}) {text}",
             l.commit.short(8),
             i + 1
         )

@@ -96,13 +96,14 @@ pub enum Command {
         #[command(flatten)]
         commit: CommitArgs,
     },
-    /// List the direct children of PATH (directories end with '/').
+    /// List the direct children of PATH (directories end with '/', submodules show their
+    /// commit).
     List {
         path: Option<String>,
         #[arg(long, value_name = "REV")]
         at: Option<String>,
     },
-    /// List every value path below PATH.
+    /// List every value path below PATH (submodules show their commit).
     Tree {
         path: Option<String>,
         #[arg(long, value_name = "REV")]
@@ -126,7 +127,8 @@ pub enum Command {
     Bisect(history::BisectArgs),
     /// List the commits that last changed PATH, newest first.
     LastModified(history::LastModifiedArgs),
-    /// Show, for each line of a text value, the commit that introduced it.
+    /// Show, for each line of a text value, the commit that introduced it (as `git blame
+    /// --first-parent`, following renames).
     Blame(history::BlameArgs),
     /// Report each move of the branch as it happens, whoever made it (runs until stopped).
     Watch(history::WatchArgs),

@@ -160,12 +160,12 @@ impl Remote {
     }
 
     fn list(&self, path: &str, at: Option<&str>) -> Outcome {
-        let p = parse(path)?;
+        let p = crate::commands::dir_path(path)?;
         let opts = TreeOptions {
             recursive: false,
             at: at.map(str::to_string),
         };
-        let tree = match self.client.tree(&self.branch, path, &opts) {
+        let tree = match self.client.tree(&self.branch, &p.to_string(), &opts) {
             Ok(t) => t,
             // An unborn default branch lists as empty, as it does locally.
             Err(Error::NotFound { code, .. }) if p.is_root() && code == "no_such_branch" => {

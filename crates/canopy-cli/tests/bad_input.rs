@@ -477,6 +477,12 @@ fn list_and_tree_take_slash_for_the_root_but_not_empty_steps() {
     let store = sb.init_store("store", "sha1");
     sb.canopy_ok(&store, &["set", "config/db/host", "h"]);
     assert_eq!(sb.canopy_ok(&store, &["list", "/"]), "config/\n");
+    assert_eq!(sb.canopy_ok(&store, &["list", ""]), "config/\n");
+    assert_eq!(sb.canopy_ok(&store, &["list"]), "config/\n");
+    assert_eq!(
+        sb.canopy_ok(&store, &["--json", "list", "/"]),
+        sb.canopy_ok(&store, &["--json", "list"])
+    );
     assert_eq!(sb.canopy_ok(&store, &["list", "config/"]), "db/\n");
     assert_eq!(sb.canopy_ok(&store, &["tree", "/"]), "config/db/host\n");
     for bad in ["//", "config//db", "/config", "config//"] {

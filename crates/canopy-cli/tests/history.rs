@@ -876,3 +876,110 @@ fn log_path_simplifies_history_as_git_log_does() {
     sb.canopy_ok(&store, &["set", "doc", "after the graph"]);
     check("with a stale commit-graph");
 }
+
+/// Per line of `git blame --first-parent --line-porcelain`: (commit, original line, path).
+fn git_blame_lines(sb: &Sandbox, repo: &Path, path: &str) -> Vec<(String, u64, String)> {
+    let out = sb.git_str(
+        repo,
+        &["blame", "--first-parent", "--line-porcelain", "main", "--", path],
+    );
+    let mut lines = Vec::new();
+    for l in out.lines() {
+        let words: Vec<&str> = l.split(' ').collect();
+        if words.len() >= 3 && words[0].len() == 40 && words[0].bytes().all(|b| b.is_ascii_hexdigit()) {
+            lines.push((words[0].to_string(), words[1].parse().unwrap(), String::new()));
+        } else if let Some(name) = l.strip_prefix("filename ") {
+            lines.last_mut().unwrap().2 = name.to_string();
+        }
+    }
+    lines
+}
+
+/// The same from `canopy --json blame`.
+fn canopy_blame_lines(sb: &Sandbox, store: &Path, path: &str) -> Vec<(String, u64, String)> {
+    let json = sb.canopy(store, &["--json", "blame", path]).ok().json();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["commit"].as_str().unwrap().to_string(),
+                l["original_line"].as_u64().unwrap(),
+                l["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `canopy blame` on a history made by `git`: it follows a file renamed with edits back to the
+/// commit that wrote each line under the old name, and gives a line that can slide (an added
+/// block whose first line equals the line after it) to the commit `git blame` gives it to
+/// (Git's indent heuristic); commit, original line and path agree line for line with `git blame
+/// --first-parent --line-porcelain`.
+#[test]
+fn blame_follows_renames_and_slides_lines_as_git_does() {
+    let sb = Sandbox::new();
+    let store = fast_store(&sb, "store");
+    sb.canopy_ok(&store, &["set", "seed", "planted by canopy"]);
+    sb.git_ok(&sb.path(""), &["clone", "-q", store.to_str().unwrap(), "work"]);
+    let work = sb.path("work");
+    let mut clock = 1_710_000_000;
+    let mut commit = |msg: &str| {
+        clock += 60;
+        let date = format!("{clock} +0000");
+        sb.git_ok(&work, &["add", "-A"]);
+        sb.git_with(
+            &work,
+            &["commit", "-qm", msg],
+            &[("GIT_AUTHOR_DATE", &date), ("GIT_COMMITTER_DATE", &date)],
+            None,
+        )
+        .ok();
+    };
+    let body: String = (1..=12)
+        .map(|i| format!("fn f{i}() -> u32 {{\n    {i}\n}}\n\n"))
+        .collect();
+    std::fs::write(work.join("old.rs"), &body).unwrap();
+    std::fs::write(work.join("other.rs"), "unrelated\n").unwrap();
+    commit("write old.rs");
+    std::fs::write(work.join("other.rs"), "still unrelated\n").unwrap();
+    commit("touch other.rs");
+    // Renamed with edits: one line changed, one function added.
+    std::fs::remove_file(work.join("old.rs")).unwrap();
+    let renamed = body.replace("    5\n", "    50\n") + "fn extra() {}\n";
+    std::fs::write(work.join("new.rs"), &renamed).unwrap();
+    commit("rename old.rs to new.rs, with edits");
+    std::fs::write(work.join("new.rs"), renamed.replace("    7\n", "    70\n")).unwrap();
+    commit("edit new.rs");
+
+    let slide_old = "// x\nfn a() {\n    1\n}\n\n// x\nfn c() {\n    3\n}\n";
+    let slide_new = "// x\nfn a() {\n    1\n}\n\n// x\nfn b() {\n    2\n}\n\n// x\nfn c() {\n    3\n}\n";
+    std::fs::write(work.join("slide.rs"), slide_old).unwrap();
+    commit("a and c");
+    std::fs::write(work.join("slide.rs"), slide_new).unwrap();
+    commit("b between them");
+    sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"]);
+
+    let git = git_blame_lines(&sb, &store, "new.rs");
+    let first = sb.rev_parse(&store, "main~5");
+    assert!(
+        git.iter().any(|(c, _, p)| *c == first && p == "old.rs"),
+        "git blame follows the rename: {git:?}"
+    );
+    assert_eq!(canopy_blame_lines(&sb, &store, "new.rs"), git);
+    let text = sb.canopy_ok(&store, &["blame", "new.rs"]);
+    assert!(
+        text.lines().next().is_some_and(|l| l.contains(" old.rs ")),
+        "{text}"
+    );
+
+    let git = git_blame_lines(&sb, &store, "slide.rs");
+    let added = sb.rev_parse(&store, "main");
+    // The comment above `fn b` is the new one; the one above `fn c` is the old one.
+    assert_eq!(git[5].0, added, "{git:?}");
+    assert_ne!(git[10].0, added, "{git:?}");
+    assert_eq!(canopy_blame_lines(&sb, &store, "slide.rs"), git);
+    assert!(!sb
+        .canopy_ok(&store, &["blame", "slide.rs"])
+        .contains(" slide.rs "));
+}

@@ -540,3 +540,57 @@ fn git_made_history_reads_back_sha1() {
 fn git_made_history_reads_back_sha256() {
     git_made_history_reads_back("sha256");
 }
+
+/// A submodule entry (gitlink, mode 160000) made by `git`: `list` and `tree` show it as a
+/// submodule at its commit (`--json` kind `gitlink`, with the commit), and `get` refuses it
+/// with exit code 2 and one line naming the commit, as for any path that holds no value.
+#[test]
+fn a_gitlink_made_by_git_is_a_submodule_to_list_and_get() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(&store, &["set", "dir/a", "1"]);
+    sb.git_ok(&sb.path(""), &["clone", "-q", store.to_str().unwrap(), "work"]);
+    let work = sb.path("work");
+    // Any commit id will do: git never looks inside a gitlink's commit.
+    let sub = sb.git_str(&work, &["rev-parse", "HEAD"]);
+    sb.git_ok(
+        &work,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{sub},dir/sub"),
+        ],
+    );
+    sb.git_ok(&work, &["commit", "-qm", "add a submodule"]);
+    sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(
+        sb.git_str(&store, &["ls-tree", "main", "dir/sub"]),
+        format!("160000 commit {sub}\tdir/sub")
+    );
+
+    let shown = format!("sub (submodule at {sub})");
+    assert_eq!(sb.canopy_ok(&store, &["list", "dir"]), format!("a\n{shown}\n"));
+    let json = sb.canopy(&store, &["--json", "list", "dir"]).ok().json();
+    assert_eq!(json[1]["name"], "sub");
+    assert_eq!(json[1]["kind"], "gitlink");
+    assert_eq!(json[1]["commit"], sub.as_str());
+    assert_eq!(sb.canopy_ok(&store, &["tree"]), format!("dir/a\ndir/{shown}\n"));
+    let json = sb.canopy(&store, &["--json", "tree"]).ok().json();
+    assert_eq!(json[1]["kind"], "gitlink");
+    assert_eq!(json[1]["commit"], sub.as_str());
+
+    for args in [&["get", "dir/sub"][..], &["--json", "get", "dir/sub"][..]] {
+        let run = sb.canopy(&store, args).code(2);
+        run.assert_one_line_error();
+        assert!(
+            run.err()
+                .contains(&format!("'dir/sub' is a submodule (gitlink) at commit {sub}")),
+            "{run:?}"
+        );
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+    // The value beside it reads as before, and the store stays valid for git.
+    assert_eq!(sb.canopy_ok(&store, &["get", "dir/a"]), "1");
+    sb.assert_fsck_clean(&store);
+}

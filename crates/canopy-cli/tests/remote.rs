@@ -110,6 +110,13 @@ fn round_trip_through_the_server() {
     assert_eq!(at_first.status.code(), Some(1), "{}", stderr(&at_first));
 
     assert_eq!(ok(remote(url, &["list"])), "users/\n");
+    // `/` and the empty path are the root, and a trailing `/` is allowed, as locally.
+    assert_eq!(ok(remote(url, &["list", "/"])), "users/\n");
+    assert_eq!(ok(remote(url, &["list", ""])), "users/\n");
+    assert_eq!(ok(remote(url, &["list", "users/ada/"])), "email\nname\n");
+    for bad in ["//", "users//ada", "/users"] {
+        assert_eq!(remote(url, &["list", bad]).status.code(), Some(2), "{bad}");
+    }
     assert_eq!(ok(remote(url, &["list", "users/ada"])), "email\nname\n");
     let listed: serde_json::Value =
         serde_json::from_str(&ok(remote(url, &["--json", "list", "users/ada"]))).unwrap();

@@ -344,3 +344,84 @@ fn git_access_follows_tokens() {
         sb.git_str(&dev_dir, &["rev-parse", "HEAD"])
     );
 }
+
+/// The tags of `repo` as `name commit tag-object` lines (`git tag -l` order).
+fn tags_of(sb: &Sandbox, repo: &std::path::Path) -> Vec<String> {
+    sb.git_str(repo, &["tag", "-l"])
+        .lines()
+        .map(|t| {
+            format!(
+                "{t} {} {}",
+                sb.rev_parse(repo, &format!("refs/tags/{t}^{{commit}}")),
+                sb.rev_parse(repo, &format!("refs/tags/{t}"))
+            )
+        })
+        .collect()
+}
+
+/// `canopy clone` takes every tag, as `git clone` does, also tags of commits no branch
+/// reaches; a later `canopy fetch` follows the tags that point into the history it has, as
+/// `git fetch` does by default, and leaves the others.
+#[test]
+fn clone_takes_every_tag_and_fetch_follows_tags_as_git_does() {
+    let sb = Sandbox::new();
+    let top = sb.path("");
+    let work = sb.path("work");
+    sb.git_ok(&top, &["init", "-q", "-b", "main", "work"]);
+    let commit = |file: &str, text: &str| {
+        std::fs::write(work.join(file), text).unwrap();
+        sb.git_ok(&work, &["add", "."]);
+        sb.git_ok(&work, &["commit", "-qm", text]);
+    };
+    commit("a", "one");
+    sb.git_ok(&work, &["tag", "on-main"]);
+    commit("a", "two");
+    // Two tags on a commit of a branch that is then deleted: no branch reaches them.
+    sb.git_ok(&work, &["checkout", "-q", "-b", "gone"]);
+    commit("b", "off branch");
+    sb.git_ok(&work, &["tag", "light"]);
+    sb.git_ok(&work, &["tag", "-a", "-m", "annotated", "annotated"]);
+    sb.git_ok(&work, &["checkout", "-q", "main"]);
+    sb.git_ok(&work, &["branch", "-q", "-D", "gone"]);
+    sb.git_ok(&top, &["clone", "-q", "--bare", "work", "origin.git"]);
+    let origin = sb.path("origin.git");
+    assert_eq!(tags_of(&sb, &origin).len(), 3);
+
+    let served = Served::start(&sb, &origin);
+    let url = origin.display().to_string();
+    sb.git_ok(&top, &["clone", "-q", "--no-local", &url, "by-git"]);
+    let by_git = sb.path("by-git");
+    let expected = tags_of(&sb, &by_git);
+    assert_eq!(expected, tags_of(&sb, &origin));
+    for (name, from) in [("by-path", url.clone()), ("by-http", served.url())] {
+        sb.canopy_ok(&top, &["clone", "-q", &from, name]);
+        let clone = sb.path(name);
+        assert_eq!(tags_of(&sb, &clone), expected, "{name}");
+        sb.assert_fsck_clean(&clone);
+    }
+
+    // New tags on the remote: one on a new commit of main, one annotated tag on a commit the
+    // clones already have, one on a commit no branch reaches.
+    commit("a", "three");
+    sb.git_ok(&work, &["tag", "-a", "-m", "new", "on-new"]);
+    sb.git_ok(&work, &["tag", "-a", "-m", "old", "on-old", "main~2"]);
+    sb.git_ok(&work, &["checkout", "-q", "-b", "gone2"]);
+    commit("c", "off branch again");
+    sb.git_ok(&work, &["tag", "unreachable"]);
+    sb.git_ok(&work, &["checkout", "-q", "main"]);
+    sb.git_ok(&work, &["push", "-q", &url, "main", "--tags"]);
+    sb.git_ok(&by_git, &["fetch", "-q"]);
+    let expected = tags_of(&sb, &by_git);
+    assert!(expected.iter().any(|t| t.starts_with("on-new ")), "{expected:?}");
+    assert!(expected.iter().any(|t| t.starts_with("on-old ")), "{expected:?}");
+    assert!(
+        !expected.iter().any(|t| t.starts_with("unreachable ")),
+        "{expected:?}"
+    );
+    for name in ["by-path", "by-http"] {
+        let clone = sb.path(name);
+        sb.canopy_ok(&clone, &["fetch", "-q"]);
+        assert_eq!(tags_of(&sb, &clone), expected, "{name}");
+        sb.assert_fsck_clean(&clone);
+    }
+}

@@ -133,7 +133,9 @@ impl From<StoreError> for ApiError {
             StoreError::OutOfRange { .. } => ApiError::bad_request("out_of_range", message),
             StoreError::NoSuchBranch(_) => ApiError::not_found("no_such_branch", message),
             StoreError::BranchExists(_) => ApiError::new(StatusCode::CONFLICT, "branch_exists", message),
-            StoreError::NotAValue { .. } => ApiError::new(StatusCode::CONFLICT, "not_a_value", message),
+            StoreError::NotAValue { .. } | StoreError::Submodule { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_a_value", message)
+            }
             StoreError::NotADirectory { .. }
             | StoreError::Tree(canopy::tree::Error::NotADirectory { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, "not_a_directory", message)

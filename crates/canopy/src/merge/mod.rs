@@ -46,7 +46,7 @@ pub mod lca;
 pub mod text;
 pub mod tree;
 mod wildmatch;
-mod xdiff;
+pub(crate) mod xdiff;
 
 #[cfg(test)]
 mod tests;

@@ -2,12 +2,15 @@
 //! text value, the commit that introduced each of its lines.
 //!
 //! Blame follows the first parent only (as `git blame --first-parent`): a line that came in
-//! through a merge is the merge's. Commits where the value's id did not change are passed over
-//! without reading the value, so the cost is one tree lookup per commit plus one line diff per
-//! commit that changed the value.
+//! through a merge is the merge's. Like `git blame`, it follows the value through renames: where
+//! a commit adds the path, Git's rename detection (see `rename.rs`) names the removed value it
+//! came from, and blame goes on under that path. Lines are matched with the diff `git blame`
+//! uses (xdiff's Myers with the indent heuristic). Commits where the value's id did not change
+//! are passed over without reading the value, so the cost is one tree lookup per commit plus one
+//! line diff per commit that changed the value (and one tree diff per commit that added it).
 
 use super::{CommitInfo, Error, Repo, Result};
-use crate::object::{ObjectId, ObjectKind};
+use crate::object::{Mode, ObjectId, ObjectKind};
 use crate::path::Path;
 use crate::tree::{Entry, Tree};
 
@@ -18,6 +21,8 @@ pub struct BlameLine {
     pub commit: ObjectId,
     /// The line's number (1-based) in that commit's version of the value.
     pub original_line: usize,
+    /// Where the value was in that commit (differs from the blamed path across a rename).
+    pub path: Path,
     /// The line, with its `\n` if it has one.
     pub text: Vec<u8>,
 }
@@ -37,24 +42,31 @@ impl Repo {
     /// `None` when there is no value at `path`; an error when it is a directory.
     pub fn blame(&self, start: ObjectId, path: &Path) -> Result<Option<Vec<BlameLine>>> {
         let store = self.objects();
-        let value_at = |commit: &CommitInfo| -> Result<Option<ObjectId>> {
+        let value_at = |commit: &CommitInfo, path: &Path| -> Result<Option<(ObjectId, Mode)>> {
             Ok(match Tree::from_id(commit.commit.tree).find(store, path)? {
-                Some(Entry::Value { id, .. }) => Some(id),
+                Some(Entry::Value { id, mode }) => Some((id, mode)),
                 _ => None,
             })
         };
         let mut current = self.commit_info(start)?;
-        let mut value = match Tree::from_id(current.commit.tree).find(store, path)? {
+        let (mut value, mut mode) = match Tree::from_id(current.commit.tree).find(store, path)? {
             None => return Ok(None),
-            Some(Entry::Value { id, .. }) => id,
-            Some(_) => return Err(Error::NotAValue { path: path.clone() }),
+            Some(Entry::Value { id, mode }) => (id, mode),
+            Some(Entry::Gitlink(commit)) => {
+                return Err(Error::Submodule {
+                    path: path.clone(),
+                    commit,
+                })
+            }
+            Some(Entry::Tree(_)) => return Err(Error::NotAValue { path: path.clone() }),
         };
+        let mut here_path = path.clone();
         let text = store.read_kind(&value, ObjectKind::Blob)?;
         let lines: Vec<Vec<u8>> = super::split_lines(&text)
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect();
-        let mut owner: Vec<Option<(ObjectId, usize)>> = vec![None; lines.len()];
+        let mut owner: Vec<Option<(ObjectId, usize, Path)>> = vec![None; lines.len()];
         // (line in the final value, line in `current`'s version) for lines not yet attributed.
         let mut pending: Vec<(usize, usize)> = (0..lines.len()).map(|i| (i, i)).collect();
         let mut current_text = text.clone();
@@ -63,37 +75,47 @@ impl Repo {
                 Some(&p) => Some(self.commit_info(p)?),
                 None => None,
             };
-            let parent_value = match &parent {
-                Some(p) => value_at(p)?,
-                None => None,
-            };
             let Some(parent) = parent else {
                 for &(fin, here) in &pending {
-                    owner[fin] = Some((current.id, here));
+                    owner[fin] = Some((current.id, here, here_path.clone()));
                 }
                 break;
             };
+            let mut parent_value = value_at(&parent, &here_path)?.map(|(id, _)| (here_path.clone(), id));
+            if parent_value.is_none() {
+                // Added here: renamed from a path this commit removed?
+                parent_value = super::rename::renamed_from(
+                    store,
+                    &Tree::from_id(parent.commit.tree),
+                    &Tree::from_id(current.commit.tree),
+                    &here_path,
+                    value,
+                    mode,
+                )?;
+            }
             match parent_value {
                 None => {
                     for &(fin, here) in &pending {
-                        owner[fin] = Some((current.id, here));
+                        owner[fin] = Some((current.id, here, here_path.clone()));
                     }
                     break;
                 }
-                Some(pv) if pv == value => {}
-                Some(pv) => {
+                Some((ref pp, pv)) if pv == value && *pp == here_path => {}
+                Some((pp, pv)) => {
                     let parent_text = store.read_kind(&pv, ObjectKind::Blob)?;
                     let map = unchanged_lines(&parent_text, &current_text);
                     let mut still = Vec::with_capacity(pending.len());
                     for &(fin, here) in &pending {
                         match map.get(here).copied().flatten() {
                             Some(there) => still.push((fin, there)),
-                            None => owner[fin] = Some((current.id, here)),
+                            None => owner[fin] = Some((current.id, here, here_path.clone())),
                         }
                     }
                     pending = still;
                     current_text = parent_text;
                     value = pv;
+                    mode = value_at(&parent, &pp)?.map_or(mode, |(_, m)| m);
+                    here_path = pp;
                 }
             }
             current = parent;
@@ -103,10 +125,11 @@ impl Repo {
                 .into_iter()
                 .zip(owner)
                 .map(|(text, o)| {
-                    let (commit, line) = o.unwrap_or((start, 0));
+                    let (commit, line, path) = o.unwrap_or((start, 0, path.clone()));
                     BlameLine {
                         commit,
                         original_line: line + 1,
+                        path,
                         text,
                     }
                 })

@@ -18,6 +18,7 @@ mod import;
 mod lane;
 mod merge;
 mod patch;
+mod rename;
 mod repo;
 mod rev;
 mod squash;
@@ -66,6 +67,10 @@ pub enum Error {
     NoSuchBranch(String),
     #[error("'{path}' is not a value")]
     NotAValue { path: Path },
+    /// A gitlink (tree entry mode 160000): a submodule's commit, whose content lives in another
+    /// repository.
+    #[error("'{path}' is a submodule (gitlink) at commit {commit}, not a value")]
+    Submodule { path: Path, commit: ObjectId },
     #[error("'{path}' is a value, not a directory")]
     NotADirectory { path: Path },
     #[error("invalid identity '{0}': expected 'Name <email>'")]
@@ -129,6 +134,7 @@ impl Error {
                 | Error::BranchExists(_)
                 | Error::NoSuchBranch(_)
                 | Error::NotAValue { .. }
+                | Error::Submodule { .. }
                 | Error::NotADirectory { .. }
                 | Error::InvalidIdentity(_)
                 | Error::InvalidDate(_)

@@ -1,14 +1,12 @@
 //! Line diffs of text values: which lines changed (for blame) and unified diffs (for people).
 //!
 //! Lines keep their `\n`, so a last line without one differs from the same text with one (shown
-//! as `\ No newline at end of file`, as Git shows it). The diff is Myers' with Git's slider
-//! heuristics ([imara-diff](https://docs.rs/imara-diff)); on ambiguous edits it may place a hunk
-//! differently from `git diff`, never with a different meaning.
+//! as `\ No newline at end of file`, as Git shows it). The diff is the one `git diff` and `git
+//! blame` make by default: xdiff's Myers with its slider compaction and indent heuristic
+//! (`crate::merge::xdiff`, the engine the text merge uses too).
 
 use std::fmt::Write as _;
 use std::ops::Range;
-
-use imara_diff::{Algorithm, Diff, InternedInput};
 
 /// One change: lines `before` of the old text are replaced by lines `after` of the new one
 /// (0-based, half-open; an empty range is a pure insertion or removal).
@@ -30,14 +28,9 @@ pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
 
 /// The changed line ranges from `old` to `new`, in order.
 pub fn line_hunks(old: &[u8], new: &[u8]) -> Vec<LineHunk> {
-    let input = InternedInput::new(old, new);
-    let mut diff = Diff::compute(Algorithm::Myers, &input);
-    diff.postprocess_lines(&input);
-    diff.hunks()
-        .map(|h| LineHunk {
-            before: h.before.start as usize..h.before.end as usize,
-            after: h.after.start as usize..h.after.end as usize,
-        })
+    crate::merge::xdiff::git_diff_hunks(old, new)
+        .into_iter()
+        .map(|(before, after)| LineHunk { before, after })
         .collect()
 }
 

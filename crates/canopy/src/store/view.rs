@@ -36,12 +36,17 @@ impl View {
         Ok(self.tree.find(self.repo.objects(), path)?)
     }
 
-    /// The value at `path`; `None` if nothing is there, an error if it is a directory.
+    /// The value at `path`; `None` if nothing is there, an error if it is a directory or a
+    /// submodule ([`Error::Submodule`], naming its commit).
     pub fn get(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         match self.find(path)? {
             None => Ok(None),
             Some(Entry::Value { id, .. }) => Ok(Some(self.repo.objects().read_kind(&id, ObjectKind::Blob)?)),
-            Some(_) => Err(Error::NotAValue { path: path.clone() }),
+            Some(Entry::Gitlink(commit)) => Err(Error::Submodule {
+                path: path.clone(),
+                commit,
+            }),
+            Some(Entry::Tree(_)) => Err(Error::NotAValue { path: path.clone() }),
         }
     }
 

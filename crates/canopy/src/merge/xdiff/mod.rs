@@ -13,12 +13,14 @@
 //!   the problem, falling back to Myers where every common line is too frequent;
 //! - after either, each group of changed lines is slid up and down as far as equal lines allow,
 //!   merged with groups it bumps into and parked where it lines up with a change on the other
-//!   side (xdiff's `xdl_change_compact`, without the indent heuristic, which merges never use).
+//!   side (xdiff's `xdl_change_compact`); merges leave it there, while diffs for people and
+//!   blame apply Git's indent heuristic ([`git_diff_hunks`]) to a group free to slide.
 //!
 //! Lines are compared as bytes including their `\n`; a last line without one differs from the
 //! same text with one. Nothing here allocates per line beyond a few vectors and one hash map.
 
 mod histogram;
+mod indent;
 mod myers;
 
 use std::collections::HashMap;
@@ -58,8 +60,16 @@ pub(crate) fn split_lines(data: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-/// The hunks that turn `a` into `b`, in order.
+/// The hunks that turn `a` into `b`, in order, as a merge sees them (no indent heuristic).
 pub(crate) fn diff(a: &[&[u8]], b: &[&[u8]], algorithm: Algorithm) -> Vec<Hunk> {
+    diff_with(a, b, algorithm, false)
+}
+
+/// The hunks that turn `a` into `b`, in order. With `indent_heuristic` (Git's
+/// `XDF_INDENT_HEURISTIC`, on in `git diff` and `git blame` unless `diff.indentHeuristic` is
+/// false), a group of changes that can slide is placed where the indentation and blank lines
+/// around it suggest a block boundary.
+pub(crate) fn diff_with(a: &[&[u8]], b: &[&[u8]], algorithm: Algorithm, indent_heuristic: bool) -> Vec<Hunk> {
     let (ids_a, ids_b, classes) = classify(a, b);
     let (changed_a, changed_b) = match algorithm {
         Algorithm::Myers => myers::diff(&ids_a, &ids_b, classes),
@@ -67,9 +77,21 @@ pub(crate) fn diff(a: &[&[u8]], b: &[&[u8]], algorithm: Algorithm) -> Vec<Hunk> 
     };
     let mut marks_a = Marks(changed_a);
     let mut marks_b = Marks(changed_b);
-    compact(&mut marks_a, &ids_a, &marks_b);
-    compact(&mut marks_b, &ids_b, &marks_a);
+    compact(&mut marks_a, &ids_a, &marks_b, indent_heuristic.then_some(a));
+    compact(&mut marks_b, &ids_b, &marks_a, indent_heuristic.then_some(b));
     build_script(&marks_a, &marks_b)
+}
+
+/// The hunks of a diff as `git diff` and `git blame` make it by default: Myers with the indent
+/// heuristic, over `old` and `new` split into lines.
+pub(crate) fn git_diff_hunks(
+    old: &[u8],
+    new: &[u8],
+) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    diff_with(&split_lines(old), &split_lines(new), Algorithm::Myers, true)
+        .into_iter()
+        .map(|h| (h.i1..h.i1 + h.chg1, h.i2..h.i2 + h.chg2))
+        .collect()
 }
 
 /// Numbers the distinct lines of both sides: equal lines get equal ids, ids are dense from 0.
@@ -181,8 +203,9 @@ impl Group {
 
 /// Slides every group of changes in `marks` as xdiff does: as far up as it goes, then down as
 /// far as it goes (merging with groups it meets), then back up to the lowest position where it
-/// faces a change on the other side, if there is one. `other` is walked in step to know that.
-fn compact(marks: &mut Marks, ids: &[u32], other: &Marks) {
+/// faces a change on the other side, if there is one; failing that, with `lines` (the indent
+/// heuristic), to the position [`indent::best_end`] scores best. `other` is walked in step.
+fn compact(marks: &mut Marks, ids: &[u32], other: &Marks, lines: Option<&[&[u8]]>) {
     let mut g = Group::first(marks);
     let mut go = Group::first(other);
     loop {
@@ -209,8 +232,17 @@ fn compact(marks: &mut Marks, ids: &[u32], other: &Marks) {
                     break;
                 }
             }
-            if g.end != earliest_end && end_matching_other != -1 {
+            if g.end == earliest_end {
+                // It cannot move.
+            } else if end_matching_other != -1 {
                 while go.end == go.start {
+                    if !g.slide_up(marks, ids) || !go.previous(other) {
+                        break;
+                    }
+                }
+            } else if let Some(lines) = lines {
+                let best = indent::best_end(lines, earliest_end, g.end, g.end - g.start);
+                while g.end > best {
                     if !g.slide_up(marks, ids) || !go.previous(other) {
                         break;
                     }

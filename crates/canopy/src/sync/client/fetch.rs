@@ -447,8 +447,9 @@ pub fn fetch_pack(
     }
 }
 
-/// Fetches every branch and tag of remote `name` into `refs/remotes/<name>/*` and
-/// `refs/tags/*` (existing tags are not moved).
+/// Fetches every branch of remote `name` into `refs/remotes/<name>/*`, and the tags that point
+/// into the history it then has into `refs/tags/*`, as `git fetch` follows tags by default
+/// (existing tags are not moved; a tag on history fetched from nowhere else is left out).
 pub fn fetch(repo: &Repo, name: &str, opts: &mut FetchOptions<'_>) -> Result<FetchOutcome> {
     let mut t = super::open_remote(repo, name, super::Direction::Fetch)?;
     fetch_with(repo, t.as_mut(), name, opts)
@@ -463,19 +464,49 @@ pub fn fetch_with(
 ) -> Result<FetchOutcome> {
     let info = ls_refs(t)?;
     let mut wants = Vec::new();
+    let mut tips = HashSet::new();
     for r in &info.refs {
         let Some(id) = r.id else { continue };
-        let interesting =
-            r.name.starts_with("refs/heads/") || r.name.starts_with("refs/tags/") || r.name == SQUASH_REF;
-        if interesting && !repo.objects().contains(&id)? {
-            if r.name.starts_with("refs/tags/") {
-                // Tags come along with the history they point into (include-tag).
-                continue;
+        if r.name.starts_with("refs/heads/") || r.name == SQUASH_REF {
+            tips.insert(id);
+            if !repo.objects().contains(&id)? {
+                wants.push(id);
             }
-            wants.push(id);
+        }
+    }
+    // Tag auto-following, as `git fetch` without `--tags`/`--no-tags` (fetch.c
+    // find_non_local_tags): a tag not yet here is taken when it, or the object it peels to, is
+    // here or among the fetched tips. Tags pointing into history the pack brings arrive with it
+    // (include-tag); those whose target was already here are asked for now, and any still
+    // missing after the pack are fetched in a second round (git's backfill).
+    let followed = |r: &AdvertisedRef, tips: &HashSet<ObjectId>| -> Result<Option<ObjectId>> {
+        let Some(id) = r.id else { return Ok(None) };
+        if !r.name.starts_with("refs/tags/") || repo.refs().resolve(&r.name)?.is_some() {
+            return Ok(None);
+        }
+        let peeled = r.peeled.unwrap_or(id);
+        let present = |o: &ObjectId| -> Result<bool> { Ok(tips.contains(o) || repo.objects().contains(o)?) };
+        Ok((present(&id)? || present(&peeled)?).then_some(id))
+    };
+    for r in &info.refs {
+        if let Some(id) = followed(r, &tips)? {
+            if !repo.objects().contains(&id)? {
+                wants.push(id);
+            }
         }
     }
     let mut outcome = fetch_pack(repo, t, &info, &wants, opts)?;
+    let mut backfill = Vec::new();
+    for r in &info.refs {
+        if let Some(id) = followed(r, &HashSet::new())? {
+            if !repo.objects().contains(&id)? {
+                backfill.push(id);
+            }
+        }
+    }
+    if !backfill.is_empty() {
+        outcome.objects += fetch_pack(repo, t, &info, &backfill, opts)?.objects;
+    }
     let log = RefLog {
         who: repo.default_signature(),
         message: format!("fetch: from {}", t.url()),
@@ -543,7 +574,7 @@ pub struct CloneOptions<'a> {
 }
 
 /// Creates a store at `dir` from the repository at `url`: remote `origin`, every branch in
-/// `refs/remotes/origin/`, the remote's default branch checked out as a local branch (a Canopy
+/// `refs/remotes/origin/`, every tag in `refs/tags/` (with the history it points into), the remote's default branch checked out as a local branch (a Canopy
 /// store is bare: its `HEAD` names that branch). `--depth` makes it shallow; a filter makes it
 /// a partial clone whose missing values are fetched on read.
 pub fn clone(url: &str, dir: &std::path::Path, opts: &mut CloneOptions<'_>) -> Result<Repo> {
@@ -580,10 +611,16 @@ pub fn clone(url: &str, dir: &std::path::Path, opts: &mut CloneOptions<'_>) -> R
         }
         // Reopen so the configuration written above is in effect.
         let repo = Repo::open(dir)?;
+        // Every branch and every tag, as `git clone` (without `--single-branch`/`--no-tags`)
+        // fetches `refs/tags/*` too: also tags of commits on no branch.
         let mut wants: Vec<ObjectId> = info
             .refs
             .iter()
-            .filter(|r| r.name.starts_with("refs/heads/") || (r.name == "HEAD" && r.symref_target.is_none()))
+            .filter(|r| {
+                r.name.starts_with("refs/heads/")
+                    || r.name.starts_with("refs/tags/")
+                    || (r.name == "HEAD" && r.symref_target.is_none())
+            })
             .filter_map(|r| r.id)
             .collect();
         wants.sort();
