@@ -290,12 +290,17 @@ let stopWatch = null;
 const ownCommits = new Set();
 let refreshTimer = null;
 
+let watchSeq = 0;
+
 function startWatch() {
   stopWatch?.();
   const live = $('live');
   const branch = state.branch;
+  // A stopped watch may still report its closing: only the latest one is shown.
+  const seq = ++watchSeq;
   stopWatch = api.watch(branch, {
     onState: (s) => {
+      if (seq !== watchSeq) return;
       live.textContent = { live: '● live', local: '● local copy', retrying: '○ reconnecting' }[s] ?? '○ offline';
       live.classList.toggle('on', s === 'live' || s === 'local');
     },

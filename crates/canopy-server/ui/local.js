@@ -256,7 +256,7 @@ export function localBackend(r) {
           const paths = m.conflicts.map((c) => c.path).join(', ');
           throw new StoreError(409, 'conflicts', `merging ${from} into '${branch}' conflicts at ${paths}`, { error: { conflicts: m.conflicts } });
         }
-        return { commit: m.commit, outcome: m.outcome.replace('-', '_') };
+        return { commit: m.commit, outcome: m.outcome.replaceAll('-', '_') };
       }
       const chosen = new Map();
       for (const res of resolutions) {
