@@ -1,11 +1,13 @@
 // The web UI's offline mode in a real Chromium: two browsers (two replicas in IndexedDB) go
 // offline, lose the network, edit a counter and add notes through the UI, come back and sync;
 // the counter merges by meaning (2 + 3), the merge commit is in the history with a line diff;
-// offline mode survives a reload; a real conflict is resolved in the merge view and pushed.
+// offline mode survives a reload; a real conflict is resolved in the merge view and pushed; on
+// a server with tokens the replica sends the page's token.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, startBrowser, client } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { startServer, startBrowser, client, BIN } from './harness.mjs';
 
 let server;
 let rest;
@@ -208,4 +210,31 @@ test('a conflicting edit made offline is resolved in the merge view and pushed',
 
   assert.deepEqual(A.problems, []);
   assert.deepEqual(B.problems, []);
+});
+
+test('on a server with tokens, the replica syncs with the token the page was given', async () => {
+  const secured = await startServer({
+    setup: (store) => execFileSync(BIN, ['--root', store, 'token', 'create', 'ui', '--write', '*'], { encoding: 'utf8' }).trim(),
+  });
+  const token = secured.extra;
+  const withToken = client(secured.url, token);
+  const C = await startBrowser();
+  try {
+    await withToken.put('main', 'greeting', 'hello\n', 'seed');
+    await C.page.goto(`${secured.url}/`);
+    await C.page.locator('#token-dialog[open]').waitFor();
+    await C.page.fill('#token-input', token);
+    await C.page.click('#token-ok');
+    await entry(C.page, 'greeting').waitFor();
+    await goOffline(C.page);
+    await edit(C.page, 'greeting', 'hello from a replica\n');
+    assert.equal(await withToken.get('main', 'greeting'), 'hello\n');
+    await run(C.page, '#offline-toggle');
+    await C.page.locator('#offline-badge').waitFor({ state: 'hidden' });
+    assert.equal(await withToken.get('main', 'greeting'), 'hello from a replica\n');
+    assert.deepEqual(C.problems, []);
+  } finally {
+    await C.close();
+    await secured.stop();
+  }
 });
