@@ -3,9 +3,11 @@
 //!
 //! The page is plain JavaScript modules that call the REST API from the same origin (so the
 //! server's `Host`/`Origin` checks and JSON content types apply to it as to any client); it
-//! asks for a token when the API answers 401. Every answer carries a strict
-//! Content-Security-Policy: only this server's own scripts, styles, images and connections,
-//! no inline script, and WebAssembly compilation allowed for a replica served from `/ui/wasm/`.
+//! asks for a token when the API answers 401. In offline mode (`offline.js`, `local.js`) it
+//! works on a WebAssembly replica of the store and syncs it through the Git endpoint. Every
+//! answer carries a strict Content-Security-Policy: only this server's own scripts, styles,
+//! images and connections, no inline script, and WebAssembly compilation allowed for a replica
+//! served from `/ui/wasm/`.
 //! Assets are answered with `Cache-Control: no-cache`, so a new server version is picked up on
 //! the next load (the browser revalidates; the assets are small).
 
@@ -58,6 +60,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "dom.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/dom.js"),
+    ),
+    (
+        "local.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/local.js"),
+    ),
+    (
+        "offline.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/offline.js"),
     ),
     (
         "favicon.svg",

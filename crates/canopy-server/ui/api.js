@@ -254,9 +254,10 @@ function parseEvent(block) {
 
 let backend = server;
 
-/** Replaces the store the UI talks to (an object with the functions above). */
+/** Replaces the store the UI talks to (an object with the functions above); `null`: the
+ *  server again. */
 export function useBackend(b) {
-  backend = b;
+  backend = b ?? server;
 }
 
 export function backendName() {

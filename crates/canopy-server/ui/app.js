@@ -1,10 +1,12 @@
 // The page's controller: which branch, commit, path and tab are shown (kept in the URL hash so
 // a reload restores them), the branch switcher, the tree pane, the live watch and the token
-// prompt. The tabs themselves are drawn by views.js; all store access goes through api.js.
+// prompt. The tabs themselves are drawn by views.js; all store access goes through api.js, to
+// the server or, in offline mode (offline.js), to a replica in the browser.
 
 import * as api from './api.js';
 import { h, clear, shortId } from './dom.js';
 import { renderValue, renderHistory, renderDiff, renderMerge } from './views.js';
+import { offlineMode } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -288,14 +290,19 @@ let stopWatch = null;
 const ownCommits = new Set();
 let refreshTimer = null;
 
+let watchSeq = 0;
+
 function startWatch() {
   stopWatch?.();
   const live = $('live');
   const branch = state.branch;
+  // A stopped watch may still report its closing: only the latest one is shown.
+  const seq = ++watchSeq;
   stopWatch = api.watch(branch, {
     onState: (s) => {
-      live.textContent = s === 'live' ? '● live' : s === 'retrying' ? '○ reconnecting' : '○ offline';
-      live.classList.toggle('on', s === 'live');
+      if (seq !== watchSeq) return;
+      live.textContent = { live: '● live', local: '● local copy', retrying: '○ reconnecting' }[s] ?? '○ offline';
+      live.classList.toggle('on', s === 'live' || s === 'local');
     },
     onEvent: (type, data) => {
       if (branch !== state.branch) return;
@@ -368,13 +375,19 @@ const app = {
   writeHash,
   openParents,
   refreshAll,
+  loadBranches,
+  startWatch,
   branchNames: () => state.branches.map((b) => b.name),
+  merged: async () => {},
 };
 
 // ---- start ---------------------------------------------------------------------------------
 
 async function start() {
   readHash();
+  const offline = offlineMode(app);
+  app.merged = offline.merged;
+  await offline.resume();
   for (const b of document.querySelectorAll('.tabs button')) b.addEventListener('click', () => showTab(b.dataset.tab));
   $('branch').addEventListener('change', (ev) => switchBranch(ev.target.value).catch(fail));
   $('new-branch').addEventListener('click', newBranchForm);

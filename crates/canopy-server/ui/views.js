@@ -398,6 +398,8 @@ function describeSide(side) {
 export async function renderMerge(app, pane) {
   const { state, api } = app;
   const others = app.branchNames().filter((b) => b !== state.branch);
+  // A branch as the server has it (offline, after a sync conflicted), not a local branch.
+  if (state.mergeFrom?.startsWith('refs/remotes/') && !others.includes(state.mergeFrom)) others.push(state.mergeFrom);
   if (state.at) {
     pane.append(h('p', { class: 'hint' }, 'Merges go into the branch head; go back to the head first.'));
     return;
@@ -436,6 +438,8 @@ export async function renderMerge(app, pane) {
         await app.wrote(r.commit, `${what} ${from} into ${state.branch}`);
         app.state.sel = r.commit;
         await app.showTab('history');
+        // Offline, merging the server's branch finishes a sync: it is pushed.
+        await app.merged(state.branch, from);
       } catch (e) {
         const msg = e.status === 412 ? 'The branch moved since this preview; check again.' : e.message;
         clear(error, h('div', { class: 'error-box' }, msg));
