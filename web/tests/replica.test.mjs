@@ -33,11 +33,11 @@ after(async () => {
 });
 
 /** A page of canopy serve with the replica module loaded as `window.canopy`. */
-async function replicaPage(context) {
+async function replicaPage(context, origin = server.url) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/`);
+  await page.goto(`${origin}/`);
   await page.evaluate(async () => {
     const m = await import('/ui/wasm/canopy.mjs');
     await m.load();
@@ -126,7 +126,7 @@ test('figures for BENCHMARKS.md', { skip: process.env.CANOPY_WEB_BENCH !== '1' }
   // A 1,000-commit store on a server of its own to clone.
   const benchServer = await startServer();
   const seedContext = await browser.newContext();
-  const seeder = await replicaPage(seedContext);
+  const seeder = await replicaPage(seedContext, benchServer.url);
   await seeder.evaluate(async (url) => {
     const r = await canopy.Replica.open({ memory: true });
     for (let i = 0; i < 1000; i++) await r.set('main', `k/${i % 50}`, `v${i}`);
@@ -137,7 +137,7 @@ test('figures for BENCHMARKS.md', { skip: process.env.CANOPY_WEB_BENCH !== '1' }
   await seedContext.close();
 
   const context = await browser.newContext();
-  const page = await replicaPage(context);
+  const page = await replicaPage(context, benchServer.url);
   const f = await page.evaluate(async (url) => {
     const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const out = {};
