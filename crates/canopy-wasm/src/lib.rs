@@ -360,7 +360,7 @@ impl Store {
             .filter(|(_, k)| *k == EntryKind::Value)
             .map(|(p, _)| p.to_string())
             .collect();
-        Ok(serde_json::to_string(&out).map_err(err)?)
+        serde_json::to_string(&out).map_err(err)
     }
 
     /// Branches and their heads: JSON `[{name, head}]`.
