@@ -17,6 +17,7 @@ use axum::response::Response;
 use base64::Engine;
 use canopy::backend::{Expected, RefLog};
 use canopy::object::{ObjectId, ObjectKind};
+use canopy::retry::{Retry, COMMIT_ATTEMPTS};
 use canopy::store::{diff_trees, is_binary, CommitOptions, MergeOptions, MergeOutcome};
 use canopy::tree::{Entry, Tree};
 use canopy::{Path, Repo};
@@ -33,9 +34,6 @@ use crate::AppState;
 
 /// Values up to this size are sent inline in a preview's conflicts.
 const MAX_INLINE: usize = 1 << 20;
-
-/// Attempts at a resolved merge while other writers keep moving the branch.
-const MAX_ATTEMPTS: usize = 50;
 
 #[derive(Deserialize)]
 pub(crate) struct BranchOnly {
@@ -178,7 +176,9 @@ pub(crate) async fn merge(
             return Ok(json!({ "commit": commit.to_hex(), "outcome": outcome }));
         }
         let store = repo.objects();
-        for _ in 0..MAX_ATTEMPTS {
+        // Again while other writers keep moving the branch (the crate's one retry policy).
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+        loop {
             let head = branch.head()?;
             if expected.is_some() && head != expected {
                 return Err(moved(head));
@@ -246,6 +246,9 @@ pub(crate) async fn merge(
                 .update(branch.ref_name(), Expected::Value(head), Some(commit_id), &log)?
             {
                 return Ok(json!({ "commit": commit_id.to_hex(), "outcome": "merged" }));
+            }
+            if !retry.again() {
+                break;
             }
         }
         Err(ApiError::unavailable(

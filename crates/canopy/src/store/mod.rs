@@ -28,6 +28,7 @@ mod watch;
 
 pub use bisect::{Bisect, BisectOutcome, BisectStep, Next as BisectNext, Verdict};
 pub use blame::BlameLine;
+pub(crate) use branch::again_or_give_up;
 pub use branch::{Branch, Change, TestAndSet, Transaction};
 pub use date::parse_git_date;
 pub use diff::{diff_trees, ChangeKind, PathChange, Side};
