@@ -209,8 +209,15 @@ mod tests {
             source: std::io::Error::other("disk on fire"),
         });
         let e = ApiError::from(io);
-        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
-        assert!(!e.message.contains("secret-store") && !e.message.contains("fire"), "{}", e.message);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+        assert!(
+            !e.message.contains("secret-store") && !e.message.contains("fire"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("incident"), "{}", e.message);
     }
 }
