@@ -1,6 +1,6 @@
 //! Hostile load: a `canopy serve` child process on a loopback port, honest clients (each a PUT
 //! then a GET of its value, in a loop) measured alone and then while attackers hold 1,000 idle
-//! connections, send headers a byte a second (200), send bodies a byte a second (200), and
+//! connections (reopened as the server closes them), send headers a byte a second (200), send bodies a byte a second (200), and
 //! flood it with malformed HTTP and malformed pkt-lines. Prints the honest clients' latency
 //! (median, p99) and failures in both phases, the attackers' fate, whether the server is still
 //! up, and its peak resident memory (`VmHWM` of the server process alone). Exits non-zero when
@@ -70,8 +70,10 @@ async fn main() {
     let alive = server.try_wait().expect("server status").is_none();
     let after = honest(addr, Duration::from_secs(2)).await;
     println!(
-        "attackers: {} idle connections held, {} slow-header and {} slow-body connections closed by the server (of {}), {} malformed HTTP requests and {} malformed pkt-line requests sent",
+        "attackers: {} idle connections opened ({} at a time), {} closed by the server after its header timeout; {} slow-header and {} slow-body connections closed by the server (of {}), {} malformed HTTP requests and {} malformed pkt-line requests sent",
         fate.idle_open.load(Ordering::Relaxed),
+        IDLE,
+        fate.idle_closed.load(Ordering::Relaxed),
         fate.slow_closed.load(Ordering::Relaxed),
         fate.body_closed.load(Ordering::Relaxed),
         SLOW_HEADERS + SLOW_BODIES,
@@ -116,6 +118,7 @@ fn start(bin: &std::path::Path, store: &std::path::Path) -> (Child, std::net::So
 #[derive(Default)]
 struct Fate {
     idle_open: AtomicUsize,
+    idle_closed: AtomicUsize,
     slow_closed: AtomicUsize,
     body_closed: AtomicUsize,
     garbage: AtomicUsize,
@@ -201,18 +204,23 @@ async fn honest(addr: std::net::SocketAddr, time: Duration) -> Measured {
     all
 }
 
-/// Opens a connection and sends nothing.
+/// Holds a connection that sends nothing; when the server closes it, opens another.
 async fn idle(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, fate: Arc<Fate>) {
-    let Ok(mut s) = TcpStream::connect(addr).await else { return };
-    fate.idle_open.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 64];
     while !stop.load(Ordering::Relaxed) {
-        match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                fate.idle_open.fetch_sub(1, Ordering::Relaxed);
-                return;
+        let Ok(mut s) = TcpStream::connect(addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        fate.idle_open.fetch_add(1, Ordering::Relaxed);
+        while !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    fate.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }
