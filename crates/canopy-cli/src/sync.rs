@@ -125,6 +125,14 @@ impl Drop for Progress {
     }
 }
 
+/// Runs `f` with a progress callback (a spinner while stderr is a terminal), cleared when `f`
+/// returns.
+fn with_progress<T>(quiet: &Quiet, f: impl FnOnce(Option<&mut dyn FnMut(&str)>) -> T) -> T {
+    let progress = Progress::new(quiet);
+    let mut cb = progress.callback();
+    f(cb.as_mut().map(|f| f as &mut dyn FnMut(&str)))
+}
+
 fn parse_filter(spec: Option<&str>) -> Result<Option<Filter>, Failure> {
     spec.map(|s| Filter::parse(s).map_err(|e| Failure::usage(e.to_string())))
         .transpose()
@@ -183,22 +191,21 @@ pub fn remote_cmd(ctx: &Ctx, cmd: &RemoteCommand) -> Outcome {
     Ok(0)
 }
 
-fn fetch_options<'a>(cb: &'a mut Option<impl FnMut(&str) + 'a>) -> FetchOptions<'a> {
-    FetchOptions {
-        progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
-        ..FetchOptions::default()
-    }
-}
-
 pub fn fetch(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
     let name = client::remote_for(&repo, branch.name(), args.remote.as_deref()).map_err(failure)?;
-    let progress = Progress::new(&args.quiet);
-    let mut cb = progress.callback();
-    let outcome = client::fetch(&repo, &name, &mut fetch_options(&mut cb)).map_err(failure)?;
-    drop(cb);
-    drop(progress);
+    let outcome = with_progress(&args.quiet, |progress| {
+        client::fetch(
+            &repo,
+            &name,
+            &mut FetchOptions {
+                progress,
+                ..FetchOptions::default()
+            },
+        )
+    })
+    .map_err(failure)?;
     report_fetch(ctx, &outcome, args.quiet.quiet);
     Ok(0)
 }
@@ -260,16 +267,11 @@ fn describe(outcome: &MergeOutcome) -> (&'static str, Option<String>) {
 pub fn pull(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
-    let progress = Progress::new(&args.quiet);
-    let mut cb = progress.callback();
-    let mut opts = PullOptions {
-        remote: args.remote.clone(),
-        progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
-    };
-    let pulled = client::pull(&repo, &branch, &mut opts).map_err(failure)?;
-    drop(opts);
-    drop(cb);
-    drop(progress);
+    let pulled = with_progress(&args.quiet, |progress| {
+        let remote = args.remote.clone();
+        client::pull(&repo, &branch, &mut PullOptions { remote, progress })
+    })
+    .map_err(failure)?;
     report_pull(ctx, branch.name(), &pulled, args.quiet.quiet)?;
     let (kind, commit) = describe(&pulled.merge);
     if ctx.json {
@@ -324,19 +326,17 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Outcome {
     } else {
         Vec::new()
     };
-    let progress = Progress::new(&args.quiet);
-    let mut cb = progress.callback();
-    let (r, result) = client::push_branch(
-        &repo,
-        &branch,
-        args.remote.as_deref(),
-        args.force,
-        &options,
-        cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
-    )
+    let (r, result) = with_progress(&args.quiet, |progress| {
+        client::push_branch(
+            &repo,
+            &branch,
+            args.remote.as_deref(),
+            args.force,
+            &options,
+            progress,
+        )
+    })
     .map_err(failure)?;
-    drop(cb);
-    drop(progress);
     report_push(ctx, &r, &result, args.quiet.quiet)
 }
 
@@ -344,16 +344,11 @@ pub fn push(ctx: &Ctx, args: &PushArgs) -> Outcome {
 pub fn sync(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
-    let progress = Progress::new(&args.quiet);
-    let mut cb = progress.callback();
-    let mut opts = PullOptions {
-        remote: args.remote.clone(),
-        progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
-    };
-    let synced = client::sync(&repo, &branch, &mut opts).map_err(failure)?;
-    drop(opts);
-    drop(cb);
-    drop(progress);
+    let synced = with_progress(&args.quiet, |progress| {
+        let remote = args.remote.clone();
+        client::sync(&repo, &branch, &mut PullOptions { remote, progress })
+    })
+    .map_err(failure)?;
     for pulled in &synced.pulls {
         report_pull(ctx, branch.name(), pulled, args.quiet.quiet)?;
     }
