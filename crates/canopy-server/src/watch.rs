@@ -174,8 +174,51 @@ struct Stream {
     /// token stops receiving events.
     auth: Auth,
     credentials: HeaderMap,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: Slot,
 }
+
+/// A watch stream's place among [`crate::Limits::max_watch_connections`]. When the last open
+/// stream ends, the memory the streams freed is handed back to the system: the allocator keeps
+/// freed memory for reuse otherwise, and a burst of streams would leave the server at its peak.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+/// Streams catching up at once (each on a blocking thread).
+static CATCH_UPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+
+/// How long the runtime keeps an idle blocking thread (tokio's default): memory those threads
+/// freed is handed back once they are gone too.
+const IDLE_THREADS_LINGER: Duration = Duration::from_secs(11);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The permit is returned just after this: this is the last stream if it is the only
+        // one taken.
+        if self.slots.available_permits() + 1 == self.max {
+            give_back_freed_memory();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async {
+                    tokio::time::sleep(IDLE_THREADS_LINGER).await;
+                    give_back_freed_memory();
+                });
+            }
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_freed_memory() {
+    // SAFETY: malloc_trim only returns free pages of glibc's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_freed_memory() {}
 
 /// `GET /api/v1/branches/{branch}/watch`.
 pub(crate) async fn watch(
@@ -243,7 +286,11 @@ pub(crate) async fn watch(
         ended: false,
         auth: state.auth().clone(),
         credentials,
-        _slot: slot,
+        _slot: Slot {
+            _permit: slot,
+            slots: state.watch_slots().clone(),
+            max: state.limits().max_watch_connections,
+        },
     };
     let events = futures_util::stream::unfold(stream, |mut s| async move {
         loop {
@@ -266,6 +313,9 @@ pub(crate) async fn watch(
                 continue;
             }
             let (repo, branch, prefix, last) = (s.repo.clone(), s.branch.clone(), s.prefix.clone(), s.last);
+            // A commit wakes every stream at once: a few catch up at a time, so that a
+            // broadcast does not start a thread per stream.
+            let _turn = CATCH_UPS.acquire().await;
             match blocking(move || catch_up(&repo, &branch, last, &prefix)).await {
                 Ok((events, head)) => {
                     s.pending.extend(events);
