@@ -215,6 +215,6 @@ pub fn write_commit_graph(dir: &FsPath, branches: &[String]) -> BenchResult<usiz
     }
     let layout = canopy::backend::git::RepoLayout::open(dir).map_err(err("open"))?;
     let objects = layout.objects().map_err(err("open"))?;
-    canopy::backend::git::commit_graph::write(&objects, &dir.join("objects"), &tips, false)
+    canopy::backend::git::commit_graph::write(&objects, &dir.join("objects"), &tips, false, 1)
         .map_err(err("commit-graph write"))
 }

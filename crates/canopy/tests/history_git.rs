@@ -2,7 +2,8 @@
 //! (branches, merges taking a path from one side, from both, evil merges, renamed directories,
 //! deleted and re-added paths, several roots, clock skew and equal dates), and Canopy's walk must
 //! list exactly the commits `git log` lists, in its order — without a commit-graph, with one
-//! written by `git` or by Canopy, with a stale one, and with a damaged one.
+//! written by `git` (with and without changed-path filters) or by Canopy, with a stale one, and
+//! with a damaged one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -146,7 +147,7 @@ fn canopy_write_graph(dir: &FsPath, tips: &[&str]) {
     let repo = Repo::open(dir).unwrap();
     let ids: Vec<ObjectId> = tips.iter().map(|t| repo.resolve(t).unwrap()).collect();
     let objects = GitObjects::open(&dir.join("objects"), HashKind::Sha1, false).unwrap();
-    commit_graph::write(&objects, &dir.join("objects"), &ids, false).unwrap();
+    commit_graph::write(&objects, &dir.join("objects"), &ids, false, 1).unwrap();
 }
 
 /// The same checks without a graph, with git's graph, with Canopy's, and with damaged ones.
@@ -157,6 +158,26 @@ fn assert_agrees_with_every_graph(dir: &FsPath, tip: &str, paths: &[&str]) {
     assert!(Graph::open(&dir.join("objects"), HashKind::Sha1).is_some());
     assert_agrees(dir, tip, paths, "git's commit-graph");
     let from_git = std::fs::read(graph_file(dir)).unwrap();
+    for version in ["1", "2"] {
+        let setting = format!("commitGraph.changedPathsVersion={version}");
+        git(
+            dir,
+            &[
+                "-c",
+                &setting,
+                "commit-graph",
+                "write",
+                "--reachable",
+                "--changed-paths",
+            ],
+        );
+        assert_agrees(
+            dir,
+            tip,
+            paths,
+            &format!("git's commit-graph, filters v{version}"),
+        );
+    }
     canopy_write_graph(dir, &[tip]);
     assert_agrees(dir, tip, paths, "Canopy's commit-graph");
 

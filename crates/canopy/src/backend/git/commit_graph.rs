@@ -6,13 +6,19 @@
 //! graph lists, so the graph is written only from commits read from the store, closed under
 //! parents (a commit is listed only with all of its ancestors). Commits made later are simply
 //! not in it; readers fall back to the objects for them.
+//!
+//! Chunks written: `OIDF`, `OIDL`, `CDAT`, `GDA2` (corrected commit dates), `GDO2` and `EDGE`
+//! when needed, and the changed-path Bloom filters `BIDX`/`BDAT` (see `bloom.rs`). Split graph
+//! chains are neither written nor read.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::bloom;
 use super::loose::{create_temp, fsync_dir, io_err};
+use super::Config;
 use crate::backend::{ContentAddressable, Error, Result};
 use crate::object::{Commit, HashKind, ObjectId, ObjectKind};
 
@@ -29,13 +35,28 @@ struct Node {
     time: i64,
 }
 
+/// The changed-path filter version to write, as Git chooses it: `commitGraph.changedPathsVersion`
+/// when it is 1 or 2, else the version of the filters already there, else 1 (what Git writes by
+/// default).
+pub fn filter_version(config: &Config, objects_dir: &Path, hash: HashKind) -> u32 {
+    match config.get_int("commitGraph.changedPathsVersion").ok().flatten() {
+        Some(2) => 2,
+        Some(1) => 1,
+        _ => Graph::open(objects_dir, hash)
+            .and_then(|g| g.filter_version())
+            .unwrap_or(1),
+    }
+}
+
 /// Reads every commit reachable from `tips` and writes the commit-graph of them to
-/// `objects/info/commit-graph` (temporary file, fsync, rename). Returns the number of commits.
+/// `objects/info/commit-graph` (temporary file, fsync, rename), with changed-path filters of
+/// version `filters` (1 or 2). Returns the number of commits.
 pub fn write(
     objects: &dyn ContentAddressable,
     objects_dir: &Path,
     tips: &[ObjectId],
     fsync: bool,
+    filters: u32,
 ) -> Result<usize> {
     let hash = objects.hash_kind();
     let mut nodes: HashMap<ObjectId, Node> = HashMap::new();
@@ -156,6 +177,22 @@ pub fn write(
             gda2.extend_from_slice(&(offset as u32).to_be_bytes());
         }
     }
+    // Changed-path filters, each against the commit's first parent (the empty tree for a root).
+    let mut bidx = Vec::with_capacity(n * 4);
+    let mut bdat = Vec::with_capacity(12 + n * 8);
+    for v in [filters, bloom::NUM_HASHES, bloom::BITS_PER_ENTRY] {
+        bdat.extend_from_slice(&v.to_be_bytes());
+    }
+    for node in &sorted {
+        let parent_tree = node.parents.first().map(|p| nodes[p].tree);
+        let paths = bloom::changed_paths(objects, parent_tree, node.tree)?;
+        bdat.extend_from_slice(&bloom::filter(filters, paths.as_ref()));
+        let end = u32::try_from(bdat.len() - 12).map_err(|_| Error::CorruptFile {
+            path: objects_dir.join("info/commit-graph"),
+            reason: "changed-path filters exceed 4 GiB".into(),
+        })?;
+        bidx.extend_from_slice(&end.to_be_bytes());
+    }
     let mut chunks: Vec<(&[u8; 4], Vec<u8>)> =
         vec![(b"OIDF", oidf), (b"OIDL", oidl), (b"CDAT", cdat), (b"GDA2", gda2)];
     if !gdo2.is_empty() {
@@ -164,6 +201,8 @@ pub fn write(
     if !edge.is_empty() {
         chunks.push((b"EDGE", edge));
     }
+    chunks.push((b"BIDX", bidx));
+    chunks.push((b"BDAT", bdat));
     let mut out = Vec::new();
     out.extend_from_slice(b"CGPH");
     out.push(1);
@@ -239,6 +278,17 @@ pub struct Graph {
     gda2: Option<usize>,
     gdo2: Option<(usize, usize)>,
     edge: Option<(usize, usize)>,
+    filters: Option<Filters>,
+}
+
+/// Where the changed-path filters are, and how they were made (`BDAT`'s header).
+struct Filters {
+    bidx: usize,
+    /// The first filter's offset (past the header) and the length of all of them.
+    bdat: usize,
+    len: usize,
+    version: u32,
+    num_hashes: u32,
 }
 
 impl std::fmt::Debug for Graph {
@@ -338,6 +388,22 @@ impl Graph {
         if edge.is_some_and(|(_, len)| len % 4 != 0) {
             return Err("bad EDGE size");
         }
+        // Filters that are damaged or of an unknown kind are ignored, as Git ignores them: the
+        // rest of the graph is still good.
+        let filters = match (find(b"BIDX"), find(b"BDAT")) {
+            (Some((bidx, bidx_len)), Some((bdat, bdat_len))) if bidx_len == count * 4 && bdat_len >= 12 => {
+                let version = be32(&data, bdat).unwrap_or(0);
+                let num_hashes = be32(&data, bdat + 4).unwrap_or(0);
+                ((version == 1 || version == 2) && (1..=32).contains(&num_hashes)).then_some(Filters {
+                    bidx,
+                    bdat: bdat + 12,
+                    len: bdat_len - 12,
+                    version,
+                    num_hashes,
+                })
+            }
+            _ => None,
+        };
         let g = Graph {
             hash,
             data,
@@ -348,6 +414,7 @@ impl Graph {
             gda2,
             gdo2,
             edge,
+            filters,
         };
         g.check()?;
         Ok(g)
@@ -524,6 +591,41 @@ impl Graph {
         })
     }
 
+    /// The version of the changed-path filters the file holds (1 or 2), if it holds any.
+    pub fn filter_version(&self) -> Option<u32> {
+        self.filters.as_ref().map(|f| f.version)
+    }
+
+    /// The keys to test a path against this file's filters; `None` when it has none, or they
+    /// cannot answer for this path (see `bloom::path_keys`).
+    pub fn path_keys(&self, path: &[u8]) -> Option<Vec<bloom::Key>> {
+        bloom::path_keys(self.filters.as_ref()?.version, path)
+    }
+
+    /// Whether the commit at `pos` may have changed the path of `keys` against its first parent:
+    /// `Some(false)` when its filter says definitely not; `None` when it has no usable filter.
+    pub fn maybe_changed(&self, pos: usize, keys: &[bloom::Key]) -> Option<bool> {
+        bloom::contains(self.filter_at(pos)?, keys, self.filters.as_ref()?.num_hashes)
+    }
+
+    /// The changed-path filter of the commit at `pos`, as stored (`None`: no filters, or the
+    /// index points outside the data).
+    pub fn filter_at(&self, pos: usize) -> Option<&[u8]> {
+        let f = self.filters.as_ref()?;
+        if pos >= self.count {
+            return None;
+        }
+        let end = be32(&self.data, f.bidx + pos * 4)? as usize;
+        let start = match pos {
+            0 => 0,
+            _ => be32(&self.data, f.bidx + (pos - 1) * 4)? as usize,
+        };
+        if start > end || end > f.len {
+            return None;
+        }
+        self.data.get(f.bdat + start..f.bdat + end)
+    }
+
     /// The commit `id`, if the file lists it.
     pub fn commit(&self, id: &ObjectId) -> Option<GraphCommit> {
         self.commit_at(self.position(id)?)
@@ -563,7 +665,7 @@ mod tests {
         let skew = c(&[m], 50);
         let o = c(&[skew, a, b], 400);
         let dir = tempfile::tempdir().unwrap();
-        write(repo.objects(), dir.path(), &[o], false).unwrap();
+        write(repo.objects(), dir.path(), &[o], false, 2).unwrap();
         let bytes = fs::read(dir.path().join("info/commit-graph")).unwrap();
         (repo, vec![root, a, b, m, skew, o], bytes)
     }
