@@ -375,3 +375,40 @@ fn gc_keeps_the_filters_current() {
     git(dir, &["commit-graph", "verify"]);
     git(dir, &["fsck", "--strict", "--no-progress"]);
 }
+
+/// Blame (first parent, as `git blame --first-parent`) gives every line the same commit with
+/// Canopy's filters, git's filters and none.
+#[test]
+fn blame_is_the_same_with_filters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    history(dir);
+    let owners = |dir: &FsPath, path: &str| -> Vec<ObjectId> {
+        let repo = Repo::open(dir).unwrap();
+        let tip = repo.resolve("main").unwrap();
+        repo.blame(tip, &Path::parse(path).unwrap())
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.commit)
+            .collect()
+    };
+    for path in ["d/e/y", "a", "d/e/z", "merged"] {
+        let git_blame = git(
+            dir,
+            &["blame", "--first-parent", "--porcelain", "main", "--", path],
+        );
+        let want: Vec<ObjectId> = git_blame
+            .lines()
+            .filter(|l| !l.starts_with('\t') && l.split(' ').count() >= 3)
+            .filter_map(|l| ObjectId::from_hex(l.split(' ').next().unwrap().as_bytes()))
+            .collect();
+        assert!(!want.is_empty());
+        let _ = std::fs::remove_file(graph_path(dir));
+        assert_eq!(owners(dir, path), want, "{path}, no graph");
+        git(dir, &["commit-graph", "write", "--reachable", "--changed-paths"]);
+        assert_eq!(owners(dir, path), want, "{path}, git's graph");
+        canopy_write(dir, 2);
+        assert_eq!(owners(dir, path), want, "{path}, Canopy's graph");
+    }
+}
