@@ -16,14 +16,16 @@
 //! reading a tree (Git consults the filter for the first parent only, and so does this walk). What it does not do: `--full-history`, parent rewriting
 //! (`--parents`, `--graph`), `--follow`.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use super::{Error, Repo, Result};
 use crate::backend::git::bloom;
 use crate::backend::git::commit_graph::Graph;
 use crate::backend::{self, ContentAddressable};
-use crate::object::{Commit, CommitHeader, HashKind, Mode, ObjectError, ObjectId, ObjectKind};
+use crate::object::{
+    Commit, CommitHeader, HashKind, IdHash, IdMap, IdSet, Mode, ObjectError, ObjectId, ObjectKind,
+};
 use crate::path::Path;
 
 /// A commit and its id.
@@ -59,9 +61,9 @@ pub struct History {
     graph: Option<Arc<Graph>>,
     path: Option<PathLookup>,
     queue: BinaryHeap<(i64, u64, ObjectId)>,
-    seen: HashSet<ObjectId>,
+    seen: IdSet,
     /// Commits read (parents, to learn their dates) and not yet taken from the queue.
-    nodes: HashMap<ObjectId, Node>,
+    nodes: IdMap<Node>,
     counter: u64,
     /// An error met before the walk started (reading a starting commit).
     error: Option<Error>,
@@ -89,8 +91,8 @@ impl History {
             graph,
             path: None,
             queue: BinaryHeap::new(),
-            seen: HashSet::new(),
-            nodes: HashMap::new(),
+            seen: IdSet::default(),
+            nodes: IdMap::default(),
             counter: 0,
             error,
             failed: false,
@@ -284,7 +286,7 @@ struct PathLookup {
     hash: HashKind,
     path: Path,
     /// (depth, id of the directory at that depth) → the entry at the end of the path.
-    known: HashMap<(usize, ObjectId), PathEntry>,
+    known: HashMap<(usize, ObjectId), PathEntry, IdHash>,
     /// The path's changed-path filter keys, when the commit-graph has filters.
     keys: Option<Vec<bloom::Key>>,
 }
@@ -294,7 +296,7 @@ impl PathLookup {
         PathLookup {
             hash,
             path,
-            known: HashMap::new(),
+            known: HashMap::default(),
             keys: None,
         }
     }

@@ -504,7 +504,8 @@ impl Graph {
         self.count == 0
     }
 
-    fn id_at(&self, pos: usize) -> Option<ObjectId> {
+    /// The id of the commit at `pos`.
+    pub fn id_at(&self, pos: usize) -> Option<ObjectId> {
         let hl = self.hash.len();
         ObjectId::from_raw(
             self.hash,
@@ -544,17 +545,34 @@ impl Graph {
         let hl = self.hash.len();
         let at = self.cdat + pos.checked_mul(hl + 16)?;
         let tree = ObjectId::from_raw(self.hash, self.data.get(at..at + hl)?)?;
-        let p1 = be32(&self.data, at + hl)?;
-        let p2 = be32(&self.data, at + hl + 4)?;
-        let hi = be32(&self.data, at + hl + 8)?;
-        let lo = be32(&self.data, at + hl + 12)?;
-        let time = (u64::from(hi & 3) << 32) | u64::from(lo);
-        let mut parents = Vec::new();
+        let mut positions = Vec::new();
+        self.parent_positions(pos, &mut positions)?;
+        let parents = positions
+            .iter()
+            .map(|&p| self.id_at(p as usize))
+            .collect::<Option<Vec<_>>>()?;
+        Some(GraphCommit {
+            tree,
+            parents,
+            time: self.time_at(pos)?,
+            generation: self.generation_at(pos)?,
+        })
+    }
+
+    /// The positions of the parents of the commit at `pos`, first parent first, appended to
+    /// `out` (a walk that stays inside the graph need not look up ids).
+    pub fn parent_positions(&self, pos: usize, out: &mut Vec<u32>) -> Option<()> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len();
+        let p1 = be32(&self.data, at)?;
+        let p2 = be32(&self.data, at + 4)?;
         if p1 != NO_PARENT {
-            parents.push(self.id_at(p1 as usize)?);
+            out.push(p1);
         }
         if p2 != NO_PARENT && p2 & EXTRA_EDGES == 0 {
-            parents.push(self.id_at(p2 as usize)?);
+            out.push(p2);
         } else if p2 != NO_PARENT {
             let (edge_at, len) = self.edge?;
             let mut i = (p2 & !EXTRA_EDGES) as usize;
@@ -563,15 +581,37 @@ impl Graph {
                     return None;
                 }
                 let v = be32(&self.data, edge_at + i * 4)?;
-                parents.push(self.id_at((v & !LAST_EDGE) as usize)?);
+                out.push(v & !LAST_EDGE);
                 if v & LAST_EDGE != 0 {
                     break;
                 }
                 i += 1;
             }
         }
-        let generation = match self.gda2 {
-            None => u64::from(hi >> 2),
+        Some(())
+    }
+
+    /// The committer date of the commit at `pos`.
+    pub fn time_at(&self, pos: usize) -> Option<i64> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len() + 8;
+        let hi = be32(&self.data, at)?;
+        let lo = be32(&self.data, at + 4)?;
+        Some(((u64::from(hi & 3) << 32) | u64::from(lo)) as i64)
+    }
+
+    /// The generation number of the commit at `pos`: its corrected commit date when the file
+    /// has `GDA2`, else its topological level.
+    pub fn generation_at(&self, pos: usize) -> Option<u64> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len() + 8;
+        let hi = be32(&self.data, at)?;
+        match self.gda2 {
+            None => Some(u64::from(hi >> 2)),
             Some(gda2) => {
                 let v = be32(&self.data, gda2 + pos * 4)?;
                 let offset = if v & 0x8000_0000 == 0 {
@@ -580,15 +620,9 @@ impl Graph {
                     let (gdo2, _) = self.gdo2?;
                     be64(&self.data, gdo2 + (v & 0x7FFF_FFFF) as usize * 8)?
                 };
-                time.saturating_add(offset)
+                Some((self.time_at(pos)? as u64).saturating_add(offset))
             }
-        };
-        Some(GraphCommit {
-            tree,
-            parents,
-            time: time as i64,
-            generation,
-        })
+        }
     }
 
     /// The version of the changed-path filters the file holds (1 or 2), if it holds any.
