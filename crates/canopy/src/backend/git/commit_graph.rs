@@ -270,7 +270,7 @@ pub struct GraphCommit {
 /// checked file cannot go out of bounds.
 pub struct Graph {
     hash: HashKind,
-    data: Vec<u8>,
+    data: Bytes,
     count: usize,
     oidf: usize,
     oidl: usize,
@@ -279,6 +279,24 @@ pub struct Graph {
     gdo2: Option<(usize, usize)>,
     edge: Option<(usize, usize)>,
     filters: Option<Filters>,
+}
+
+/// The file's bytes: mapped when read from disk (a reader then touches only the pages a walk
+/// needs, besides the checksum), or owned.
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
 }
 
 /// Where the changed-path filters are, and how they were made (`BDAT`'s header).
@@ -310,8 +328,15 @@ impl Graph {
     /// reason is logged), so that callers read commit objects instead.
     pub fn open(objects_dir: &Path, hash: HashKind) -> Option<Graph> {
         let path = objects_dir.join("info").join("commit-graph");
-        let data = fs::read(&path).ok()?;
-        match Graph::parse(hash, data) {
+        let file = fs::File::open(&path).ok()?;
+        // SAFETY: a commit-graph file is never rewritten in place: Git and Canopy write a new
+        // one under a temporary name and rename it over the old, so the mapped bytes do not
+        // change under the reader (the same reasoning as for pack files, see `pack`).
+        let data = match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(m) => Bytes::Mapped(m),
+            Err(_) => Bytes::Owned(fs::read(&path).ok()?),
+        };
+        match Graph::parse_bytes(hash, data) {
             Ok(g) => Some(g),
             Err(reason) => {
                 tracing::warn!(path = %path.display(), reason, "ignoring commit-graph");
@@ -322,6 +347,10 @@ impl Graph {
 
     /// Checks a graph file's bytes.
     pub fn parse(hash: HashKind, data: Vec<u8>) -> std::result::Result<Graph, &'static str> {
+        Graph::parse_bytes(hash, Bytes::Owned(data))
+    }
+
+    fn parse_bytes(hash: HashKind, data: Bytes) -> std::result::Result<Graph, &'static str> {
         let hl = hash.len();
         if data.len() < 8 + 12 + hl || &data[..4] != b"CGPH" {
             return Err("not a commit-graph file");
