@@ -211,11 +211,17 @@ fn canopy_writes_the_filters_git_writes() {
         let graph = Graph::open(&dir.join("objects"), HashKind::Sha1).unwrap();
         assert_eq!(graph.filter_version(), Some(version));
         let from_git = filters(dir);
+        let file_from_git = std::fs::read(graph_path(dir)).unwrap();
         canopy_write(dir, version);
         let from_canopy = filters(dir);
         for (id, f) in &from_git {
             assert_eq!(&from_canopy[id], f, "version {version}: filter of {id}");
         }
+        // And so the whole file, chunk for chunk.
+        assert!(
+            std::fs::read(graph_path(dir)).unwrap() == file_from_git,
+            "version {version}: the commit-graph differs from git's"
+        );
         // The extremes are what Git's format says: one byte, all ones or all zeros.
         assert!(from_git.values().any(|f| f == &[0xFF]));
         assert!(from_git.values().any(|f| f == &[0]));
