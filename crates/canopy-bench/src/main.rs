@@ -1,4 +1,5 @@
-//! `canopy-bench`: Canopy against `git` (fast-import, cat-file, rev-list, diff, merge-tree),
+//! `canopy-bench`: Canopy against `git` (fast-import, cat-file, rev-list, diff, merge-tree, and
+//! `log`/`merge-base`/`blame` on a deep history: `--only deep`, see `deep.rs`),
 //! libgit2 (the `git2` crate) and doltlite, on the same machine in the same run, printed as a
 //! markdown table of medians with their spread and the ratio to Canopy.
 //!
