@@ -202,3 +202,19 @@ pub fn merge(dir: &FsPath, ours: ObjectId, theirs: ObjectId) -> BenchResult<usiz
     repo.objects().flush().map_err(err("flush"))?;
     Ok(merged.conflicts.len())
 }
+
+/// Writes the commit-graph of everything reachable from `branches`, as `canopy gc` does (the
+/// same code, without gc's repack).
+pub fn write_commit_graph(dir: &FsPath, branches: &[String]) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let mut tips = Vec::new();
+    for b in branches {
+        if let Some(head) = repo.branch(b).and_then(|b| b.head()).map_err(err("branch"))? {
+            tips.push(head);
+        }
+    }
+    let layout = canopy::backend::git::RepoLayout::open(dir).map_err(err("open"))?;
+    let objects = layout.objects().map_err(err("open"))?;
+    canopy::backend::git::commit_graph::write(&objects, &dir.join("objects"), &tips, false, 1)
+        .map_err(err("commit-graph write"))
+}

@@ -1,4 +1,5 @@
-//! `canopy-bench`: Canopy against `git` (fast-import, cat-file, rev-list, diff, merge-tree),
+//! `canopy-bench`: Canopy against `git` (fast-import, cat-file, rev-list, diff, merge-tree, and
+//! `log`/`merge-base`/`blame` on a deep history: `--only deep`, see `deep.rs`),
 //! libgit2 (the `git2` crate) and doltlite, on the same machine in the same run, printed as a
 //! markdown table of medians with their spread and the ratio to Canopy.
 //!
@@ -15,6 +16,7 @@
 
 mod canopy_peer;
 mod data;
+mod deep;
 mod doltlite;
 mod git_peer;
 mod harness;
@@ -59,10 +61,19 @@ struct Args {
     /// Diff and merge: keys changed on each side.
     #[arg(long, value_name = "N")]
     changes: Option<u64>,
+    /// deep: commits in the synthetic history.
+    #[arg(long, value_name = "N")]
+    deep: Option<u64>,
+    /// deep: files in the synthetic history.
+    #[arg(long, value_name = "N")]
+    deep_files: Option<usize>,
+    /// deep: long-lived side branches (about as many merge bases of `main` and `release`).
+    #[arg(long, value_name = "N")]
+    deep_sides: Option<usize>,
     /// Samples per peer.
     #[arg(long, value_name = "N")]
     reps: Option<usize>,
-    /// Workloads to run, from a,b,c,d,e,diff,merge,packs (default: all but packs).
+    /// Workloads to run, from a,b,c,d,e,diff,merge,packs,deep (default: all but packs and deep).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     only: Vec<String>,
     /// Run only the samples whose name contains one of these (canopy, git, libgit2, doltlite…).
@@ -82,6 +93,9 @@ struct Sizes {
     reads: usize,
     history: u64,
     changes: u64,
+    deep: u64,
+    deep_files: usize,
+    deep_sides: usize,
     reps: usize,
 }
 
@@ -97,13 +111,16 @@ impl Args {
             reads: self.reads.unwrap_or(if q { 5_000 } else { 100_000 }),
             history: self.history.unwrap_or(if q { 1_000 } else { 100_000 }),
             changes: self.changes.unwrap_or(if q { 50 } else { 1_000 }),
+            deep: self.deep.unwrap_or(if q { 3_000 } else { 40_000 }),
+            deep_files: self.deep_files.unwrap_or(if q { 600 } else { 5_000 }),
+            deep_sides: self.deep_sides.unwrap_or(if q { 6 } else { 20 }),
             reps: self.reps.unwrap_or(3).max(1),
         }
     }
 
     fn wants(&self, w: &str) -> bool {
-        // `packs` makes its own long run: only when asked for.
-        (self.only.is_empty() && w != "packs") || self.only.iter().any(|o| o == w)
+        // `packs` and `deep` make their own long runs: only when asked for.
+        (self.only.is_empty() && w != "packs" && w != "deep") || self.only.iter().any(|o| o == w)
     }
 }
 
@@ -154,6 +171,7 @@ fn main() {
     run("diff", &|d| diff_workload(d, &sizes));
     run("merge", &|d| merge_workload(d, &sizes));
     run("packs", &|d| packs_workload(d, &sizes));
+    run("deep", &|d| deep_workload(d, &sizes, &env));
 
     let command: Vec<String> = std::env::args().collect();
     println!("## canopy-bench\n");
@@ -750,4 +768,244 @@ fn merge_workload(dir: &Path, s: &Sizes) -> BenchResult<Vec<Section>> {
     );
     sec.push("libgit2 merge_commits + write_tree_to", m);
     Ok(vec![sec])
+}
+
+/// Issue 15, item 6: history queries on a deep history with many merges, each with and without
+/// a commit-graph on both sides (see `deep.rs` for the history's shape).
+fn deep_workload(dir: &Path, s: &Sizes, env: &Env) -> BenchResult<Vec<Section>> {
+    let started = std::time::Instant::now();
+    let d = deep::generate(s.deep, s.deep_files, s.deep_sides);
+    let plain = dir.join("plain");
+    git_peer::init_bare(&plain)?;
+    git_peer::fast_import(&plain, &d.stream)?;
+    let mut repack = harness::git(&plain);
+    repack.args(["repack", "-a", "-d", "-q"]);
+    harness::run_ok(repack, "git repack")?;
+    // git's graph, with changed-path filters, as `git commit-graph write` makes it.
+    let git_graph = dir.join("git-graph");
+    copy_dir(&plain, &git_graph)?;
+    let mut write = harness::git(&git_graph);
+    write.args(["commit-graph", "write", "--reachable", "--changed-paths"]);
+    harness::run_ok(write, "git commit-graph write")?;
+    // Canopy's graph, as `canopy gc` writes it (without gc's repack, so that every peer reads
+    // the same pack).
+    let canopy_graph = dir.join("canopy-graph");
+    copy_dir(&plain, &canopy_graph)?;
+    canopy_peer::write_commit_graph(&canopy_graph, &d.branches)?;
+    eprintln!(
+        "  {} commits ({} merges), {} files, {} branches; set up in {:.1} s",
+        d.commits,
+        d.merges,
+        s.deep_files.max(128),
+        d.branches.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let bin = env.canopy_bin.clone();
+    let shape = format!(
+        "{} commits, {} merges, {} files",
+        d.commits,
+        d.merges,
+        s.deep_files.max(128)
+    );
+    // (row name, directory, the command of one query)
+    type Query<'a> = &'a dyn Fn(&Path) -> std::process::Command;
+    let rows = |canopy: Query, git: Query| -> Vec<(&'static str, PathBuf, std::process::Command)> {
+        vec![
+            ("Canopy CLI, no commit-graph", plain.clone(), canopy(&plain)),
+            ("git, no commit-graph", plain.clone(), {
+                let mut c = git(&plain);
+                c.env("GIT_CONFIG_COUNT", "1")
+                    .env("GIT_CONFIG_KEY_0", "core.commitGraph")
+                    .env("GIT_CONFIG_VALUE_0", "false");
+                c
+            }),
+            (
+                "Canopy CLI, Canopy's commit-graph",
+                canopy_graph.clone(),
+                canopy(&canopy_graph),
+            ),
+            (
+                "git, git's commit-graph (--changed-paths)",
+                git_graph.clone(),
+                git(&git_graph),
+            ),
+            (
+                "Canopy CLI, git's commit-graph",
+                git_graph.clone(),
+                canopy(&git_graph),
+            ),
+            (
+                "git, Canopy's commit-graph",
+                canopy_graph.clone(),
+                git(&canopy_graph),
+            ),
+        ]
+    };
+    let canopy_cmd = |args: Vec<String>| {
+        let bin = bin.clone();
+        move |root: &Path| {
+            let mut c = std::process::Command::new(bin.clone().unwrap_or_default());
+            c.arg("--root")
+                .arg(root)
+                .args(&args)
+                .stdin(std::process::Stdio::null());
+            c
+        }
+    };
+    let git_cmd = |args: Vec<String>| {
+        move |root: &Path| {
+            let mut c = harness::git(root);
+            c.args(&args);
+            c
+        }
+    };
+    let sv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut sections = Vec::new();
+    // Each query's output, as what must match: commit ids in order (or as a set).
+    type Norm<'a> = &'a dyn Fn(&[u8]) -> Vec<String>;
+    let mut bench = |title: String, canopy: Query, git: Query, canopy_norm: Norm, git_norm: Norm| {
+        let mut sec = Section::new(format!("{title} ({shape})"));
+        // What every row must print: git's answer without a graph.
+        let expected = match harness::run_ok(rows(canopy, git).remove(1).2, "git") {
+            Ok(out) => git_norm(&out),
+            Err(e) => {
+                sec.note(format!("git failed: {e}"));
+                sections.push(sec);
+                return;
+            }
+        };
+        for (name, _, _) in rows(canopy, git) {
+            let is_canopy = name.starts_with("Canopy");
+            if is_canopy && bin.is_none() {
+                sec.push(
+                    name,
+                    Measure::Missing("not built (cargo build --release -p canopy-cli)".into()),
+                );
+                continue;
+            }
+            let m = sample(
+                dir,
+                &format!("{title} {name}"),
+                s.reps,
+                1,
+                "queries",
+                &mut |_| Ok(()),
+                &mut |_| {
+                    let cmd = rows(canopy, git)
+                        .into_iter()
+                        .find(|r| r.0 == name)
+                        .map(|r| r.2)
+                        .ok_or("no such row")?;
+                    let out = harness::run_ok(cmd, name)?;
+                    let got = if is_canopy {
+                        canopy_norm(&out)
+                    } else {
+                        git_norm(&out)
+                    };
+                    if got == expected {
+                        Ok(None)
+                    } else {
+                        let msg = format!(
+                            "MISMATCH with git: {} lines {:?}…, git without a graph: {} lines {:?}…",
+                            got.len(),
+                            got.iter().take(2).collect::<Vec<_>>(),
+                            expected.len(),
+                            expected.iter().take(2).collect::<Vec<_>>()
+                        );
+                        eprintln!("!!! {title}, {name}: {msg}");
+                        Err(msg)
+                    }
+                },
+            );
+            sec.push(name, m);
+        }
+        sections.push(sec);
+    };
+    let ids = |out: &[u8]| deep::ids(out);
+    let id_set = |out: &[u8]| {
+        let mut v = deep::ids(out);
+        v.sort();
+        v
+    };
+    for (what, path) in [
+        ("a hot file", &d.hot),
+        ("a file changed a few times", &d.cold),
+        ("a file changed only early on", &d.rare),
+        ("a directory changed often", &d.hot_dir),
+        ("a directory changed only early on", &d.rare_dir),
+    ] {
+        let c = canopy_cmd(sv(&["log", path, "--limit", "50"]));
+        let g = git_cmd(sv(&["log", "-n", "50", "--format=%H %s", "main", "--", path]));
+        bench(
+            format!("`log {path} --limit 50` vs `git log -n 50 -- {path}`: {what}"),
+            &c,
+            &g,
+            &ids,
+            &ids,
+        );
+    }
+    for (what, path) in [
+        ("a file changed a few times", &d.cold),
+        ("a file changed only early on", &d.rare),
+    ] {
+        let c = canopy_cmd(sv(&["last-modified", path]));
+        let g = git_cmd(sv(&["log", "-1", "--format=%H %s", "main", "--", path]));
+        bench(
+            format!("`last-modified {path}` vs `git log -1 -- {path}`: {what}"),
+            &c,
+            &g,
+            &ids,
+            &ids,
+        );
+    }
+    let c = canopy_cmd(sv(&["merge-base", "main", "release"]));
+    let g = git_cmd(sv(&["merge-base", "--all", "main", "release"]));
+    bench(
+        "`merge-base main release` vs `git merge-base --all main release`".into(),
+        &c,
+        &g,
+        &id_set,
+        &id_set,
+    );
+    let c = canopy_cmd(sv(&["--json", "blame", &d.hot]));
+    let g = git_cmd(sv(&[
+        "blame",
+        "--first-parent",
+        "--porcelain",
+        "main",
+        "--",
+        &d.hot,
+    ]));
+    let canopy_owners = |out: &[u8]| -> Vec<String> {
+        serde_json::from_slice::<serde_json::Value>(out)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|l| l["commit"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let git_owners = |out: &[u8]| deep::blame_owners(out);
+    bench(
+        format!("`blame {}` vs `git blame --first-parent`", d.hot),
+        &c,
+        &g,
+        &canopy_owners,
+        &git_owners,
+    );
+    if let Some(first) = sections.first_mut() {
+        first.note(format!(
+            "{} commits ({} merges), {} files under lib/ in 640 directories, {} branches; written by \
+         `git fast-import`, then `git repack -a -d`. Canopy's graph is written by the code \
+         `canopy gc` runs (`commit_graph::write`); git's by `git commit-graph write --reachable \
+         --changed-paths`. Every row must print what git prints without a graph (same commits, \
+         same order; merge bases as a set; blame: the same commit for every line), else it says \
+         MISMATCH.",
+            d.commits,
+            d.merges,
+            s.deep_files.max(128),
+            d.branches.len()
+        ));
+    }
+    Ok(sections)
 }

@@ -2,7 +2,8 @@
 //! (branches, merges taking a path from one side, from both, evil merges, renamed directories,
 //! deleted and re-added paths, several roots, clock skew and equal dates), and Canopy's walk must
 //! list exactly the commits `git log` lists, in its order — without a commit-graph, with one
-//! written by `git` or by Canopy, with a stale one, and with a damaged one.
+//! written by `git` (with and without changed-path filters) or by Canopy, with a stale one, and
+//! with a damaged one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -146,7 +147,7 @@ fn canopy_write_graph(dir: &FsPath, tips: &[&str]) {
     let repo = Repo::open(dir).unwrap();
     let ids: Vec<ObjectId> = tips.iter().map(|t| repo.resolve(t).unwrap()).collect();
     let objects = GitObjects::open(&dir.join("objects"), HashKind::Sha1, false).unwrap();
-    commit_graph::write(&objects, &dir.join("objects"), &ids, false).unwrap();
+    commit_graph::write(&objects, &dir.join("objects"), &ids, false, 1).unwrap();
 }
 
 /// The same checks without a graph, with git's graph, with Canopy's, and with damaged ones.
@@ -157,6 +158,26 @@ fn assert_agrees_with_every_graph(dir: &FsPath, tip: &str, paths: &[&str]) {
     assert!(Graph::open(&dir.join("objects"), HashKind::Sha1).is_some());
     assert_agrees(dir, tip, paths, "git's commit-graph");
     let from_git = std::fs::read(graph_file(dir)).unwrap();
+    for version in ["1", "2"] {
+        let setting = format!("commitGraph.changedPathsVersion={version}");
+        git(
+            dir,
+            &[
+                "-c",
+                &setting,
+                "commit-graph",
+                "write",
+                "--reachable",
+                "--changed-paths",
+            ],
+        );
+        assert_agrees(
+            dir,
+            tip,
+            paths,
+            &format!("git's commit-graph, filters v{version}"),
+        );
+    }
     canopy_write_graph(dir, &[tip]);
     assert_agrees(dir, tip, paths, "Canopy's commit-graph");
 
@@ -548,4 +569,140 @@ fn log_path_is_git_log_path_on_random_histories() {
         canopy_write_graph(dir, &[mid]);
         assert_agrees(dir, "main", &paths, &format!("{what}, partial graph"));
     }
+}
+
+/// `merge-base --all` of every pair in `pairs`, as git (without a graph) finds them, checked
+/// without a graph, with git's (generation numbers) and with Canopy's. Returns how many pairs
+/// have several bases.
+fn assert_merge_bases_agree(dir: &FsPath, pairs: &[(String, String)], what: &str) -> usize {
+    let want: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|(a, b)| {
+            let out = Command::new("git")
+                .args(["-c", "core.commitGraph=false", "merge-base", "--all", a, b])
+                .current_dir(dir)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap();
+            let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        })
+        .collect();
+    for graph in ["none", "git", "canopy"] {
+        std::fs::remove_file(graph_file(dir)).ok();
+        match graph {
+            "git" => {
+                git(dir, &["commit-graph", "write", "--reachable"]);
+            }
+            "canopy" => canopy_write_graph(dir, &["main"]),
+            _ => {}
+        }
+        let repo = Repo::open(dir).unwrap();
+        for ((a, b), want) in pairs.iter().zip(&want) {
+            let id = |h: &str| ObjectId::from_hex(h.as_bytes()).unwrap();
+            let mut got: Vec<String> = repo
+                .merge_bases(id(a), id(b))
+                .unwrap()
+                .iter()
+                .map(ObjectId::to_hex)
+                .collect();
+            got.sort();
+            assert_eq!(&got, want, "{what}, graph {graph}: merge-base {a} {b}");
+        }
+    }
+    want.iter().filter(|w| w.len() > 1).count()
+}
+
+#[test]
+fn merge_bases_are_gits_on_random_histories() {
+    for seed in 1..=16 {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        new_repo(dir);
+        random_history(dir, seed, 80);
+        let all: Vec<String> = git(dir, &["rev-list", "main"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut rng = Rng(seed);
+        let pairs: Vec<(String, String)> = (0..30)
+            .map(|_| {
+                let a = &all[rng.below(all.len() as u64) as usize];
+                let b = &all[rng.below(all.len() as u64) as usize];
+                (a.clone(), b.clone())
+            })
+            .collect();
+        assert_merge_bases_agree(dir, &pairs, &format!("seed {seed}"));
+    }
+}
+
+/// Criss-cross merges, and side branches each merged into two branches: pairs with two to
+/// five best common ancestors, and every other pair of the history.
+#[test]
+fn merge_bases_are_gits_with_many_bases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    new_repo(dir);
+    let mut s = String::new();
+    let mut mark = 0;
+    let mut time = 5_000;
+    let mut commit = |s: &mut String, branch: &str, parents: &[usize], skew: i64| {
+        mark += 1;
+        time += 10;
+        let f = files(&[("k", &format!("{mark}"))]);
+        commit_cmd(
+            s,
+            branch,
+            &Spec {
+                mark,
+                parents: parents.iter().map(|p| format!(":{p}")).collect(),
+                time: time + skew,
+                files: &f,
+            },
+        );
+        mark
+    };
+    let root = commit(&mut s, "main", &[], 0);
+    let sides: Vec<usize> = (0..5)
+        .map(|i| {
+            let a = commit(&mut s, "side", &[root], 0);
+            commit(&mut s, "side", &[a], if i == 2 { -100 } else { 0 })
+        })
+        .collect();
+    let mut x = commit(&mut s, "x", &[root], 0);
+    let mut y = commit(&mut s, "y", &[root], 0);
+    for (i, &side) in sides.iter().enumerate() {
+        x = commit(&mut s, "x", &[x, side], 0);
+        y = commit(&mut s, "y", &[y, sides[sides.len() - 1 - i]], 0);
+    }
+    let (mut a, mut b) = (commit(&mut s, "a", &[x], 0), commit(&mut s, "b", &[y], 0));
+    for _ in 0..3 {
+        let (a1, b1) = (commit(&mut s, "a", &[a, b], 0), commit(&mut s, "b", &[b, a], 0));
+        a = commit(&mut s, "a", &[a1], 0);
+        b = commit(&mut s, "b", &[b1], 0);
+    }
+    commit(&mut s, "main", &[a, b], 0);
+    s.push_str("done\n");
+    fast_import(dir, &s);
+    let all: Vec<String> = git(dir, &["rev-list", "main"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut pairs = Vec::new();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            pairs.push((a.clone(), b.clone()));
+        }
+    }
+    let tip = |b: &str| git(dir, &["rev-parse", b]).trim().to_string();
+    pairs.push((tip("x"), tip("y")));
+    let several = assert_merge_bases_agree(dir, &pairs, "criss-cross");
+    assert!(several >= 10, "only {several} pairs have several merge bases");
+    let five = git(dir, &["merge-base", "--all", "x", "y"]);
+    assert_eq!(five.lines().count(), 5);
 }

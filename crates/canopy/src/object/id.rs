@@ -208,6 +208,44 @@ impl fmt::Debug for ObjectId {
     }
 }
 
+/// Object ids are uniformly distributed already: hashing them again (SipHash) is wasted work.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// Folds every word written into the state (FxHash's mixing step).
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by object id, with [`IdHash`].
+pub(crate) type IdMap<V> = std::collections::HashMap<ObjectId, V, IdHash>;
+/// A set of object ids, with [`IdHash`].
+pub(crate) type IdSet = std::collections::HashSet<ObjectId, IdHash>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

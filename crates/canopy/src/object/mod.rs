@@ -12,6 +12,7 @@ mod tree;
 
 pub use commit::{Commit, CommitHeader, Signature};
 pub use id::{HashKind, ObjectId};
+pub(crate) use id::{IdHash, IdMap, IdSet};
 pub use tag::Tag;
 pub use tree::{git_name_cmp, Mode, TreeEntry};
 

@@ -8,9 +8,13 @@
 //! uses (xdiff's Myers with the indent heuristic). Commits where the value's id did not change
 //! are passed over without reading the value, so the cost is one tree lookup per commit plus one
 //! line diff per commit that changed the value (and one tree diff per commit that added it).
+//! Parents and trees come from the commit-graph when it lists a commit, and a commit whose
+//! changed-path filter says the path did not change against its first parent costs no tree
+//! lookup at all.
 
 use super::{CommitInfo, Error, Repo, Result};
-use crate::object::{Mode, ObjectId, ObjectKind};
+use crate::backend::git::commit_graph::Graph;
+use crate::object::{CommitHeader, Mode, ObjectId, ObjectKind};
 use crate::path::Path;
 use crate::tree::{Entry, Tree};
 
@@ -42,14 +46,15 @@ impl Repo {
     /// `None` when there is no value at `path`; an error when it is a directory.
     pub fn blame(&self, start: ObjectId, path: &Path) -> Result<Option<Vec<BlameLine>>> {
         let store = self.objects();
-        let value_at = |commit: &CommitInfo, path: &Path| -> Result<Option<(ObjectId, Mode)>> {
-            Ok(match Tree::from_id(commit.commit.tree).find(store, path)? {
+        let graph = store.commit_graph();
+        let value_at = |tree: ObjectId, path: &Path| -> Result<Option<(ObjectId, Mode)>> {
+            Ok(match Tree::from_id(tree).find(store, path)? {
                 Some(Entry::Value { id, mode }) => Some((id, mode)),
                 _ => None,
             })
         };
-        let mut current = self.commit_info(start)?;
-        let (mut value, mut mode) = match Tree::from_id(current.commit.tree).find(store, path)? {
+        let mut current = self.first_parent_step(graph.as_deref(), start)?;
+        let (mut value, mut mode) = match Tree::from_id(current.tree).find(store, path)? {
             None => return Ok(None),
             Some(Entry::Value { id, mode }) => (id, mode),
             Some(Entry::Gitlink(commit)) => {
@@ -61,6 +66,8 @@ impl Repo {
             Some(Entry::Tree(_)) => return Err(Error::NotAValue { path: path.clone() }),
         };
         let mut here_path = path.clone();
+        let keys_for = |p: &Path| graph.as_ref().and_then(|g| g.path_keys(&p.to_bytes()));
+        let mut keys = keys_for(&here_path);
         let text = store.read_kind(&value, ObjectKind::Blob)?;
         let lines: Vec<Vec<u8>> = super::split_lines(&text)
             .into_iter()
@@ -71,23 +78,27 @@ impl Repo {
         let mut pending: Vec<(usize, usize)> = (0..lines.len()).map(|i| (i, i)).collect();
         let mut current_text = text.clone();
         while !pending.is_empty() {
-            let parent = match current.commit.parents.first() {
-                Some(&p) => Some(self.commit_info(p)?),
-                None => None,
-            };
-            let Some(parent) = parent else {
+            let Some(parent_id) = current.parent else {
                 for &(fin, here) in &pending {
                     owner[fin] = Some((current.id, here, here_path.clone()));
                 }
                 break;
             };
-            let mut parent_value = value_at(&parent, &here_path)?.map(|(id, _)| (here_path.clone(), id));
+            let parent = self.first_parent_step(graph.as_deref(), parent_id)?;
+            // The changed-path filter says the value did not change here: nothing to compare.
+            if let (Some(g), Some(pos), Some(keys)) = (graph.as_deref(), current.graph_pos, &keys) {
+                if g.maybe_changed(pos, keys) == Some(false) {
+                    current = parent;
+                    continue;
+                }
+            }
+            let mut parent_value = value_at(parent.tree, &here_path)?.map(|(id, _)| (here_path.clone(), id));
             if parent_value.is_none() {
                 // Added here: renamed from a path this commit removed?
                 parent_value = super::rename::renamed_from(
                     store,
-                    &Tree::from_id(parent.commit.tree),
-                    &Tree::from_id(current.commit.tree),
+                    &Tree::from_id(parent.tree),
+                    &Tree::from_id(current.tree),
                     &here_path,
                     value,
                     mode,
@@ -114,7 +125,10 @@ impl Repo {
                     pending = still;
                     current_text = parent_text;
                     value = pv;
-                    mode = value_at(&parent, &pp)?.map_or(mode, |(_, m)| m);
+                    mode = value_at(parent.tree, &pp)?.map_or(mode, |(_, m)| m);
+                    if pp != here_path {
+                        keys = keys_for(&pp);
+                    }
                     here_path = pp;
                 }
             }
@@ -135,6 +149,40 @@ impl Repo {
                 })
                 .collect(),
         ))
+    }
+}
+
+/// What blame's first-parent walk needs of a commit: from the commit-graph when it lists the
+/// commit (with its position, for the changed-path filter), else from the commit's headers.
+struct Step {
+    id: ObjectId,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+    graph_pos: Option<usize>,
+}
+
+impl Repo {
+    fn first_parent_step(&self, graph: Option<&Graph>, id: ObjectId) -> Result<Step> {
+        if let Some(g) = graph {
+            if let Some(pos) = g.position(&id) {
+                if let Some(c) = g.commit_at(pos) {
+                    return Ok(Step {
+                        id,
+                        tree: c.tree,
+                        parent: c.parents.first().copied(),
+                        graph_pos: Some(pos),
+                    });
+                }
+            }
+        }
+        let data = self.objects().read_kind(&id, ObjectKind::Commit)?;
+        let h = CommitHeader::parse(self.hash_kind(), &data).map_err(|e| e.with_id(id))?;
+        Ok(Step {
+            id,
+            tree: h.tree,
+            parent: h.parents.first().copied(),
+            graph_pos: None,
+        })
     }
 }
 

@@ -11,16 +11,21 @@
 //!
 //! Only parents, dates and trees are needed until a commit is shown. They come from the
 //! commit-graph file when it lists the commit, else from the commit's headers; the whole commit
-//! is parsed only when it is shown. What it does not do: `--full-history`, parent rewriting
+//! is parsed only when it is shown. When the graph has changed-path Bloom filters, a commit
+//! whose filter says the path definitely did not change is TREESAME to its first parent without
+//! reading a tree (Git consults the filter for the first parent only, and so does this walk). What it does not do: `--full-history`, parent rewriting
 //! (`--parents`, `--graph`), `--follow`.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use super::{Error, Repo, Result};
+use crate::backend::git::bloom;
 use crate::backend::git::commit_graph::Graph;
 use crate::backend::{self, ContentAddressable};
-use crate::object::{Commit, CommitHeader, HashKind, Mode, ObjectError, ObjectId, ObjectKind};
+use crate::object::{
+    Commit, CommitHeader, HashKind, IdHash, IdMap, IdSet, Mode, ObjectError, ObjectId, ObjectKind,
+};
 use crate::path::Path;
 
 /// A commit and its id.
@@ -44,6 +49,8 @@ struct Node {
     time: i64,
     /// The object, when it was read (no commit-graph entry), so that showing it reads it once.
     raw: Option<Vec<u8>>,
+    /// Its position in the commit-graph, when the graph lists it.
+    graph_pos: Option<usize>,
 }
 
 /// Commits reachable from a set of starting points, newest first by committer date (ties in
@@ -54,9 +61,9 @@ pub struct History {
     graph: Option<Arc<Graph>>,
     path: Option<PathLookup>,
     queue: BinaryHeap<(i64, u64, ObjectId)>,
-    seen: HashSet<ObjectId>,
+    seen: IdSet,
     /// Commits read (parents, to learn their dates) and not yet taken from the queue.
-    nodes: HashMap<ObjectId, Node>,
+    nodes: IdMap<Node>,
     counter: u64,
     /// An error met before the walk started (reading a starting commit).
     error: Option<Error>,
@@ -84,8 +91,8 @@ impl History {
             graph,
             path: None,
             queue: BinaryHeap::new(),
-            seen: HashSet::new(),
-            nodes: HashMap::new(),
+            seen: IdSet::default(),
+            nodes: IdMap::default(),
             counter: 0,
             error,
             failed: false,
@@ -104,7 +111,10 @@ impl History {
     /// everything below it), with Git's default history simplification (see the module
     /// documentation). Call it before walking.
     pub fn touching(mut self, path: Path) -> History {
-        self.path = Some(PathLookup::new(self.repo.hash_kind(), path));
+        let keys = self.graph.as_ref().and_then(|g| g.path_keys(&path.to_bytes()));
+        let mut lookup = PathLookup::new(self.repo.hash_kind(), path);
+        lookup.keys = keys;
+        self.path = Some(lookup);
         self
     }
 
@@ -139,13 +149,18 @@ impl History {
     }
 
     fn load_object(&self, id: ObjectId) -> Result<Node> {
-        if let Some(c) = self.graph.as_ref().and_then(|g| g.commit(&id)) {
-            return Ok(Node {
-                tree: c.tree,
-                parents: c.parents,
-                time: c.time,
-                raw: None,
-            });
+        if let Some(g) = &self.graph {
+            if let Some(pos) = g.position(&id) {
+                if let Some(c) = g.commit_at(pos) {
+                    return Ok(Node {
+                        tree: c.tree,
+                        parents: c.parents,
+                        time: c.time,
+                        raw: None,
+                        graph_pos: Some(pos),
+                    });
+                }
+            }
         }
         let obj = self
             .repo
@@ -161,6 +176,7 @@ impl History {
             parents: h.parents,
             time: h.time,
             raw: Some(obj.data),
+            graph_pos: None,
         })
     }
 
@@ -187,7 +203,7 @@ impl History {
         let (follow, shown) = match self.path.take() {
             None => (node.parents, true),
             Some(mut path) => {
-                let result = self.simplify(&mut path, node.tree, node.parents);
+                let result = self.simplify(&mut path, node.tree, node.parents, node.graph_pos);
                 self.path = Some(path);
                 result?
             }
@@ -214,7 +230,15 @@ impl History {
         path: &mut PathLookup,
         tree: ObjectId,
         parents: Vec<ObjectId>,
+        graph_pos: Option<usize>,
     ) -> Result<(Vec<ObjectId>, bool)> {
+        if let (Some(g), Some(pos), Some(keys), Some(&first)) =
+            (&self.graph, graph_pos, &path.keys, parents.first())
+        {
+            if g.maybe_changed(pos, keys) == Some(false) {
+                return Ok((vec![first], false));
+            }
+        }
         let mine = path.entry(self.repo.objects(), tree)?;
         if parents.is_empty() {
             return Ok((parents, mine.is_some()));
@@ -262,7 +286,9 @@ struct PathLookup {
     hash: HashKind,
     path: Path,
     /// (depth, id of the directory at that depth) → the entry at the end of the path.
-    known: HashMap<(usize, ObjectId), PathEntry>,
+    known: HashMap<(usize, ObjectId), PathEntry, IdHash>,
+    /// The path's changed-path filter keys, when the commit-graph has filters.
+    keys: Option<Vec<bloom::Key>>,
 }
 
 impl PathLookup {
@@ -270,7 +296,8 @@ impl PathLookup {
         PathLookup {
             hash,
             path,
-            known: HashMap::new(),
+            known: HashMap::default(),
+            keys: None,
         }
     }
 

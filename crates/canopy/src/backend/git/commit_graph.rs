@@ -6,13 +6,19 @@
 //! graph lists, so the graph is written only from commits read from the store, closed under
 //! parents (a commit is listed only with all of its ancestors). Commits made later are simply
 //! not in it; readers fall back to the objects for them.
+//!
+//! Chunks written: `OIDF`, `OIDL`, `CDAT`, `GDA2` (corrected commit dates), `GDO2` and `EDGE`
+//! when needed, and the changed-path Bloom filters `BIDX`/`BDAT` (see `bloom.rs`). Split graph
+//! chains are neither written nor read.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::bloom;
 use super::loose::{create_temp, fsync_dir, io_err};
+use super::Config;
 use crate::backend::{ContentAddressable, Error, Result};
 use crate::object::{Commit, HashKind, ObjectId, ObjectKind};
 
@@ -29,13 +35,28 @@ struct Node {
     time: i64,
 }
 
+/// The changed-path filter version to write, as Git chooses it: `commitGraph.changedPathsVersion`
+/// when it is 1 or 2, else the version of the filters already there, else 1 (what Git writes by
+/// default).
+pub fn filter_version(config: &Config, objects_dir: &Path, hash: HashKind) -> u32 {
+    match config.get_int("commitGraph.changedPathsVersion").ok().flatten() {
+        Some(2) => 2,
+        Some(1) => 1,
+        _ => Graph::open(objects_dir, hash)
+            .and_then(|g| g.filter_version())
+            .unwrap_or(1),
+    }
+}
+
 /// Reads every commit reachable from `tips` and writes the commit-graph of them to
-/// `objects/info/commit-graph` (temporary file, fsync, rename). Returns the number of commits.
+/// `objects/info/commit-graph` (temporary file, fsync, rename), with changed-path filters of
+/// version `filters` (1 or 2). Returns the number of commits.
 pub fn write(
     objects: &dyn ContentAddressable,
     objects_dir: &Path,
     tips: &[ObjectId],
     fsync: bool,
+    filters: u32,
 ) -> Result<usize> {
     let hash = objects.hash_kind();
     let mut nodes: HashMap<ObjectId, Node> = HashMap::new();
@@ -156,6 +177,22 @@ pub fn write(
             gda2.extend_from_slice(&(offset as u32).to_be_bytes());
         }
     }
+    // Changed-path filters, each against the commit's first parent (the empty tree for a root).
+    let mut bidx = Vec::with_capacity(n * 4);
+    let mut bdat = Vec::with_capacity(12 + n * 8);
+    for v in [filters, bloom::NUM_HASHES, bloom::BITS_PER_ENTRY] {
+        bdat.extend_from_slice(&v.to_be_bytes());
+    }
+    for node in &sorted {
+        let parent_tree = node.parents.first().map(|p| nodes[p].tree);
+        let paths = bloom::changed_paths(objects, parent_tree, node.tree)?;
+        bdat.extend_from_slice(&bloom::filter(filters, paths.as_ref()));
+        let end = u32::try_from(bdat.len() - 12).map_err(|_| Error::CorruptFile {
+            path: objects_dir.join("info/commit-graph"),
+            reason: "changed-path filters exceed 4 GiB".into(),
+        })?;
+        bidx.extend_from_slice(&end.to_be_bytes());
+    }
     let mut chunks: Vec<(&[u8; 4], Vec<u8>)> =
         vec![(b"OIDF", oidf), (b"OIDL", oidl), (b"CDAT", cdat), (b"GDA2", gda2)];
     if !gdo2.is_empty() {
@@ -164,6 +201,8 @@ pub fn write(
     if !edge.is_empty() {
         chunks.push((b"EDGE", edge));
     }
+    chunks.push((b"BIDX", bidx));
+    chunks.push((b"BDAT", bdat));
     let mut out = Vec::new();
     out.extend_from_slice(b"CGPH");
     out.push(1);
@@ -231,7 +270,7 @@ pub struct GraphCommit {
 /// checked file cannot go out of bounds.
 pub struct Graph {
     hash: HashKind,
-    data: Vec<u8>,
+    data: Bytes,
     count: usize,
     oidf: usize,
     oidl: usize,
@@ -239,6 +278,35 @@ pub struct Graph {
     gda2: Option<usize>,
     gdo2: Option<(usize, usize)>,
     edge: Option<(usize, usize)>,
+    filters: Option<Filters>,
+}
+
+/// The file's bytes: mapped when read from disk (a reader then touches only the pages a walk
+/// needs, besides the checksum), or owned.
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Where the changed-path filters are, and how they were made (`BDAT`'s header).
+struct Filters {
+    bidx: usize,
+    /// The first filter's offset (past the header) and the length of all of them.
+    bdat: usize,
+    len: usize,
+    version: u32,
+    num_hashes: u32,
 }
 
 impl std::fmt::Debug for Graph {
@@ -260,8 +328,15 @@ impl Graph {
     /// reason is logged), so that callers read commit objects instead.
     pub fn open(objects_dir: &Path, hash: HashKind) -> Option<Graph> {
         let path = objects_dir.join("info").join("commit-graph");
-        let data = fs::read(&path).ok()?;
-        match Graph::parse(hash, data) {
+        let file = fs::File::open(&path).ok()?;
+        // SAFETY: a commit-graph file is never rewritten in place: Git and Canopy write a new
+        // one under a temporary name and rename it over the old, so the mapped bytes do not
+        // change under the reader (the same reasoning as for pack files, see `pack`).
+        let data = match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(m) => Bytes::Mapped(m),
+            Err(_) => Bytes::Owned(fs::read(&path).ok()?),
+        };
+        match Graph::parse_bytes(hash, data) {
             Ok(g) => Some(g),
             Err(reason) => {
                 tracing::warn!(path = %path.display(), reason, "ignoring commit-graph");
@@ -272,6 +347,10 @@ impl Graph {
 
     /// Checks a graph file's bytes.
     pub fn parse(hash: HashKind, data: Vec<u8>) -> std::result::Result<Graph, &'static str> {
+        Graph::parse_bytes(hash, Bytes::Owned(data))
+    }
+
+    fn parse_bytes(hash: HashKind, data: Bytes) -> std::result::Result<Graph, &'static str> {
         let hl = hash.len();
         if data.len() < 8 + 12 + hl || &data[..4] != b"CGPH" {
             return Err("not a commit-graph file");
@@ -338,6 +417,22 @@ impl Graph {
         if edge.is_some_and(|(_, len)| len % 4 != 0) {
             return Err("bad EDGE size");
         }
+        // Filters that are damaged or of an unknown kind are ignored, as Git ignores them: the
+        // rest of the graph is still good.
+        let filters = match (find(b"BIDX"), find(b"BDAT")) {
+            (Some((bidx, bidx_len)), Some((bdat, bdat_len))) if bidx_len == count * 4 && bdat_len >= 12 => {
+                let version = be32(&data, bdat).unwrap_or(0);
+                let num_hashes = be32(&data, bdat + 4).unwrap_or(0);
+                ((version == 1 || version == 2) && (1..=32).contains(&num_hashes)).then_some(Filters {
+                    bidx,
+                    bdat: bdat + 12,
+                    len: bdat_len - 12,
+                    version,
+                    num_hashes,
+                })
+            }
+            _ => None,
+        };
         let g = Graph {
             hash,
             data,
@@ -348,6 +443,7 @@ impl Graph {
             gda2,
             gdo2,
             edge,
+            filters,
         };
         g.check()?;
         Ok(g)
@@ -437,7 +533,8 @@ impl Graph {
         self.count == 0
     }
 
-    fn id_at(&self, pos: usize) -> Option<ObjectId> {
+    /// The id of the commit at `pos`.
+    pub fn id_at(&self, pos: usize) -> Option<ObjectId> {
         let hl = self.hash.len();
         ObjectId::from_raw(
             self.hash,
@@ -477,17 +574,34 @@ impl Graph {
         let hl = self.hash.len();
         let at = self.cdat + pos.checked_mul(hl + 16)?;
         let tree = ObjectId::from_raw(self.hash, self.data.get(at..at + hl)?)?;
-        let p1 = be32(&self.data, at + hl)?;
-        let p2 = be32(&self.data, at + hl + 4)?;
-        let hi = be32(&self.data, at + hl + 8)?;
-        let lo = be32(&self.data, at + hl + 12)?;
-        let time = (u64::from(hi & 3) << 32) | u64::from(lo);
-        let mut parents = Vec::new();
+        let mut positions = Vec::new();
+        self.parent_positions(pos, &mut positions)?;
+        let parents = positions
+            .iter()
+            .map(|&p| self.id_at(p as usize))
+            .collect::<Option<Vec<_>>>()?;
+        Some(GraphCommit {
+            tree,
+            parents,
+            time: self.time_at(pos)?,
+            generation: self.generation_at(pos)?,
+        })
+    }
+
+    /// The positions of the parents of the commit at `pos`, first parent first, appended to
+    /// `out` (a walk that stays inside the graph need not look up ids).
+    pub fn parent_positions(&self, pos: usize, out: &mut Vec<u32>) -> Option<()> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len();
+        let p1 = be32(&self.data, at)?;
+        let p2 = be32(&self.data, at + 4)?;
         if p1 != NO_PARENT {
-            parents.push(self.id_at(p1 as usize)?);
+            out.push(p1);
         }
         if p2 != NO_PARENT && p2 & EXTRA_EDGES == 0 {
-            parents.push(self.id_at(p2 as usize)?);
+            out.push(p2);
         } else if p2 != NO_PARENT {
             let (edge_at, len) = self.edge?;
             let mut i = (p2 & !EXTRA_EDGES) as usize;
@@ -496,15 +610,37 @@ impl Graph {
                     return None;
                 }
                 let v = be32(&self.data, edge_at + i * 4)?;
-                parents.push(self.id_at((v & !LAST_EDGE) as usize)?);
+                out.push(v & !LAST_EDGE);
                 if v & LAST_EDGE != 0 {
                     break;
                 }
                 i += 1;
             }
         }
-        let generation = match self.gda2 {
-            None => u64::from(hi >> 2),
+        Some(())
+    }
+
+    /// The committer date of the commit at `pos`.
+    pub fn time_at(&self, pos: usize) -> Option<i64> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len() + 8;
+        let hi = be32(&self.data, at)?;
+        let lo = be32(&self.data, at + 4)?;
+        Some(((u64::from(hi & 3) << 32) | u64::from(lo)) as i64)
+    }
+
+    /// The generation number of the commit at `pos`: its corrected commit date when the file
+    /// has `GDA2`, else its topological level.
+    pub fn generation_at(&self, pos: usize) -> Option<u64> {
+        if pos >= self.count {
+            return None;
+        }
+        let at = self.cdat + pos * (self.hash.len() + 16) + self.hash.len() + 8;
+        let hi = be32(&self.data, at)?;
+        match self.gda2 {
+            None => Some(u64::from(hi >> 2)),
             Some(gda2) => {
                 let v = be32(&self.data, gda2 + pos * 4)?;
                 let offset = if v & 0x8000_0000 == 0 {
@@ -513,15 +649,44 @@ impl Graph {
                     let (gdo2, _) = self.gdo2?;
                     be64(&self.data, gdo2 + (v & 0x7FFF_FFFF) as usize * 8)?
                 };
-                time.saturating_add(offset)
+                Some((self.time_at(pos)? as u64).saturating_add(offset))
             }
+        }
+    }
+
+    /// The version of the changed-path filters the file holds (1 or 2), if it holds any.
+    pub fn filter_version(&self) -> Option<u32> {
+        self.filters.as_ref().map(|f| f.version)
+    }
+
+    /// The keys to test a path against this file's filters; `None` when it has none, or they
+    /// cannot answer for this path (see `bloom::path_keys`).
+    pub fn path_keys(&self, path: &[u8]) -> Option<Vec<bloom::Key>> {
+        bloom::path_keys(self.filters.as_ref()?.version, path)
+    }
+
+    /// Whether the commit at `pos` may have changed the path of `keys` against its first parent:
+    /// `Some(false)` when its filter says definitely not; `None` when it has no usable filter.
+    pub fn maybe_changed(&self, pos: usize, keys: &[bloom::Key]) -> Option<bool> {
+        bloom::contains(self.filter_at(pos)?, keys, self.filters.as_ref()?.num_hashes)
+    }
+
+    /// The changed-path filter of the commit at `pos`, as stored (`None`: no filters, or the
+    /// index points outside the data).
+    pub fn filter_at(&self, pos: usize) -> Option<&[u8]> {
+        let f = self.filters.as_ref()?;
+        if pos >= self.count {
+            return None;
+        }
+        let end = be32(&self.data, f.bidx + pos * 4)? as usize;
+        let start = match pos {
+            0 => 0,
+            _ => be32(&self.data, f.bidx + (pos - 1) * 4)? as usize,
         };
-        Some(GraphCommit {
-            tree,
-            parents,
-            time: time as i64,
-            generation,
-        })
+        if start > end || end > f.len {
+            return None;
+        }
+        self.data.get(f.bdat + start..f.bdat + end)
     }
 
     /// The commit `id`, if the file lists it.
@@ -563,7 +728,7 @@ mod tests {
         let skew = c(&[m], 50);
         let o = c(&[skew, a, b], 400);
         let dir = tempfile::tempdir().unwrap();
-        write(repo.objects(), dir.path(), &[o], false).unwrap();
+        write(repo.objects(), dir.path(), &[o], false, 2).unwrap();
         let bytes = fs::read(dir.path().join("info/commit-graph")).unwrap();
         (repo, vec![root, a, b, m, skew, o], bytes)
     }

@@ -282,11 +282,13 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
 
     // The commit-graph of everything reachable, read from the new pack.
     let fresh = layout.objects()?;
+    let filters = commit_graph::filter_version(&layout.config, &objects_dir, layout.hash);
     report.commits_in_graph = commit_graph::write(
         &fresh,
         &objects_dir,
         &roots_commits(&fresh, &roots)?,
         layout.fsync,
+        filters,
     )?;
     report.bytes_after = dir_size(&objects_dir);
     Ok(report)

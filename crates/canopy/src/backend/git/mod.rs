@@ -8,6 +8,7 @@
 //! checkout is opened through its `.git`. Repositories using an extension Canopy does not
 //! understand (reftable, unknown v1 extensions) are refused rather than misread.
 
+pub mod bloom;
 pub mod commit_graph;
 pub mod config;
 mod delta_encode;

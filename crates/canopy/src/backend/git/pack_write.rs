@@ -23,7 +23,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use super::loose::{create_temp, fsync_dir, io_err};
 use super::pack::PackSet;
 use crate::backend::{Error, Result, WriteBatch};
-use crate::object::{HashKind, ObjectId, ObjectKind};
+use crate::object::{HashKind, IdHash, ObjectId, ObjectKind};
 
 /// Offsets at or above this go to the index's 64-bit table (Git's threshold).
 const LARGE_OFFSET: u64 = 0x8000_0000;
@@ -369,39 +369,6 @@ impl WriteBatch for PackWriter<'_> {
 
     fn finish(self: Box<Self>) -> Result<()> {
         PackWriter::finish(*self).map(|_| ())
-    }
-}
-
-/// Object ids are uniformly distributed already: hashing them again (SipHash) is wasted work.
-#[derive(Default, Clone, Copy)]
-struct IdHash;
-
-impl std::hash::BuildHasher for IdHash {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-/// Folds every word written into the state (FxHash's mixing step).
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
