@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use canopy::merge::tree::PathConflict;
 use canopy::store::Error as StoreError;
-use serde_json::json;
+use canopy_wire::api::{Conflict, ErrorBody, ErrorDetail};
 
 /// An error answer. Build one with the constructors; it renders as JSON.
 #[derive(Debug, Clone)]
@@ -91,10 +91,13 @@ impl IntoResponse for ApiError {
                 self.message
             );
         }
-        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if !self.conflicts.is_empty() {
-            body["conflicts"] = json!(self.conflicts);
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+            conflicts: self.conflicts.iter().map(Conflict::from).collect(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge {
             response

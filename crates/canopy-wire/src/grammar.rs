@@ -205,6 +205,14 @@ string_schema!(
     "\"<commit>\": write only if the branch head is this commit (412 otherwise, nothing written)"
 );
 
+string_schema!(
+    /// Schema of a create-only `If-None-Match` header.
+    CreateOnly,
+    r"^\*$",
+    None,
+    "'*': write only if nothing is at the path (412 otherwise, nothing written)"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
