@@ -12,6 +12,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use utoipa::OpenApi;
 
+use canopy_wire::grammar;
+
 use crate::api;
 
 #[derive(OpenApi)]
@@ -55,6 +57,16 @@ use crate::api;
         crate::watch::watch,
     ),
     components(schemas(
+        grammar::Hash,
+        grammar::BranchName,
+        grammar::Rev,
+        grammar::PathName,
+        grammar::PathOrRoot,
+        grammar::Identity,
+        grammar::Base64,
+        grammar::LogCursor,
+        grammar::IfMatch,
+        grammar::CreateOnly,
         canopy_wire::api::WatchReady,
         canopy_wire::api::ChangeEvent,
         canopy_wire::api::WatchDeleted,
@@ -109,6 +121,8 @@ pub const ERROR_CODES: &[(u16, &str, &[&str])] = &[
             "default_branch",
             "parent_not_in_history",
             "not_in_conflict",
+            "no_commit_yet",
+            "out_of_range",
         ],
     ),
     (
@@ -168,6 +182,31 @@ pub fn document() -> Value {
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
             for op in item.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+                // An absent header or query parameter is simply not sent: no `null` alternative.
+                for p in op
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    let schema = &mut p["schema"];
+                    if let Some(alternatives) = schema.get("oneOf").and_then(Value::as_array) {
+                        let kept: Vec<Value> = alternatives
+                            .iter()
+                            .filter(|a| a.get("type") != Some(&json!("null")))
+                            .cloned()
+                            .collect();
+                        if kept.len() == 1 {
+                            *schema = kept[0].clone();
+                        }
+                    }
+                    if let Some(Value::Array(types)) = schema.get_mut("type") {
+                        types.retain(|t| t != "null");
+                        if types.len() == 1 {
+                            schema["type"] = types[0].clone();
+                        }
+                    }
+                }
                 let Some(answers) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };

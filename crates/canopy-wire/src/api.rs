@@ -90,7 +90,7 @@ pub struct CreateBranch {
     #[cfg_attr(feature = "openapi", schema(value_type = BranchName))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Rev>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Rev>))]
     pub from: Option<String>,
 }
 
@@ -285,7 +285,6 @@ pub struct PathChange {
     pub new: Option<ChangeSide>,
     /// With `patch=true` (diffs only): whether a side is not text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub binary: Option<bool>,
     /// With `patch=true` (diffs only): the unified line diff (`@@` hunks); `null` for binary
     /// values, values over 1 MiB, or submodules.
@@ -384,13 +383,13 @@ pub struct CommitRequest {
     pub message: String,
     /// `Name <email>`; default: the store's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
     /// The commit the changes were made against; if the branch has moved on since, they are
     /// merged onto its head with the per-path drivers (409 `parent_not_in_history` when it is
     /// not in the branch's history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Rev>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Rev>))]
     pub parent: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<ChangeRequest>))]
     pub changes: Vec<ChangeRequest>,
@@ -448,10 +447,9 @@ pub struct MergeRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Rev))]
     pub from: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
     /// Make a merge commit even when a fast-forward is possible.
     #[serde(default)]
@@ -515,11 +513,9 @@ pub struct ConflictSide {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Hash>))]
     pub hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub mode: Option<String>,
     /// The value's size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub size: Option<u64>,
     #[serde(flatten)]
     pub content: Content,
@@ -566,12 +562,12 @@ pub struct CounterValue {
 #[serde(deny_unknown_fields)]
 pub struct CounterAdd {
     /// The amount to add (negative subtracts).
+    #[serde(deserialize_with = "crate::whole::i64")]
     pub add: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
 }
 
@@ -594,10 +590,9 @@ pub struct ItemRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub item: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
 }
 
@@ -607,10 +602,9 @@ pub struct ItemRequest {
 #[serde(deny_unknown_fields)]
 pub struct PopRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
 }
 
@@ -701,16 +695,16 @@ pub struct RopeCreated {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpliceRequest {
+    #[serde(deserialize_with = "crate::whole::u64")]
     pub offset: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::u64")]
     pub delete: u64,
     #[serde(default)]
     pub insert: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Identity>))]
     pub author: Option<String>,
 }
 
@@ -754,7 +748,7 @@ pub struct ChangeEvent {
     pub reset: bool,
     /// With `reset`: the commit the changes start from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Hash>, nullable = false))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Hash>))]
     pub from: Option<String>,
 }
 

@@ -17,8 +17,9 @@ const REF_CHARS: &str = r"[^\x00-\x20\x7f~^:?*\[\\]";
 const REF_NEVER: &str = r"(?!.*(?:\.\.|//|@\{|/\.|\.lock/|\.lock$|/$|\.$))(?!\.)(?!/)";
 
 /// The most bytes a branch name may have: a name is a file under `refs/heads/`, and a file
-/// name longer than this is refused by most file systems.
-pub const MAX_BRANCH_BYTES: usize = 255;
+/// name (with `.lock` after it while it is written) longer than 255 bytes is refused by most
+/// file systems.
+pub const MAX_BRANCH_BYTES: usize = 240;
 
 /// The most `~N`/`^N` digits the document promises (larger numbers parse, up to the machine's
 /// word, but no history is that long).
@@ -151,7 +152,7 @@ string_schema!(
     branch_pattern(),
     Some(MAX_BRANCH_BYTES),
     "A branch name, as `git check-ref-format --branch` accepts it (not `HEAD`, not starting \
-     with '-', at most 255 bytes); '/' in it is percent-encoded in a URL segment (feature%2Fx)"
+     with '-', at most 240 bytes); '/' in it is percent-encoded in a URL segment (feature%2Fx)"
 );
 string_schema!(
     /// Schema of a revision.
@@ -212,6 +213,29 @@ string_schema!(
     None,
     "'*': write only if nothing is at the path (412 otherwise, nothing written)"
 );
+
+/// The most entries one page of a history or a log holds.
+pub const MAX_PAGE: usize = 10_000;
+
+/// Schema of a page size (`limit`): 0 to [`MAX_PAGE`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limit;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(MAX_PAGE as f64))
+            .description(Some("At most this many (default 100, at most 10000)"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Limit {}
 
 #[cfg(test)]
 mod tests {

@@ -92,9 +92,48 @@ pub mod nullable {
     }
 }
 
+/// Serde helpers for whole numbers that also accept a JSON number written with a fraction of
+/// zero (`5.0`), which JSON Schema counts as an integer too.
+pub mod whole {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    fn number<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Number, D::Error> {
+        serde_json::Number::deserialize(d)
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let n = number(d)?;
+        n.as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let n = number(d)?;
+        n.as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64))
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number of at least 0 in range")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_may_have_a_zero_fraction() {
+        #[derive(Deserialize)]
+        struct N {
+            #[serde(deserialize_with = "whole::i64")]
+            n: i64,
+        }
+        let n = |s: &str| serde_json::from_str::<N>(s).map(|n| n.n);
+        assert_eq!(n(r#"{"n": 5.0}"#).unwrap(), 5);
+        assert_eq!(n(r#"{"n": -3}"#).unwrap(), -3);
+        assert!(n(r#"{"n": 5.5}"#).is_err());
+        assert!(n(r#"{"n": 1e300}"#).is_err());
+    }
 
     #[test]
     fn content_is_text_when_it_can_be() {

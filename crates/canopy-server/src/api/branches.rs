@@ -86,7 +86,11 @@ pub(crate) async fn create(
                 let default = repo.head_branch()?;
                 who.require(default.name(), Access::Read)?;
                 default.head()?.ok_or_else(|| {
-                    ApiError::bad_request("bad_rev", "the default branch has no commit yet; give 'from'")
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "no_commit_yet",
+                        "the default branch has no commit yet; give 'from'",
+                    )
                 })?
             }
         };

@@ -15,9 +15,6 @@ use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
 
-/// The most commits one `log` answer holds.
-const MAX_LOG: usize = 10_000;
-
 #[derive(Deserialize)]
 pub(crate) struct BranchOnly {
     branch: String,
@@ -50,7 +47,7 @@ const MAX_PATCH_BYTES: usize = 1 << 20;
 #[utoipa::path(get, path = "/api/v1/branches/{branch}/log", operation_id = "log", tag = "history",
     summary = "History, newest first",
     params(("branch" = BranchName, Path),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 100; more than 10000 gives 10000)"),
+        ("limit" = Option<canopy_wire::grammar::Limit>, Query),
         ("path" = Option<PathOrRoot>, Query, description = "Only commits that changed this path")),
     responses((status = 200, description = "Commits", body = Vec<wire::Commit>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -63,7 +60,7 @@ pub(crate) async fn log(
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let limit = q.limit.unwrap_or(100).min(MAX_LOG);
+        let limit = super::page_size(q.limit)?;
         let history = branch.history()?;
         let commits: Vec<wire::Commit> = match &q.path {
             Some(path) => history

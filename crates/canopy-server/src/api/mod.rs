@@ -135,6 +135,10 @@ where
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
+        // Every body is an object; serde would also take a struct from an array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::bad_request("bad_json", "invalid JSON body: expected a JSON object"));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
             Ok(t) => Ok(Json(t)),
@@ -295,6 +299,19 @@ pub(crate) fn parse_id(repo: &Repo, s: &str, what: &str) -> Result<ObjectId, Api
     ObjectId::from_hex(s.as_bytes())
         .filter(|id| id.hash_kind() == repo.hash_kind())
         .ok_or_else(|| ApiError::bad_request("bad_rev", format!("{what}: '{s}' is not a full commit id")))
+}
+
+/// A page size (`?limit=`): 100 when not given, at most [`canopy_wire::grammar::MAX_PAGE`].
+pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    let max = canopy_wire::grammar::MAX_PAGE;
+    match limit {
+        None => Ok(100),
+        Some(n) if n <= max => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit {n} is over {max}; page with the last entry instead"),
+        )),
+    }
 }
 
 /// An identity given as `Name <email>`, dated now.

@@ -221,7 +221,7 @@ pub(crate) async fn push_queue(
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/pop/{path}", operation_id = "popQueue", tag = "structures",
     summary = "Take the first item of a queue, in one commit; each item goes to exactly one caller (404 queue_empty)",
     params(("branch" = BranchName, Path), ("path" = PathName, Path)),
-    request_body(content = Option<PopRequest>, description = "May be empty"),
+    request_body(content = Option<PopRequest>, description = "May be empty or null"),
     responses((status = 200, description = "The item taken", body = QueueItem),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn pop_queue(
@@ -231,7 +231,7 @@ pub(crate) async fn pop_queue(
     headers: axum::http::HeaderMap,
     body: crate::limits::Body,
 ) -> Result<Response, ApiError> {
-    let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) {
+    let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) || body.0.trim_ascii() == b"null" {
         PopRequest::default()
     } else {
         super::require_json(&headers)?;
@@ -270,7 +270,7 @@ pub(crate) struct PageQuery {
 #[utoipa::path(get, path = "/api/v1/branches/{branch}/logs/{path}", operation_id = "readLog", tag = "structures",
     summary = "A page of a log, newest first",
     params(("branch" = BranchName, Path), ("path" = PathName, Path),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 100; more than 10000 gives 10000)"),
+        ("limit" = Option<canopy_wire::grammar::Limit>, Query),
         ("before" = Option<Cursor>, Query, description = "Only entries older than this cursor")),
     responses((status = 200, description = "Entries", body = LogPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -288,7 +288,7 @@ pub(crate) async fn read_log(
                 })?),
                 None => None,
             };
-        let limit = q.limit.unwrap_or(100).min(10_000);
+        let limit = super::page_size(q.limit)?;
         let log = Log::<Value>::open(branch, path);
         let (entries, next) = log.page(before.as_ref(), limit)?;
         Ok(LogPage {
@@ -387,7 +387,7 @@ pub(crate) async fn read_rope(
 #[utoipa::path(put, path = "/api/v1/branches/{branch}/ropes/{path}", operation_id = "createRope", tag = "structures",
     summary = "Create a rope from the request body's bytes (409 if one exists)",
     params(("branch" = BranchName, Path), ("path" = PathName, Path)),
-    request_body(content = String, content_type = "application/octet-stream"),
+    request_body(content = Option<String>, content_type = "application/octet-stream", description = "The bytes (none: an empty rope)"),
     responses((status = 200, description = "The new rope", body = RopeCreated),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn create_rope(

@@ -144,7 +144,7 @@ pub(crate) async fn get_value(
         ("message" = Option<String>, Query, description = "The commit message"),
         ("author" = Option<canopy_wire::grammar::Identity>, Query, description = "The author"),
         ("If-Match" = Option<IfMatch>, Header), ("If-None-Match" = Option<CreateOnly>, Header)),
-    request_body(content = String, content_type = "application/octet-stream", description = "The value's bytes"),
+    request_body(content = Option<String>, content_type = "application/octet-stream", description = "The value's bytes (none: an empty value)"),
     responses((status = 200, description = "The commit made (the head, when nothing changed)", body = Written),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn put_value(
@@ -166,6 +166,7 @@ pub(crate) async fn put_value(
         let if_match = if_match(&repo, &headers)?;
         let create_only = match headers.get(header::IF_NONE_MATCH) {
             None => false,
+            Some(v) if v.is_empty() => false,
             Some(v) if v.as_bytes().trim_ascii() == b"*" => true,
             Some(_) => {
                 return Err(ApiError::bad_request(
@@ -225,6 +226,16 @@ pub(crate) async fn delete_value(
         let change = Change::Remove(path.clone());
         match if_match {
             Some(expected) => {
+                // The head first: a commit the store does not hold cannot be read, and is not
+                // the head either.
+                let head = branch.head()?;
+                if head != Some(expected) {
+                    return Err(ApiError::precondition_failed(format!(
+                        "branch '{}' is at {}, not {expected}",
+                        branch.name(),
+                        head.map_or_else(|| "no commit".to_string(), |h| h.to_hex())
+                    )));
+                }
                 if !repo.view_at(expected)?.contains(&path)? {
                     return Err(ApiError::not_found(
                         "no_such_path",
