@@ -67,6 +67,7 @@ use crate::api;
         grammar::LogCursor,
         grammar::IfMatch,
         grammar::CreateOnly,
+        grammar::Limit,
         canopy_wire::api::WatchReady,
         canopy_wire::api::ChangeEvent,
         canopy_wire::api::WatchDeleted,
