@@ -157,6 +157,7 @@ pub(crate) struct BranchOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct WatchQuery {
     path: Option<String>,
 }

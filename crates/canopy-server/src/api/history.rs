@@ -26,12 +26,14 @@ pub(crate) struct RevOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LogQuery {
     limit: Option<usize>,
     path: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct DiffQuery {
     from: String,
     to: String,

@@ -45,6 +45,7 @@ pub(crate) struct BranchOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct PreviewQuery {
     from: String,
 }

@@ -31,17 +31,20 @@ pub(crate) struct BranchOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct At {
     at: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct WriteQuery {
     message: Option<String>,
     author: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TreeQuery {
     at: Option<String>,
     #[serde(default)]
