@@ -51,6 +51,10 @@ pub struct DiffArgs {
     /// A unified diff of each changed text value.
     #[arg(long)]
     patch: bool,
+    /// Show a renamed value as removed and added (in text output, renames are detected as
+    /// `git diff` does; `--json` always lists removals and additions).
+    #[arg(long)]
+    no_renames: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -398,31 +402,60 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> Outcome {
             items.push(v);
         }
         output::json(&Value::Array(items));
-    } else if args.patch {
+    } else {
+        // Renamed values are shown where the new path sorts; their old paths are left out.
+        let renames = if args.no_renames {
+            Vec::new()
+        } else {
+            canopy::store::detect_renames(repo.objects(), &changes)?
+        };
         let mut text = Vec::new();
-        for c in &changes {
-            text.push(patch_header(c));
-            match patch_of(&repo, c)? {
-                Some(p) => text.push(p),
-                None => text.push(format!("Binary values a/{0} and b/{0} differ\n", c.path)),
+        for (i, c) in changes.iter().enumerate() {
+            if renames.iter().any(|r| r.from == i) {
+                continue;
+            }
+            let rename = renames.iter().find(|r| r.to == i);
+            let (old, from) = match rename {
+                Some(r) => (changes[r.from].old, Some((&changes[r.from].path, r.percent()))),
+                None => (c.old, None),
+            };
+            let shown = PathChange {
+                path: c.path.clone(),
+                kind: c.kind,
+                old,
+                new: c.new,
+            };
+            if args.patch {
+                text.push(patch_header(&shown, from));
+                let (a, b) = patch_names(&shown, from.map(|(p, _)| p));
+                let same = shown.old.map(|s| s.id) == shown.new.map(|s| s.id);
+                match patch_of(&repo, &shown)? {
+                    _ if same => {}
+                    // As git: no `---`/`+++` lines when there is no hunk (an empty value added
+                    // or removed, a mode change or a rename alone).
+                    Some(p) if p.is_empty() => {}
+                    Some(p) => text.push(format!("--- {a}\n+++ {b}\n{p}")),
+                    None => text.push(format!("Binary files {a} and {b} differ\n")),
+                }
+            } else {
+                text.push(match from {
+                    Some((old_path, percent)) => format!("R{percent:03}\t{old_path}\t{}\n", c.path),
+                    None => format!("{}\t{}\n", c.status_letter(), c.path),
+                });
             }
         }
         output::raw(text.concat().as_bytes());
-    } else {
-        output::lines(
-            changes
-                .iter()
-                .map(|c| format!("{}\t{}", c.status_letter(), c.path)),
-        );
     }
     Ok(0)
 }
 
-/// `diff --git` header lines as Git prints them.
-fn patch_header(c: &PathChange) -> String {
+/// `diff --git` header lines as Git prints them; `from` is a renamed value's old path and
+/// similarity.
+fn patch_header(c: &PathChange, from: Option<(&Path, u64)>) -> String {
     let p = &c.path;
     let short = |s: Option<canopy::store::Side>| s.map_or_else(|| "0".repeat(7), |s| s.id.short(7));
-    let mut h = format!("diff --git a/{p} b/{p}\n");
+    let old_path = from.map_or(p, |(f, _)| f);
+    let mut h = format!("diff --git a/{old_path} b/{p}\n");
     match (c.old, c.new) {
         (None, Some(n)) => h.push_str(&format!("new file mode {}\n", n.mode.display())),
         (Some(o), None) => h.push_str(&format!("deleted file mode {}\n", o.mode.display())),
@@ -433,23 +466,34 @@ fn patch_header(c: &PathChange) -> String {
         )),
         _ => {}
     }
+    if let Some((f, percent)) = from {
+        h.push_str(&format!(
+            "similarity index {percent}%\nrename from {f}\nrename to {p}\n"
+        ));
+    }
+    if c.old.map(|s| s.id) == c.new.map(|s| s.id) {
+        return h; // a rename alone: no index line
+    }
     h.push_str(&format!("index {}..{}", short(c.old), short(c.new)));
     match (c.old, c.new) {
         (Some(o), Some(n)) if o.mode == n.mode => h.push_str(&format!(" {}\n", o.mode.display())),
         _ => h.push('\n'),
     }
-    let a = if c.old.is_some() {
-        format!("a/{p}")
-    } else {
-        "/dev/null".into()
-    };
-    let b = if c.new.is_some() {
-        format!("b/{p}")
-    } else {
-        "/dev/null".into()
-    };
-    h.push_str(&format!("--- {a}\n+++ {b}\n"));
     h
+}
+
+/// The two sides' names in a patch: `a/PATH` (the old path of a rename) and `b/PATH`,
+/// `/dev/null` for a side that is absent.
+fn patch_names(c: &PathChange, from: Option<&Path>) -> (String, String) {
+    let a = match c.old {
+        Some(_) => format!("a/{}", from.unwrap_or(&c.path)),
+        None => "/dev/null".into(),
+    };
+    let b = match c.new {
+        Some(_) => format!("b/{}", c.path),
+        None => "/dev/null".into(),
+    };
+    (a, b)
 }
 
 /// The `@@` hunks of a changed text value; `None` when either side is binary or not a blob.

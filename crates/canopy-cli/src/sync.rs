@@ -8,11 +8,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
-use canopy::sync::client::{self, remote, CloneOptions, FetchOptions, PushSpec, RefResult};
+use canopy::store::MergeOutcome;
+use canopy::sync::client::{self, remote, CloneOptions, FetchOptions, PullOptions, PullOutcome, RefResult};
 use canopy::sync::pack::Filter;
 use canopy::sync::Error as SyncError;
-use canopy::Repo;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -184,33 +183,22 @@ pub fn remote_cmd(ctx: &Ctx, cmd: &RemoteCommand) -> Outcome {
     Ok(0)
 }
 
-/// The remote to use: the argument, else `branch.<b>.remote`, else `origin`.
-fn remote_name(repo: &Repo, branch: &str, given: Option<&str>) -> Result<String, Failure> {
-    if let Some(g) = given {
-        return Ok(g.to_string());
-    }
-    let config = remote::load_config(repo).map_err(failure)?;
-    Ok(config
-        .get(&format!("branch.{branch}.remote"))
-        .unwrap_or("origin")
-        .to_string())
-}
-
-fn do_fetch(repo: &Repo, name: &str, quiet: &Quiet) -> Result<client::FetchOutcome, Failure> {
-    let progress = Progress::new(quiet);
-    let mut cb = progress.callback();
-    let mut opts = FetchOptions {
+fn fetch_options<'a>(cb: &'a mut Option<impl FnMut(&str) + 'a>) -> FetchOptions<'a> {
+    FetchOptions {
         progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
         ..FetchOptions::default()
-    };
-    client::fetch(repo, name, &mut opts).map_err(failure)
+    }
 }
 
 pub fn fetch(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
-    let name = remote_name(&repo, branch.name(), args.remote.as_deref())?;
-    let outcome = do_fetch(&repo, &name, &args.quiet)?;
+    let name = client::remote_for(&repo, branch.name(), args.remote.as_deref()).map_err(failure)?;
+    let progress = Progress::new(&args.quiet);
+    let mut cb = progress.callback();
+    let outcome = client::fetch(&repo, &name, &mut fetch_options(&mut cb)).map_err(failure)?;
+    drop(cb);
+    drop(progress);
     report_fetch(ctx, &outcome, args.quiet.quiet);
     Ok(0)
 }
@@ -233,74 +221,18 @@ fn report_fetch(ctx: &Ctx, outcome: &client::FetchOutcome, quiet: bool) {
     }
 }
 
-/// Fetches, then merges the remote branch into the local one. `Ok(None)` = merged or up to
-/// date; `Err` with code 1 on conflicts (branch unchanged).
-fn pull_once(
-    ctx: &Ctx,
-    repo: &Repo,
-    remote: Option<&str>,
-    quiet: &Quiet,
-) -> Result<(String, MergeOutcome), Failure> {
-    let branch = ctx.branch(repo)?;
-    let name = remote_name(repo, branch.name(), remote)?;
-    let outcome = do_fetch(repo, &name, quiet)?;
-    report_fetch(ctx, &outcome, quiet.quiet || ctx.json);
-    // A remote that squashed its history: squash here at the same point first, so that this
-    // branch continues on the same (identical) squashed history.
-    if let Some(squash) = client::adopt_remote_squash(repo, &name).map_err(failure)? {
-        if !(quiet.quiet || ctx.json) {
+/// Reports a pull's fetch and squash adoption; a conflict is printed and becomes exit 1.
+fn report_pull(ctx: &Ctx, branch: &str, pulled: &PullOutcome, quiet: bool) -> Result<(), Failure> {
+    report_fetch(ctx, &pulled.fetched, quiet || ctx.json);
+    if let Some(squash) = &pulled.squash {
+        if !(quiet || ctx.json) {
             eprintln!(
                 "Adopted the remote's squash: history up to {} is now {}",
                 squash.point, squash.root
             );
         }
     }
-    let tracking = format!("refs/remotes/{name}/{}", branch.name());
-    let Some(theirs) = repo
-        .refs()
-        .resolve(&tracking)
-        .map_err(|e| Failure::from(canopy::store::Error::from(e)))?
-    else {
-        return Ok((
-            name,
-            MergeOutcome::UpToDate(branch.head()?.unwrap_or(repo.hash_kind().null_id())),
-        ));
-    };
-    // A shallow replica cannot walk below its boundary: decide fast-forwards from the history
-    // it has (the merge-base search of a real merge needs that history too).
-    let shallow = canopy::sync::shallow::read(repo).map_err(failure)?;
-    if !shallow.is_empty() {
-        if let Some(head) = branch.head()? {
-            let is_anc = |a, d| canopy::sync::shallow::is_ancestor(repo, a, d).map_err(failure);
-            if head == theirs || is_anc(theirs, head)? {
-                return Ok((name, MergeOutcome::UpToDate(head)));
-            }
-            if is_anc(head, theirs)? {
-                let log = canopy::backend::RefLog {
-                    who: repo.default_signature(),
-                    message: format!("pull: fast-forward to {theirs}"),
-                };
-                let moved = repo
-                    .refs()
-                    .update(
-                        branch.ref_name(),
-                        canopy::backend::Expected::Value(head),
-                        Some(theirs),
-                        &log,
-                    )
-                    .map_err(|e| Failure::from(canopy::store::Error::from(e)))?;
-                if moved {
-                    return Ok((name, MergeOutcome::FastForward(theirs)));
-                }
-            }
-        }
-    }
-    let opts = MergeOptions {
-        commit: CommitOptions::message(format!("Merge remote-tracking branch '{name}/{}'", branch.name())),
-        ..MergeOptions::default()
-    };
-    let outcome = lazily(repo, || branch.merge(theirs, &opts))?;
-    if let MergeOutcome::Conflicts(conflicts) = &outcome {
+    if let MergeOutcome::Conflicts(conflicts) = &pulled.merge {
         if ctx.json {
             output::json(&json!({"outcome": "conflict", "conflicts": conflicts}));
         }
@@ -308,12 +240,12 @@ fn pull_once(
             eprintln!("canopy: conflict in {}: {}", c.path, c.reason);
         }
         return Err(Failure::no(format!(
-            "pull from '{name}' has {} conflicting path(s); branch '{}' is unchanged",
+            "pull from '{}' has {} conflicting path(s); branch '{branch}' is unchanged",
+            pulled.remote,
             conflicts.len(),
-            branch.name()
         )));
     }
-    Ok((name, outcome))
+    Ok(())
 }
 
 fn describe(outcome: &MergeOutcome) -> (&'static str, Option<String>) {
@@ -327,8 +259,19 @@ fn describe(outcome: &MergeOutcome) -> (&'static str, Option<String>) {
 
 pub fn pull(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
-    let (_, outcome) = pull_once(ctx, &repo, args.remote.as_deref(), &args.quiet)?;
-    let (kind, commit) = describe(&outcome);
+    let branch = ctx.branch(&repo)?;
+    let progress = Progress::new(&args.quiet);
+    let mut cb = progress.callback();
+    let mut opts = PullOptions {
+        remote: args.remote.clone(),
+        progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
+    };
+    let pulled = client::pull(&repo, &branch, &mut opts).map_err(failure)?;
+    drop(opts);
+    drop(cb);
+    drop(progress);
+    report_pull(ctx, branch.name(), &pulled, args.quiet.quiet)?;
+    let (kind, commit) = describe(&pulled.merge);
     if ctx.json {
         output::json(&json!({"outcome": kind, "commit": commit}));
     } else if !args.quiet.quiet {
@@ -339,46 +282,6 @@ pub fn pull(ctx: &Ctx, args: &FetchArgs) -> Outcome {
         }
     }
     Ok(0)
-}
-
-/// Pushes one branch; returns the per-reference result.
-fn push_once(ctx: &Ctx, repo: &Repo, args: &PushArgs) -> Result<(String, RefResult), Failure> {
-    let branch = match &args.branch {
-        Some(b) => repo.branch(b)?,
-        None => ctx.branch(repo)?,
-    };
-    let name = remote_name(repo, branch.name(), args.remote.as_deref())?;
-    let head = branch
-        .head()?
-        .ok_or_else(|| Failure::usage(format!("branch '{}' has no commits to push", branch.name())))?;
-    let mut transport = client::open_remote(repo, &name, client::Direction::Push).map_err(failure)?;
-    let progress = Progress::new(&args.quiet);
-    let mut cb = progress.callback();
-    let spec = PushSpec {
-        new: Some(head),
-        remote_ref: format!("refs/heads/{}", branch.name()),
-        force: args.force,
-    };
-    let options: Vec<String> = if args.merge {
-        vec!["merge".into()]
-    } else {
-        Vec::new()
-    };
-    let outcome = client::push(
-        repo,
-        transport.as_mut(),
-        &[spec],
-        &options,
-        Some(&name),
-        cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
-    )
-    .map_err(failure)?;
-    let (r, result) = outcome
-        .refs
-        .into_iter()
-        .next()
-        .ok_or_else(|| Failure::usage("nothing to push"))?;
-    Ok((r, result))
 }
 
 fn report_push(ctx: &Ctx, r: &str, result: &RefResult, quiet: bool) -> Outcome {
@@ -412,53 +315,67 @@ fn report_push(ctx: &Ctx, r: &str, result: &RefResult, quiet: bool) -> Outcome {
 
 pub fn push(ctx: &Ctx, args: &PushArgs) -> Outcome {
     let repo = ctx.open()?;
-    let (r, result) = push_once(ctx, &repo, args)?;
+    let branch = match &args.branch {
+        Some(b) => repo.branch(b)?,
+        None => ctx.branch(&repo)?,
+    };
+    let options: Vec<String> = if args.merge {
+        vec!["merge".into()]
+    } else {
+        Vec::new()
+    };
+    let progress = Progress::new(&args.quiet);
+    let mut cb = progress.callback();
+    let (r, result) = client::push_branch(
+        &repo,
+        &branch,
+        args.remote.as_deref(),
+        args.force,
+        &options,
+        cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
+    )
+    .map_err(failure)?;
+    drop(cb);
+    drop(progress);
     report_push(ctx, &r, &result, args.quiet.quiet)
 }
 
-/// Pull, then push; if another node pushed in between (the push is refused as stale), pull and
-/// push again, a bounded number of times.
+/// Pull, then push; again while the remote keeps moving ([`client::sync`]).
 pub fn sync(ctx: &Ctx, args: &FetchArgs) -> Outcome {
-    const ATTEMPTS: usize = 10;
     let repo = ctx.open()?;
-    for attempt in 1..=ATTEMPTS {
-        pull_once(ctx, &repo, args.remote.as_deref(), &args.quiet)?;
-        let push_args = PushArgs {
-            remote: args.remote.clone(),
-            branch: None,
-            force: false,
-            merge: false,
-            quiet: Quiet { quiet: true },
-        };
-        let (r, result) = push_once(ctx, &repo, &push_args)?;
-        let stale = match &result {
-            RefResult::RejectedLocally(m) => m == "fetch first" || m == "non-fast-forward",
-            RefResult::Rejected(m) => {
-                m.contains("incorrect old value")
-                    || m.contains("non-fast-forward")
-                    || m.contains("fetch first")
-            }
-            _ => false,
-        };
-        if stale && attempt < ATTEMPTS {
-            std::thread::sleep(std::time::Duration::from_millis(20 * attempt as u64));
-            continue;
+    let branch = ctx.branch(&repo)?;
+    let progress = Progress::new(&args.quiet);
+    let mut cb = progress.callback();
+    let mut opts = PullOptions {
+        remote: args.remote.clone(),
+        progress: cb.as_mut().map(|f| f as &mut dyn FnMut(&str)),
+    };
+    let synced = client::sync(&repo, &branch, &mut opts).map_err(failure)?;
+    drop(opts);
+    drop(cb);
+    drop(progress);
+    for pulled in &synced.pulls {
+        report_pull(ctx, branch.name(), pulled, args.quiet.quiet)?;
+    }
+    let Some((r, result)) = &synced.push else {
+        return Err(Failure::no("the pull had conflicts; nothing was pushed"));
+    };
+    if !synced.in_sync() && synced.pulls.len() as u32 >= client::SYNC_ATTEMPTS {
+        return Err(Failure::no("the remote kept moving; gave up syncing"));
+    }
+    let head = branch.head()?;
+    if ctx.json {
+        if !synced.in_sync() {
+            return report_push(ctx, r, result, true);
         }
-        let head = ctx.branch(&repo)?.head()?;
-        if ctx.json {
-            if !matches!(result, RefResult::Ok { .. } | RefResult::UpToDate) {
-                return report_push(ctx, &r, &result, true);
-            }
-            output::json(&json!({"status": "synced", "head": head.map(|h| h.to_hex())}));
-            return Ok(0);
-        }
-        report_push(ctx, &r, &result, true)?;
-        if !args.quiet.quiet {
-            eprintln!("In sync at {}", head.map(|h| h.to_hex()).unwrap_or_default());
-        }
+        output::json(&json!({"status": "synced", "head": head.map(|h| h.to_hex())}));
         return Ok(0);
     }
-    Err(Failure::no("the remote kept moving; gave up syncing"))
+    report_push(ctx, r, result, true)?;
+    if !args.quiet.quiet {
+        eprintln!("In sync at {}", head.map(|h| h.to_hex()).unwrap_or_default());
+    }
+    Ok(0)
 }
 
 /// Before `get PATH` in a partial clone (`clone --filter blob:none`): fetches the value from
@@ -489,28 +406,4 @@ pub fn prefetch_value(ctx: &Ctx, path: &str, at: Option<&str>) -> Result<(), Fai
         client::fetch_missing(&repo, &[id]).map_err(failure)?;
     }
     Ok(())
-}
-
-/// Runs `f`; in a partial clone, a value it needs that was left out is fetched from the
-/// promisor remote and `f` runs again (a merge reads the base and both sides of each path both
-/// changed). Nothing is committed by a failed attempt, so repeating is safe.
-fn lazily<T>(repo: &Repo, mut f: impl FnMut() -> Result<T, canopy::store::Error>) -> Result<T, Failure> {
-    use canopy::backend::Error::MissingObject;
-    use canopy::store::Error as E;
-    const MAX_FETCHES: usize = 10_000;
-    let mut partial: Option<bool> = None;
-    for _ in 0..MAX_FETCHES {
-        let id = match f() {
-            Err(E::Backend(MissingObject { id }))
-            | Err(E::Tree(canopy::tree::Error::Backend(MissingObject { id }))) => id,
-            other => return other.map_err(Failure::from),
-        };
-        let is_partial = *partial.get_or_insert_with(|| remote::promisor(repo).ok().flatten().is_some());
-        if !is_partial || client::fetch_missing(repo, &[id]).map_err(failure)? == 0 {
-            return Err(Failure::from(E::Backend(MissingObject { id })));
-        }
-    }
-    Err(Failure::no(
-        "too many values had to be fetched lazily; fetch them with a full clone",
-    ))
 }

@@ -588,7 +588,7 @@ proptest! {
             let (a, b) = (&all[i % all.len()], &all[j % all.len()]);
             let prefix = PREFIXES[prefix];
             let mut args = vec!["diff", a.as_str(), b.as_str()];
-            let mut git_args = vec!["diff", "--name-status", "--no-renames", a.as_str(), b.as_str()];
+            let mut git_args = vec!["diff", "--name-status", a.as_str(), b.as_str()];
             if !prefix.is_empty() {
                 args.push(prefix);
                 git_args.extend(["--", prefix]);
@@ -982,4 +982,156 @@ fn blame_follows_renames_and_slides_lines_as_git_does() {
     assert!(!sb
         .canopy_ok(&store, &["blame", "slide.rs"])
         .contains(" slide.rs "));
+}
+
+/// One file's content in a random history: `None` removes it.
+type Content = Option<Vec<u8>>;
+
+const PATCH_PATHS: &[&str] = &["a", "b.txt", "dir/c", "dir/sub/d", "dir/sub/e", "z"];
+const PATCH_LINES: &[&str] = &[
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "1",
+    "2",
+    "3",
+    "",
+    "    indented",
+    "_under",
+    "$dollar",
+    "{",
+    "}",
+    "int main(void)",
+    "return 0;",
+    "# comment",
+];
+
+/// A file: lines from a small alphabet (so that edits repeat and move lines), sometimes with
+/// no newline at the end, sometimes binary, sometimes empty.
+fn patch_content() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        8 => (prop::collection::vec(0..PATCH_LINES.len(), 0..40), any::<bool>()).prop_map(|(lines, eol)| {
+            let mut out: Vec<u8> = lines.iter().flat_map(|&i| format!("{}\n", PATCH_LINES[i]).into_bytes()).collect();
+            if !eol && !out.is_empty() {
+                out.pop();
+            }
+            out
+        }),
+        1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(|mut b| { b.push(0); b }),
+    ]
+}
+
+/// A file edited: some lines replaced, inserted or removed (the common case in real histories).
+fn patch_edit(old: &[u8], edits: &[(usize, usize, usize)]) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = old.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    for &(kind, at, word) in edits {
+        let line = format!("{}\n", PATCH_LINES[word % PATCH_LINES.len()]).into_bytes();
+        let at = if lines.is_empty() {
+            0
+        } else {
+            at % (lines.len() + 1)
+        };
+        match kind % 3 {
+            0 if at < lines.len() => lines[at] = line,
+            1 => lines.insert(at, line),
+            _ if at < lines.len() => {
+                lines.remove(at);
+            }
+            _ => lines.push(line),
+        }
+    }
+    lines.concat()
+}
+
+/// One file of a commit: (path index, what to do, fresh content, edits to apply).
+type PatchFile = (usize, u8, Vec<u8>, Vec<(usize, usize, usize)>);
+
+fn patch_step() -> impl Strategy<Value = Vec<PatchFile>> {
+    prop::collection::vec(
+        (
+            0..PATCH_PATHS.len(),
+            0u8..10,
+            patch_content(),
+            prop::collection::vec((0usize..3, 0usize..50, 0usize..50), 1..6),
+        ),
+        1..4,
+    )
+}
+
+/// `git fast-import` input for commits that set each file as listed (a `None` deletes it).
+fn fast_import_stream(commits: &[Vec<(String, Content)>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, files) in commits.iter().enumerate() {
+        out.extend_from_slice(
+            format!(
+                "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 2\nc{n}\n",
+                1_700_000_000 + n
+            )
+            .as_bytes(),
+        );
+        for (path, content) in files {
+            match content {
+                Some(bytes) => {
+                    out.extend_from_slice(
+                        format!("M 100644 inline {path}\ndata {}\n", bytes.len()).as_bytes(),
+                    );
+                    out.extend_from_slice(bytes);
+                    out.push(b'\n');
+                }
+                None => out.extend_from_slice(format!("D {path}\n").as_bytes()),
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 50, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `canopy diff --patch A B` is `git diff A B`, byte for byte, on random histories of text
+    /// edits, new and removed files, binary files and files with no newline at the end.
+    #[test]
+    fn diff_patch_is_git_diff_on_random_histories(steps in prop::collection::vec(patch_step(), 2..6)) {
+        let sb = Sandbox::new();
+        let store = fast_store(&sb, "store");
+        let mut current: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+        let mut commits = Vec::new();
+        for step in &steps {
+            let mut files = Vec::new();
+            for (p, what, fresh, edits) in step {
+                let path = PATCH_PATHS[*p].to_string();
+                // A path is a value or a directory, never both: `dir/sub` stays a directory.
+                let content = match (current.get(&path), what) {
+                    (Some(_), 0) => None,
+                    (Some(old), 1..=6) => Some(patch_edit(old, edits)),
+                    _ => Some(fresh.clone()),
+                };
+                match &content {
+                    Some(c) => current.insert(path.clone(), c.clone()),
+                    None => current.remove(&path),
+                };
+                files.push((path, content));
+            }
+            commits.push(files);
+        }
+        let run = sb.git_with(&store, &["fast-import", "--quiet"], &[], Some(&fast_import_stream(&commits)));
+        prop_assert!(run.code == 0, "fast-import: {}", String::from_utf8_lossy(&run.stderr));
+        let ids: Vec<String> = (0..commits.len()).rev().map(|n| sb.rev_parse(&store, &format!("main~{n}"))).collect();
+        let mut pairs: Vec<(usize, usize)> = (1..ids.len()).map(|i| (i - 1, i)).collect();
+        pairs.push((0, ids.len() - 1));
+        pairs.push((ids.len() - 1, 0));
+        for (i, j) in pairs {
+            let (a, b) = (ids[i].as_str(), ids[j].as_str());
+            let ours = sb.canopy(&store, &["diff", a, b, "--patch"]);
+            prop_assert!(ours.code == 0, "canopy diff: {}", String::from_utf8_lossy(&ours.stderr));
+            let theirs = sb.git_ok(&store, &["diff", a, b]);
+            prop_assert_eq!(
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&theirs),
+                "canopy diff {} {} --patch differs from git diff", a, b
+            );
+        }
+    }
 }

@@ -425,3 +425,36 @@ fn clone_takes_every_tag_and_fetch_follows_tags_as_git_does() {
         sb.assert_fsck_clean(&clone);
     }
 }
+
+/// Tokens never reach the server's log, even at the most verbose level: not from a git clone
+/// with the token in its URL, a REST call with a good or a wrong bearer token, or a refused one.
+#[test]
+fn tokens_never_appear_in_the_server_log() {
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    sb.canopy_ok(&store, &["set", "a", "1"]);
+    let token = sb.canopy_ok(&store, &["token", "create", "all", "--read", "*", "--write", "*"]);
+    let token = token.trim().to_string();
+    let wrong = format!("{}x", &token[..token.len() - 1]);
+    let log = sb.path("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let served = Served::start_with(&sb, &store, |cmd| {
+        cmd.env("RUST_LOG", "trace").stderr(file);
+    });
+    let top = sb.path("");
+    let url = served.url().replace("http://", &format!("http://git:{token}@"));
+    sb.git_ok(&top, &["clone", "-q", &url, "clone"]);
+    let bad = served.url().replace("http://", &format!("http://git:{wrong}@"));
+    assert_ne!(sb.git(&top, &["clone", "-q", &bad, "refused"]).code, 0);
+    for (t, expected) in [(&token, 200), (&wrong, 401)] {
+        let auth = format!("Bearer {t}");
+        let (status, _) = served.raw("GET", "/api/v1/branches/main/values/a", &[("Authorization", &auth)], b"");
+        assert_eq!(status, expected);
+        let (status, _) = served.raw("PUT", "/api/v1/branches/main/values/b", &[("Authorization", &auth)], b"2");
+        assert_eq!(status, if expected == 200 { 200 } else { 401 });
+    }
+    drop(served);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.len() > 100, "the server logged at trace level: {text}");
+    assert!(!text.contains(&token) && !text.contains(&wrong), "a token is in the log:\n{text}");
+}

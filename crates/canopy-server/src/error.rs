@@ -68,8 +68,17 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
+    /// An unexpected failure. Its message (which may name files of the server) goes to the
+    /// server's log under an incident number; the caller sees only that number.
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        static INCIDENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let incident = INCIDENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(incident, "internal error: {}", message.into());
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error; the server logged it as incident {incident}"),
+        )
     }
 }
 
@@ -147,7 +156,11 @@ impl From<StoreError> for ApiError {
             StoreError::ExpectationFailed { .. } => ApiError::precondition_failed(message),
             StoreError::Conflicts { branch, conflicts } => ApiError::conflicts(&branch, conflicts),
             StoreError::TooManyRetries { .. } => ApiError::unavailable("contention", message),
-            StoreError::Backend(BackendError::Locked { .. }) => ApiError::unavailable("locked", message),
+            // Said without the lock file's path, which is the server's business.
+            StoreError::Backend(BackendError::Locked { name, holder, .. }) => ApiError::unavailable(
+                "locked",
+                format!("'{name}' is locked by another writer ({holder}); retry"),
+            ),
             StoreError::Backend(BackendError::InvalidRefName(_)) => {
                 ApiError::bad_request("bad_branch_name", message)
             }
@@ -187,4 +200,28 @@ where
     T: Send + 'static,
 {
     tokio::task::spawn_blocking(f).await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_show_their_details() {
+        let io = StoreError::Backend(canopy::backend::Error::Io {
+            path: "/srv/secret-store/objects/pack/x.pack".into(),
+            source: std::io::Error::other("disk on fire"),
+        });
+        let e = ApiError::from(io);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+        assert!(
+            !e.message.contains("secret-store") && !e.message.contains("fire"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("incident"), "{}", e.message);
+    }
 }

@@ -11,7 +11,7 @@
 //!
 //! Access: callers authenticate with Basic credentials (the token as password; a 401 makes git
 //! ask). Fetching needs read rights on every branch (the protocol lets a client ask for any
-//! object); a push needs write rights on each branch it updates, other references need write
+//! object a reference reaches; objects no reference reaches are never served); a push needs write rights on each branch it updates, other references need write
 //! rights on every branch, and refused references get `ng <ref> permission denied`. Watchers
 //! of a pushed branch are notified.
 

@@ -226,10 +226,27 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
                 status: "unavailable".into(),
                 error: canopy_wire::api::ErrorDetail {
                     code: e.code.to_string(),
-                    message: e.message,
+                    message: without_store_path(state.repo(), &e.message),
                 },
             }),
         )
             .into_response(),
     }
+}
+
+/// `message` with the store's own location left out (files are named relative to the store):
+/// where the server keeps its data is not the caller's business.
+fn without_store_path(repo: &canopy::Repo, message: &str) -> String {
+    let Some(layout) = repo.layout() else {
+        return message.to_string();
+    };
+    let mut out = message.to_string();
+    let dirs = [Some(layout.git_dir.clone()), layout.git_dir.canonicalize().ok()];
+    for dir in dirs.into_iter().flatten() {
+        let mut prefix = dir.display().to_string();
+        prefix.push('/');
+        out = out.replace(&prefix, "");
+        out = out.replace(&dir.display().to_string(), ".");
+    }
+    out
 }

@@ -286,11 +286,11 @@ fn hash_token(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Compares without branching on the data, so the time taken does not depend on where the
-/// first differing byte is.
+/// Compares in constant time (`subtle`), so the time taken does not depend on where the first
+/// differing byte is.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -502,7 +502,22 @@ async fn healthz_answers_503_when_writes_cannot_proceed() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "branch_locked", "{body}");
     check(&doc, "/healthz", "get", 503, &body);
-    assert_eq!(s.put("main", "a", "2").await.status().as_u16(), 503);
+    let refused = s.put("main", "a", "2").await;
+    assert_eq!(refused.status().as_u16(), 503);
+    // Neither answer shows where the server keeps its store.
+    let refused: Value = refused.json().await.unwrap();
+    let root = git_dir.canonicalize().unwrap();
+    for (what, body) in [("healthz", &body), ("put", &refused)] {
+        let text = body.to_string();
+        assert!(
+            !text.contains(&*git_dir.to_string_lossy()) && !text.contains(&*root.to_string_lossy()),
+            "{what}: {text}"
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("main"),
+            "{what}: {text}"
+        );
+    }
     std::fs::remove_dir(&lock).unwrap();
 
     // A lock left long ago by a writer that is gone is recovered, not reported.

@@ -342,11 +342,21 @@ export class Replica {
         const r = this.#raw.syncRun();
         if (r.done !== undefined) return JSON.parse(r.done);
         const n = r.need;
-        const resp = await this.fetch(n.url, {
-          method: n.method,
-          headers: { ...n.headers, ...this.headers },
-          body: n.body,
-        });
+        let resp;
+        try {
+          resp = await this.fetch(n.url, {
+            method: n.method,
+            headers: { ...n.headers, ...this.headers },
+            body: n.body,
+          });
+        } catch (e) {
+          // fetch() says only "Failed to fetch" for a refused connection and for a server that
+          // does not allow this page's origin (CORS); name the server and both causes.
+          throw new Error(
+            `cannot reach ${new URL(n.url).origin}: ${e.message ?? e} (the server is down, or it does not allow this page's origin by CORS)`,
+            { cause: e },
+          );
+        }
         const body = new Uint8Array(await resp.arrayBuffer());
         this.#raw.syncProvide(n.key, resp.status, resp.headers.get('content-type') ?? undefined, body);
       }

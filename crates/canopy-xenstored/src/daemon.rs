@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
+use canopy::retry::Retry;
 use canopy::store::{CommitOptions, WatchOptions};
 use canopy::{Branch, Path, Repo};
 
@@ -626,7 +627,8 @@ impl Conn {
             return f(&mut nodes, &caller).map_err(node_errno);
         }
         let _guard = lock(&self.shared.commit_lock);
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let mut retry = Retry::attempts(MAX_WRITE_ATTEMPTS);
+        loop {
             let head = branch.head().map_err(store_failure)?;
             let mut nodes = Nodes::at(branch.repo(), head).map_err(node_errno)?;
             let result = f(&mut nodes, &caller).map_err(node_errno)?;
@@ -636,11 +638,11 @@ impl Conn {
             match commit(branch, &nodes, &nodes.message(None)) {
                 Ok(()) => return Ok(result),
                 // Another process changed the same node meanwhile: do it again on its commit.
-                Err(canopy::store::Error::Conflicts { .. }) => continue,
+                Err(canopy::store::Error::Conflicts { .. }) if retry.again() => continue,
+                Err(canopy::store::Error::Conflicts { .. }) => return Err(Errno::Again),
                 Err(e) => return Err(store_failure(e)),
             }
         }
-        Err(Errno::Again)
     }
 
     fn commit_transaction(&self, nodes: Nodes, id: u32) -> Result<(), Errno> {

@@ -19,6 +19,7 @@ pub mod merge;
 pub mod object;
 pub mod path;
 pub mod platform;
+pub mod retry;
 pub mod store;
 pub mod sync;
 pub mod tree;

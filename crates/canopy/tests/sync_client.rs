@@ -4,8 +4,9 @@
 
 mod sync_support;
 
-use canopy::store::{CommitOptions, MergeOptions, MergeOutcome};
-use canopy::sync::client::{self, remote, CloneOptions, FetchOptions, PushSpec, RefResult};
+use canopy::store::Branch;
+use canopy::store::{CommitOptions, MergeOutcome};
+use canopy::sync::client::{self, remote, CloneOptions, FetchOptions, PullOptions, RefResult};
 use canopy::sync::pack::Filter;
 use canopy::{Path, Repo};
 use sync_support::git;
@@ -19,29 +20,19 @@ fn msg(m: &str) -> CommitOptions {
 }
 
 fn push_branch(repo: &Repo, remote_name: &str, branch: &str, force: bool) -> RefResult {
-    let url = remote::url(repo, remote_name).unwrap();
-    let mut t = client::open_transport(&url).unwrap();
-    let head = repo.branch(branch).unwrap().head().unwrap();
-    let spec = PushSpec {
-        new: head,
-        remote_ref: format!("refs/heads/{branch}"),
-        force,
-    };
-    let out = client::push(repo, t.as_mut(), &[spec], &[], Some(remote_name), None).unwrap();
-    out.refs.into_iter().next().unwrap().1
+    let branch = repo.branch(branch).unwrap();
+    client::push_branch(repo, &branch, Some(remote_name), force, &[], None)
+        .unwrap()
+        .1
 }
 
 fn pull(repo: &Repo, remote_name: &str, branch: &str) -> MergeOutcome {
-    client::fetch(repo, remote_name, &mut FetchOptions::default()).unwrap();
-    let theirs = repo
-        .refs()
-        .resolve(&format!("refs/remotes/{remote_name}/{branch}"))
-        .unwrap()
-        .unwrap();
-    repo.branch(branch)
-        .unwrap()
-        .merge(theirs, &MergeOptions::default())
-        .unwrap()
+    let branch = repo.branch(branch).unwrap();
+    let mut opts = PullOptions {
+        remote: Some(remote_name.into()),
+        ..PullOptions::default()
+    };
+    client::pull(repo, &branch, &mut opts).unwrap().merge
 }
 
 #[test]
@@ -194,17 +185,21 @@ fn replicas_converge_on_counters_sets_and_text() {
         .set(p("notes"), "one\ntwo\nthree\nfour\nFIVE\n")
         .commit(&msg("b"))
         .unwrap();
-    // a syncs first, then b (pull merges, push), then a pulls again.
+    // a syncs first, then b (pull merges, push), then a again: the library's sync, as
+    // `canopy sync` runs it, with the remote's progress reported to a callback.
     for (r, name) in [(&a, "a"), (&b, "b"), (&a, "a")] {
-        let outcome = pull(r, "origin", "main");
+        let mut messages = 0;
+        let mut count = |_: &str| messages += 1;
+        let mut opts = PullOptions {
+            progress: Some(&mut count),
+            ..PullOptions::default()
+        };
+        let synced = client::sync(r, &r.branch("main").unwrap(), &mut opts).unwrap();
+        assert!(synced.in_sync(), "{name}: {synced:?}");
+        assert_eq!(synced.pull().remote, "origin");
         assert!(
-            !matches!(outcome, MergeOutcome::Conflicts(_)),
-            "{name}: {outcome:?}"
-        );
-        let pushed = push_branch(r, "origin", "main", false);
-        assert!(
-            matches!(pushed, RefResult::Ok { .. } | RefResult::UpToDate),
-            "{name}: {pushed:?}"
+            !matches!(synced.pull().merge, MergeOutcome::Conflicts(_)),
+            "{name}"
         );
     }
     let (ha, hb) = (
@@ -220,6 +215,52 @@ fn replicas_converge_on_counters_sets_and_text() {
         b"ONE\ntwo\nthree\nfour\nFIVE\n"
     );
     git(&tmp.path().join("origin"), &["fsck", "--strict"]);
+}
+
+/// A sync whose pull conflicts changes nothing here and pushes nothing; after the conflict is
+/// settled by hand, the next sync pushes the merge.
+#[test]
+fn a_sync_that_conflicts_changes_nothing_and_pushes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Repo::init(tmp.path().join("origin")).unwrap();
+    origin
+        .branch("main")
+        .unwrap()
+        .set(&p("note"), "base\n", &msg("seed"))
+        .unwrap();
+    let url = tmp.path().join("origin").display().to_string();
+    let a = client::clone(&url, &tmp.path().join("a"), &mut CloneOptions::default()).unwrap();
+    let b = client::clone(&url, &tmp.path().join("b"), &mut CloneOptions::default()).unwrap();
+    let main = |r: &Repo| -> Branch { r.branch("main").unwrap() };
+    main(&a).set(&p("note"), "from a\n", &msg("a")).unwrap();
+    main(&b).set(&p("note"), "from b\n", &msg("b")).unwrap();
+    let synced = client::sync(&a, &main(&a), &mut PullOptions::default()).unwrap();
+    assert!(synced.in_sync());
+    let before = main(&b).head().unwrap();
+    let origin_head = main(&origin).head().unwrap();
+    let synced = client::sync(&b, &main(&b), &mut PullOptions::default()).unwrap();
+    let MergeOutcome::Conflicts(conflicts) = &synced.pull().merge else {
+        panic!("expected a conflict: {synced:?}");
+    };
+    assert_eq!(
+        conflicts.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+        ["note"]
+    );
+    assert!(synced.push.is_none() && !synced.in_sync());
+    assert_eq!(main(&b).head().unwrap(), before, "the branch is unchanged");
+    assert_eq!(main(&origin).head().unwrap(), origin_head, "nothing was pushed");
+    // Settled by hand (b takes a's value on top of the remote's head), the next sync pushes.
+    let theirs = b.refs().resolve("refs/remotes/origin/main").unwrap().unwrap();
+    main(&b).reset(theirs, &msg("reset")).unwrap();
+    main(&b)
+        .set(&p("note"), "from a and b\n", &msg("settled"))
+        .unwrap();
+    let synced = client::sync(&b, &main(&b), &mut PullOptions::default()).unwrap();
+    assert!(synced.in_sync(), "{synced:?}");
+    assert_eq!(main(&origin).get(&p("note")).unwrap().unwrap(), b"from a and b\n");
+    // A branch with no commits has nothing to push: a clear refusal.
+    let err = client::push_branch(&b, &b.branch("empty").unwrap(), None, false, &[], None).unwrap_err();
+    assert!(err.to_string().contains("no commits to push"), "{err}");
 }
 
 #[cfg(feature = "http-client")]

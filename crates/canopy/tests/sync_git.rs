@@ -479,3 +479,80 @@ fn tags_travel_both_ways() {
     git(&store, &["fsck", "--strict"]);
     git(&c, &["fsck", "--strict"]);
 }
+
+/// Objects are served by id only while a reference reaches them (Git's
+/// `uploadpack.allowReachableSHA1InWant`): an old commit and a value of the history can be
+/// fetched by id, protocol v2 and v0; after `reset --force`, the dropped commit and the value
+/// only it held cannot, and git says why.
+#[test]
+fn objects_no_reference_reaches_are_not_served_by_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let repo = store_with_history(&store, 4);
+    let main = repo.branch("main").unwrap();
+    let kept = main.head().unwrap().unwrap();
+    main.set(&p("secret"), "dropped later\n", &CommitOptions::message("oops"))
+        .unwrap();
+    let dropped = main.head().unwrap().unwrap();
+    let secret = repo
+        .objects()
+        .read_kind(
+            &repo.commit_info(dropped).unwrap().commit.tree,
+            canopy::object::ObjectKind::Tree,
+        )
+        .unwrap();
+    let secret_blob = canopy::object::TreeEntry::parse_all(repo.hash_kind(), &secret)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == b"secret")
+        .unwrap()
+        .id;
+    let old_blob = git(&store, &["rev-parse", &format!("{kept}~2:items/1")])
+        .trim()
+        .to_string();
+    let old_commit = git(&store, &["rev-parse", &format!("{kept}~1")])
+        .trim()
+        .to_string();
+    main.reset(kept, &CommitOptions::message("reset")).unwrap();
+    let server = Server::start(canopy_handler(store.clone()));
+    let url = server.url("/git");
+
+    git(tmp.path(), &["init", "-q", "--bare", "client"]);
+    let client = tmp.path().join("client");
+    for protocol in ["version=2", "version=0"] {
+        let fetch = |what: &str| {
+            git_output(
+                &client,
+                &["-c", &format!("protocol.{protocol}"), "fetch", "-q", &url, what],
+            )
+        };
+        // Reachable from main: served, a commit and a value alike.
+        for id in [&old_commit, &old_blob] {
+            let out = fetch(id);
+            assert!(
+                out.status.success(),
+                "{protocol} {id}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Reachable from nothing any more: refused.
+        for id in [dropped.to_hex(), secret_blob.to_hex()] {
+            let out = fetch(&id);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{protocol} {id} was served");
+            assert!(err.contains("not our ref"), "{protocol} {id}: {err}");
+        }
+    }
+    assert!(
+        git_output(&client, &["cat-file", "-e", &dropped.to_hex()])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert!(
+        git_output(&client, &["cat-file", "-e", &secret_blob.to_hex()])
+            .status
+            .code()
+            != Some(0)
+    );
+}

@@ -431,9 +431,17 @@ pub struct Served {
 
 impl Served {
     pub fn start(sb: &Sandbox, store: &Path) -> Served {
+        Served::start_with(sb, store, |cmd| {
+            cmd.stderr(std::process::Stdio::null());
+        })
+    }
+
+    /// As [`Served::start`], with `configure` applied to the command first (its stderr, its
+    /// environment).
+    pub fn start_with(sb: &Sandbox, store: &Path, configure: impl FnOnce(&mut Command)) -> Served {
         let mut cmd = sb.canopy_command(store, &["serve", "--addr", "127.0.0.1:0"]);
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
+        configure(&mut cmd);
+        cmd.stdout(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("canopy serve starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use canopy::backend::{Expected, RefLog};
 use canopy::object::{ObjectId, ObjectKind};
+use canopy::retry::{Retry, COMMIT_ATTEMPTS};
 use canopy::store::{diff_trees, is_binary, CommitOptions, MergeOptions, MergeOutcome};
 use canopy::tree::{Entry, Tree};
 use canopy::{Path, Repo};
@@ -35,9 +36,6 @@ use crate::AppState;
 
 /// Values up to this size are sent inline in a preview's conflicts.
 const MAX_INLINE: usize = 1 << 20;
-
-/// Attempts at a resolved merge while other writers keep moving the branch.
-const MAX_ATTEMPTS: usize = 50;
 
 #[derive(Deserialize)]
 pub(crate) struct BranchOnly {
@@ -156,7 +154,9 @@ pub(crate) async fn merge(
             });
         }
         let store = repo.objects();
-        for _ in 0..MAX_ATTEMPTS {
+        // Again while other writers keep moving the branch (the crate's one retry policy).
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+        loop {
             let head = branch.head()?;
             if expected.is_some() && head != expected {
                 return Err(moved(head));
@@ -227,6 +227,9 @@ pub(crate) async fn merge(
                     commit: commit_id.to_hex(),
                     outcome: wire::MergeOutcome::Merged.as_str().to_string(),
                 });
+            }
+            if !retry.again() {
+                break;
             }
         }
         Err(ApiError::unavailable(

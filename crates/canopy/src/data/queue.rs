@@ -49,11 +49,9 @@ use super::{
 };
 use crate::object::ObjectKind;
 use crate::path::Path;
-use crate::store::{Branch, CommitOptions, Error, Result, View};
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
+use crate::store::{again_or_give_up, Branch, CommitOptions, Result, View};
 use crate::tree::Entry;
-
-/// How many times a push or pop starts over after losing a race before giving up.
-const MAX_ROUNDS: u32 = 10_000;
 
 /// A handle on the queue at one path of a branch. Cheap to clone; `Send + Sync`.
 pub struct Queue<T> {
@@ -147,7 +145,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Appends `value` at the end of the queue, in one commit; returns its key.
     pub fn push(&self, value: &T) -> Result<String> {
-        for _ in 0..MAX_ROUNDS {
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+        loop {
             let key = format!("{:016}-{}-{}", now_micros(), self.replica, next_sequence());
             let path = self.item_path(&key)?;
             let bytes = encode(&path, value)?;
@@ -162,8 +161,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if tx.commit_checked(&opts)?.is_ok() {
                 return Ok(key);
             }
+            again_or_give_up(&mut retry, self.branch.name())?;
         }
-        Err(self.gave_up())
     }
 
     /// Removes the first item and returns it, in one commit; `None` when the queue is empty.
@@ -174,7 +173,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// As [`Queue::pop`], with the item's key. On a lost race with another popper of this
     /// branch, starts over with the new first item, so no two pops get the same item here.
     pub fn pop_item(&self) -> Result<Option<Item<T>>> {
-        for _ in 0..MAX_ROUNDS {
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+        loop {
             let view = self.branch.view()?;
             let Some((key, path, bytes)) = self.first(&view)? else {
                 return Ok(None);
@@ -201,8 +201,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if tx.commit_checked(&opts)?.is_ok() {
                 return Ok(Some(Item { key, value }));
             }
+            // Another popper took this item first: start over with the new first item.
+            again_or_give_up(&mut retry, self.branch.name())?;
         }
-        Err(self.gave_up())
     }
 
     /// The first item, without removing it.
@@ -362,13 +363,6 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
             None => tx,
         })
-    }
-
-    fn gave_up(&self) -> Error {
-        Error::TooManyRetries {
-            branch: self.branch.name().to_string(),
-            attempts: MAX_ROUNDS,
-        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! Branch handles and transactions: every write is a commit, and the branch moves only by
 //! compare-and-swap.
 
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -14,10 +12,8 @@ use crate::contents::Contents;
 use crate::merge::tree::ConflictSide;
 use crate::object::{ObjectId, ObjectKind};
 use crate::path::Path;
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
 use crate::tree::{Entry, EntryKind, Tree};
-
-/// How many times a write is re-applied on a moved head before giving up.
-pub(super) const MAX_ATTEMPTS: u32 = 500;
 
 /// A named branch of a store. Reads see the head at the moment of the call; each write is one
 /// commit. Cheap to clone; `Send + Sync`.
@@ -341,9 +337,8 @@ impl Transaction {
         let mut start_tree: Option<Tree> = None;
         let mut ours: Option<Tree> = None;
         let lane = repo.lane(self.branch.ref_name());
-        let mut attempt = 0;
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
         loop {
-            attempt += 1;
             // Built on the newest commit of this branch in this process, published or not.
             let building = lane.begin(|| self.branch.head())?;
             let head = building.tip();
@@ -418,13 +413,7 @@ impl Transaction {
                 return Ok(Ok(answer));
             }
             // Built on a head another process replaced: again, on the new head.
-            if attempt >= MAX_ATTEMPTS {
-                return Err(Error::TooManyRetries {
-                    branch: self.branch.name.clone(),
-                    attempts: attempt,
-                });
-            }
-            backoff(attempt);
+            again_or_give_up(&mut retry, &self.branch.name)?;
         }
     }
 
@@ -478,13 +467,14 @@ impl Transaction {
     }
 }
 
-/// Sleeps a little before retrying, longer after each lost race, with jitter so that
-/// contending writers spread out.
-fn backoff(attempt: u32) {
-    let nanos = crate::platform::since_epoch().subsec_nanos();
-    let jitter = (nanos ^ crate::platform::process_id().wrapping_mul(2654435761)) % 1000;
-    let base_us = 200u64 << attempt.min(6);
-    crate::platform::pause(Duration::from_micros(
-        base_us + u64::from(jitter) * base_us / 1000,
-    ));
+/// After a lost compare-and-swap on `branch`: pauses before the next attempt ([`Retry`]'s one
+/// policy), or gives up with [`Error::TooManyRetries`] when the attempts are spent.
+pub(crate) fn again_or_give_up(retry: &mut Retry, branch: &str) -> Result<()> {
+    if retry.again() {
+        return Ok(());
+    }
+    Err(Error::TooManyRetries {
+        branch: branch.to_string(),
+        attempts: retry.made(),
+    })
 }

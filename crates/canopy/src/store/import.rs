@@ -16,10 +16,12 @@
 
 use std::cmp::Ordering;
 
+use super::again_or_give_up;
 use super::{Branch, CommitOptions, Error, Repo, Result};
 use crate::backend::{ContentAddressable, Expected, RefLog, WriteBatch};
 use crate::object::{escape_bytes, Commit, Mode, ObjectId, ObjectKind, TreeEntry};
 use crate::path::{check_step, Path};
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
 use crate::tree;
 
 /// How imported values combine with what the branch holds.
@@ -147,9 +149,8 @@ impl<'a> Importer<'a> {
             .clone()
             .or_else(|| opts.author.clone())
             .unwrap_or_else(|| repo.default_signature());
-        let mut attempt = 0u32;
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
         loop {
-            attempt += 1;
             let head = self.branch.head()?;
             let base_root = match (head, self.mode) {
                 (Some(id), ImportMode::Merge) => Some(repo.commit_info(id)?.commit.tree),
@@ -189,22 +190,13 @@ impl<'a> Importer<'a> {
                     trees,
                 });
             }
-            if attempt >= MAX_ATTEMPTS {
-                return Err(Error::TooManyRetries {
-                    branch: self.branch.name().to_string(),
-                    attempts: attempt,
-                });
-            }
             // Lost the race: rebuild the trees on the new head in a fresh (small) batch; the
             // blobs are already stored.
-            std::thread::sleep(std::time::Duration::from_millis(1 << attempt.min(8)));
+            again_or_give_up(&mut retry, self.branch.name())?;
             batch = repo.objects().begin_batch()?;
         }
     }
 }
-
-/// How many times a lost compare-and-swap is retried on the new head.
-const MAX_ATTEMPTS: u32 = 50;
 
 fn finished() -> Error {
     Error::Backend(crate::backend::Error::Io {

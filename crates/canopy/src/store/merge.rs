@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use super::{Branch, CommitOptions, Error, Repo, Result};
+use super::again_or_give_up;
+use super::{Branch, CommitOptions, Repo, Result};
 use crate::backend::{Expected, RefLog};
 use crate::merge::attributes::Attributes;
 use crate::merge::drivers::{Driver, Drivers, MergeContext};
@@ -21,6 +22,7 @@ use crate::merge::tree::{merge_trees, ConflictSide, PathConflict, Resolution, Re
 use crate::merge::{Conflict, EqualChanges};
 use crate::object::{Mode, ObjectId, ObjectKind, Signature};
 use crate::path::Path;
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
 use crate::tree::{Entry, Tree};
 
 /// Which side wins every conflict (`-X ours` / `-X theirs`); `None` reports conflicts.
@@ -427,7 +429,13 @@ impl Branch {
     pub fn merge(&self, from: ObjectId, opts: &MergeOptions) -> Result<MergeOutcome> {
         let repo = self.repo();
         repo.commit_info(from)?;
-        for _ in 0..super::branch::MAX_ATTEMPTS {
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+        let mut first = true;
+        loop {
+            // Every attempt after the first follows a head another writer moved.
+            if !std::mem::take(&mut first) {
+                again_or_give_up(&mut retry, self.name())?;
+            }
             let head = self.head()?;
             let log = |message: String| RefLog {
                 who: opts
@@ -487,9 +495,5 @@ impl Branch {
                 return Ok(MergeOutcome::Merged(commit));
             }
         }
-        Err(Error::TooManyRetries {
-            branch: self.name().to_string(),
-            attempts: super::branch::MAX_ATTEMPTS,
-        })
     }
 }

@@ -28,6 +28,7 @@ mod watch;
 
 pub use bisect::{Bisect, BisectOutcome, BisectStep, Next as BisectNext, Verdict};
 pub use blame::BlameLine;
+pub(crate) use branch::again_or_give_up;
 pub use branch::{Branch, Change, TestAndSet, Transaction};
 pub use date::parse_git_date;
 pub use diff::{diff_trees, ChangeKind, PathChange, Side};
@@ -37,6 +38,7 @@ pub use identity::{local_offset_minutes, Role, FALLBACK_EMAIL, FALLBACK_NAME};
 pub use import::{export, Exported, ImportMode, ImportOutcome, Importer};
 pub use merge::{Favor, MergeOptions, MergeOutcome, MergeSides};
 pub use patch::{is_binary, line_hunks, split_lines, unified_diff, LineHunk};
+pub use rename::{detect_renames, RenamePair};
 pub use repo::{CommitOptions, InitOptions, Repo};
 pub use squash::{SquashOutcome, SQUASH_REF};
 pub use undo::RevertOutcome;

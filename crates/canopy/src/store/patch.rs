@@ -46,6 +46,11 @@ pub fn unified_diff(old: &[u8], new: &[u8], context: usize) -> String {
     let b = split_lines(new);
     let hunks = line_hunks(old, new);
     let mut out = String::new();
+    // Git's default function name after `@@` (no diff driver): the nearest line above the block
+    // that starts like an identifier, searched back to the previous block's start; when none is
+    // found there, the previous block's name stays (as xdiff's `xdl_emit_diff` does).
+    let mut func: &[u8] = b"";
+    let mut searched_to = 0;
     let mut i = 0;
     while i < hunks.len() {
         // Changes closer than twice the context share one `@@` block.
@@ -57,12 +62,25 @@ pub fn unified_diff(old: &[u8], new: &[u8], context: usize) -> String {
         let start_b = hunks[i].after.start - (hunks[i].before.start - start_a);
         let end_a = (hunks[j].before.end + context).min(a.len());
         let end_b = hunks[j].after.end + (end_a - hunks[j].before.end);
-        let _ = writeln!(
+        if let Some(line) = a[searched_to..start_a]
+            .iter()
+            .rev()
+            .find_map(|l| function_line(l))
+        {
+            func = line;
+        }
+        searched_to = start_a;
+        let _ = write!(
             out,
             "@@ -{} +{} @@",
             range_text(start_a, end_a - start_a),
             range_text(start_b, end_b - start_b)
         );
+        if !func.is_empty() {
+            out.push(' ');
+            out.push_str(&String::from_utf8_lossy(func));
+        }
+        out.push('\n');
         let mut pos_a = start_a;
         for h in &hunks[i..=j] {
             for line in &a[pos_a..h.before.start] {
@@ -82,6 +100,23 @@ pub fn unified_diff(old: &[u8], new: &[u8], context: usize) -> String {
         i = j + 1;
     }
     out
+}
+
+/// `line` as a function name for a hunk header, if it is one by Git's default rule (`def_ff`
+/// in xdiff): it starts with a letter, `_` or `$`; at most 80 bytes, trailing white space cut.
+fn function_line(line: &[u8]) -> Option<&[u8]> {
+    let first = *line.first()?;
+    if !(first.is_ascii_alphabetic() || first == b'_' || first == b'$') {
+        return None;
+    }
+    let mut line = &line[..line.len().min(80)];
+    while let [rest @ .., last] = line {
+        if !matches!(last, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+            break;
+        }
+        line = rest;
+    }
+    Some(line)
 }
 
 /// `start,count` as in a hunk header: 1-based, `,1` left out, and the line before an empty range.

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::patch::is_binary;
-use super::{diff_trees, ChangeKind, Result};
+use super::{diff_trees, ChangeKind, PathChange, Result, Side};
 use crate::backend::ContentAddressable;
 use crate::object::{Mode, ObjectId, ObjectKind};
 use crate::path::Path;
@@ -63,7 +63,7 @@ pub(crate) fn renamed_from(
             continue;
         }
         let src = store.read_kind(i, ObjectKind::Blob)?;
-        let score = similarity(&src, &dst, &dst_count);
+        let score = similarity(&src, &dst, &dst_count, MINIMUM_SCORE);
         if score >= MINIMUM_SCORE {
             scored.push((p, *i, score));
         }
@@ -82,20 +82,242 @@ pub(crate) fn renamed_from(
     Ok(best)
 }
 
+/// A rename `git diff` reports: the value removed at `changes[from]` is the one added at
+/// `changes[to]`, `score` similar (out of 60,000; [`RenamePair::percent`] as git prints it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenamePair {
+    pub from: usize,
+    pub to: usize,
+    pub score: u64,
+}
+
+impl RenamePair {
+    /// The similarity index git prints (`similarity index N%`, `R0NN`).
+    pub fn percent(&self) -> u64 {
+        self.score * 100 / MAX_SCORE
+    }
+}
+
+/// Above this many destinations × sources, only exact renames are looked for (Git's default
+/// `diff.renameLimit` of 1,000, squared).
+const RENAME_LIMIT: usize = 1000;
+/// Candidates kept per destination in the similarity matrix (`NUM_CANDIDATE_PER_DST`).
+const CANDIDATES_PER_DESTINATION: usize = 4;
+
+/// The renames `git diff` (rename detection on, `-M50%`, no copies, no breaks) finds among
+/// `changes`, in the order of [`diff_trees`] (`diffcore-rename.c`): exact renames (same value;
+/// among several sources the one with the same file name, else the first); then pairs whose file
+/// names are unique among the sources and destinations left and match, if at least 75% similar;
+/// then the best-scoring pairs of the rest, if at least 50% similar, each source used once.
+/// Only regular files are renamed with edits; symbolic links and submodules only when exact.
+pub fn detect_renames(store: &dyn ContentAddressable, changes: &[PathChange]) -> Result<Vec<RenamePair>> {
+    let sources: Vec<usize> = (0..changes.len())
+        .filter(|&i| changes[i].kind == ChangeKind::Removed)
+        .collect();
+    let destinations: Vec<usize> = (0..changes.len())
+        .filter(|&i| changes[i].kind == ChangeKind::Added)
+        .collect();
+    let mut pairs = Vec::new();
+    if sources.is_empty() || destinations.is_empty() {
+        return Ok(pairs);
+    }
+    let old = |i: usize| changes[i].old.expect("a removed value has an old side");
+    let new = |i: usize| changes[i].new.expect("an added value has a new side");
+    let mut used = vec![false; changes.len()];
+    let mut renamed = vec![false; changes.len()];
+    fn record(
+        pairs: &mut Vec<RenamePair>,
+        used: &mut [bool],
+        renamed: &mut [bool],
+        from: usize,
+        to: usize,
+        score: u64,
+    ) {
+        used[from] = true;
+        renamed[to] = true;
+        pairs.push(RenamePair { from, to, score });
+    }
+
+    // Exact renames.
+    for &d in &destinations {
+        let target = new(d);
+        let mut best: Option<(usize, u8)> = None;
+        for &s in &sources {
+            let source = old(s);
+            if used[s] || source.id != target.id {
+                continue;
+            }
+            if (!is_regular(source.mode) || !is_regular(target.mode)) && source.mode != target.mode {
+                continue;
+            }
+            let score = 1 + u8::from(basename_same(&changes[s].path, &changes[d].path));
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((s, score));
+                if score == 2 {
+                    break;
+                }
+            }
+        }
+        if let Some((s, _)) = best {
+            record(&mut pairs, &mut used, &mut renamed, s, d, MAX_SCORE);
+        }
+    }
+
+    // What is left, with each side's content read once (regular files only).
+    let mut contents: HashMap<usize, (usize, HashMap<u32, u64>)> = HashMap::new();
+    let mut counts = |i: usize, side: Side| -> Result<Option<(usize, HashMap<u32, u64>)>> {
+        if !is_regular(side.mode) {
+            return Ok(None);
+        }
+        if let Some(c) = contents.get(&i) {
+            return Ok(Some(c.clone()));
+        }
+        let data = store.read_kind(&side.id, ObjectKind::Blob)?;
+        let c = (data.len(), span_counts(&data));
+        contents.insert(i, c.clone());
+        Ok(Some(c))
+    };
+    let mut score_of = |s: usize, d: usize, minimum: u64| -> Result<u64> {
+        let (Some((sl, sc)), Some((dl, dc))) = (counts(s, old(s))?, counts(d, new(d))?) else {
+            return Ok(0);
+        };
+        Ok(similarity_of_counts(sl, &sc, dl, &dc, minimum))
+    };
+
+    // Unique file names on both sides.
+    let left: Vec<usize> = sources.iter().copied().filter(|&s| !used[s]).collect();
+    let unique = |indexes: &mut dyn Iterator<Item = usize>| {
+        let mut by_name: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+        for i in indexes {
+            let name = basename(&changes[i].path).to_vec();
+            by_name.entry(name).and_modify(|e| *e = None).or_insert(Some(i));
+        }
+        by_name
+    };
+    let source_names = unique(&mut left.iter().copied());
+    let destination_names = unique(&mut destinations.iter().copied().filter(|&d| !renamed[d]));
+    for &s in &left {
+        let name = basename(&changes[s].path);
+        let (Some(Some(src)), Some(Some(d))) = (source_names.get(name), destination_names.get(name)) else {
+            continue;
+        };
+        debug_assert_eq!(*src, s);
+        if renamed[*d] {
+            continue;
+        }
+        let score = score_of(s, *d, MIN_BASENAME_SCORE)?;
+        if score >= MIN_BASENAME_SCORE {
+            record(&mut pairs, &mut used, &mut renamed, s, *d, score);
+        }
+    }
+
+    // The matrix of what is left: the best candidates per destination, best pairs first.
+    let left: Vec<usize> = sources.iter().copied().filter(|&s| !used[s]).collect();
+    let waiting: Vec<usize> = destinations.iter().copied().filter(|&d| !renamed[d]).collect();
+    if left.is_empty()
+        || waiting.is_empty()
+        || waiting.len().saturating_mul(left.len()) > RENAME_LIMIT * RENAME_LIMIT
+    {
+        return Ok(pairs);
+    }
+    let mut matrix: Vec<Candidate> = Vec::with_capacity(waiting.len() * CANDIDATES_PER_DESTINATION);
+    for &d in &waiting {
+        let mut best = [Candidate::NONE; CANDIDATES_PER_DESTINATION];
+        for &s in &left {
+            let c = Candidate {
+                score: score_of(s, d, MINIMUM_SCORE)?,
+                name_score: u8::from(basename_same(&changes[s].path, &changes[d].path)),
+                pair: Some((s, d)),
+            };
+            let mut worst = 0;
+            for i in 1..best.len() {
+                if best[i].order(&best[worst]).is_gt() {
+                    worst = i;
+                }
+            }
+            if best[worst].order(&c).is_gt() {
+                best[worst] = c;
+            }
+        }
+        matrix.extend(best);
+    }
+    matrix.sort_by(Candidate::order);
+    for c in matrix {
+        let Some((s, d)) = c.pair else { break };
+        if c.score < MINIMUM_SCORE {
+            break;
+        }
+        if renamed[d] || used[s] {
+            continue;
+        }
+        record(&mut pairs, &mut used, &mut renamed, s, d, c.score);
+    }
+    Ok(pairs)
+}
+
+/// A (source, destination) pair in the similarity matrix (`struct diff_score`).
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    score: u64,
+    name_score: u8,
+    pair: Option<(usize, usize)>,
+}
+
+impl Candidate {
+    const NONE: Candidate = Candidate {
+        score: 0,
+        name_score: 0,
+        pair: None,
+    };
+
+    /// Git's `score_compare`: empty slots last, then higher scores, then the same file name.
+    fn order(&self, other: &Candidate) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.pair, other.pair) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            _ => other
+                .score
+                .cmp(&self.score)
+                .then(other.name_score.cmp(&self.name_score)),
+        }
+    }
+}
+
+/// The file name: what follows the last `/`.
+fn basename(path: &Path) -> &[u8] {
+    path.steps().last().map_or(&[][..], Vec::as_slice)
+}
+
+fn basename_same(a: &Path, b: &Path) -> bool {
+    basename(a) == basename(b)
+}
+
 fn is_regular(mode: Mode) -> bool {
     matches!(mode, Mode::File | Mode::Executable)
 }
 
 /// Git's `estimate_similarity`: how much of the larger side is material found on both sides, on
 /// a scale of [`MAX_SCORE`]; 0 when the sizes alone rule a rename out.
-fn similarity(src: &[u8], dst: &[u8], dst_count: &HashMap<u32, u64>) -> u64 {
-    let (src_size, dst_size) = (src.len() as u64, dst.len() as u64);
+/// `minimum` is the score the caller needs (sizes too far apart to reach it score 0 unread).
+fn similarity(src: &[u8], dst: &[u8], dst_count: &HashMap<u32, u64>, minimum: u64) -> u64 {
+    similarity_of_counts(src.len(), &span_counts(src), dst.len(), dst_count, minimum)
+}
+
+fn similarity_of_counts(
+    src_len: usize,
+    src_count: &HashMap<u32, u64>,
+    dst_len: usize,
+    dst_count: &HashMap<u32, u64>,
+    minimum: u64,
+) -> u64 {
+    let (src_size, dst_size) = (src_len as u64, dst_len as u64);
     let max_size = src_size.max(dst_size);
     let delta_size = max_size - src_size.min(dst_size);
-    if max_size * (MAX_SCORE - MINIMUM_SCORE) < delta_size * MAX_SCORE || dst_size == 0 {
+    if max_size * (MAX_SCORE - minimum) < delta_size * MAX_SCORE || dst_size == 0 {
         return 0;
     }
-    let src_count = span_counts(src);
     let copied: u64 = src_count
         .iter()
         .map(|(h, &n)| n.min(dst_count.get(h).copied().unwrap_or(0)))
@@ -139,11 +361,14 @@ mod tests {
         let a = b"one\ntwo\nthree\nfour\n";
         let b = b"one\ntwo\nthree\nFOUR\n";
         // 14 of the 19 bytes survive.
-        assert_eq!(similarity(a, b, &span_counts(b)), 14 * MAX_SCORE / 19);
-        assert_eq!(similarity(a, a, &span_counts(a)), MAX_SCORE);
+        assert_eq!(
+            similarity(a, b, &span_counts(b), MINIMUM_SCORE),
+            14 * MAX_SCORE / 19
+        );
+        assert_eq!(similarity(a, a, &span_counts(a), MINIMUM_SCORE), MAX_SCORE);
         // Far apart in size: no rename, whatever they share.
         let big = b"one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n";
-        assert_eq!(similarity(a, big, &span_counts(big)), 0);
+        assert_eq!(similarity(a, big, &span_counts(big), MINIMUM_SCORE), 0);
         // CRLF counts as LF in text.
         assert_eq!(span_counts(b"x\r\n"), span_counts(b"x\n"));
     }

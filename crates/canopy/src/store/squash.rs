@@ -23,9 +23,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Error, Repo, Result};
+use super::again_or_give_up;
+use super::{Repo, Result};
 use crate::backend::{Expected, RefLog};
 use crate::object::{Commit, ObjectId, ObjectKind};
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
 
 /// The reference that records the latest squash (its root commit).
 pub const SQUASH_REF: &str = "refs/canopy/squash";
@@ -78,8 +80,8 @@ impl Repo {
         let mut rewritten = Vec::new();
         for (name, _) in self.branches()? {
             let branch = self.branch(&name)?;
-            for attempt in 0.. {
-                let Some(head) = branch.head()? else { break };
+            let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
+            while let Some(head) = branch.head()? {
                 if !self.is_ancestor(point, head)? {
                     break; // does not contain the squash point (behind it, or forked): left alone
                 }
@@ -100,12 +102,7 @@ impl Repo {
                     rewritten.push((name.clone(), head, new_head));
                     break;
                 }
-                if attempt >= 16 {
-                    return Err(Error::TooManyRetries {
-                        branch: name.clone(),
-                        attempts: attempt + 1,
-                    });
-                }
+                again_or_give_up(&mut retry, &name)?;
             }
         }
         if !rewritten.is_empty() {

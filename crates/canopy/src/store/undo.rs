@@ -6,16 +6,13 @@
 //! on the new head. `reset` is the only forced move: the branch points where it is told, and the
 //! head it leaves stays findable in the reflog.
 
-use std::time::Duration;
-
+use super::again_or_give_up;
 use super::{Branch, CommitOptions, Error, MergeSides, Result};
 use crate::backend::{Expected, RefLog, ReflogEntry};
 use crate::merge::tree::{ConflictSide, PathConflict};
 use crate::object::ObjectId;
+use crate::retry::{Retry, COMMIT_ATTEMPTS};
 use crate::tree::Tree;
-
-/// How many times a revert or rollback is redone on a moved head before giving up.
-const MAX_ATTEMPTS: u32 = 500;
 
 /// What [`Branch::revert`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,9 +32,8 @@ impl Branch {
     pub fn rollback(&self, target: ObjectId, opts: &CommitOptions) -> Result<ObjectId> {
         let repo = self.repo();
         let tree = repo.commit_info(target)?.commit.tree;
-        let mut attempt = 0;
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
         loop {
-            attempt += 1;
             let head = self.head()?;
             if let Some(h) = head {
                 if repo.commit_info(h)?.commit.tree == tree {
@@ -53,7 +49,7 @@ impl Branch {
             {
                 return Ok(commit);
             }
-            retry_or_give_up(self, attempt)?;
+            again_or_give_up(&mut retry, self.name())?;
         }
     }
 
@@ -68,9 +64,8 @@ impl Branch {
             Some(&p) => Tree::from_id(repo.commit_info(p)?.commit.tree),
             None => Tree::empty(),
         };
-        let mut attempt = 0;
+        let mut retry = Retry::attempts(COMMIT_ATTEMPTS);
         loop {
-            attempt += 1;
             let head = self.head()?.ok_or_else(|| Error::InvalidRev {
                 rev: self.name().to_string(),
                 reason: "the branch has no commits to revert on".into(),
@@ -98,7 +93,7 @@ impl Branch {
             {
                 return Ok(RevertOutcome::Committed(new));
             }
-            retry_or_give_up(self, attempt)?;
+            again_or_give_up(&mut retry, self.name())?;
         }
     }
 
@@ -146,17 +141,6 @@ fn reflog_line(branch: &Branch, opts: &CommitOptions, what: &str) -> RefLog {
         who,
         message: format!("{what}: {summary}"),
     }
-}
-
-fn retry_or_give_up(branch: &Branch, attempt: u32) -> Result<()> {
-    if attempt >= MAX_ATTEMPTS {
-        return Err(Error::TooManyRetries {
-            branch: branch.name().to_string(),
-            attempts: attempt,
-        });
-    }
-    crate::platform::pause(Duration::from_micros(200u64 << attempt.min(6)));
-    Ok(())
 }
 
 #[cfg(test)]

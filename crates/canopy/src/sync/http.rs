@@ -212,6 +212,8 @@ pub fn upload_pack(repo: &Repo, body: &mut dyn Read, headers: &RequestHeaders) -
     let req = match upload::parse_v0_request(repo, &mut &request[..]) {
         Ok(r) if r.empty => return response(200, CT, Vec::new()),
         Ok(r) => r,
+        // A want the policy refuses is answered as git does, with an `ERR` packet git prints.
+        Err(e @ Error::Refused(_)) => return response(200, CT, upload::err_packet(&e.to_string())),
         Err(e) => return text(400, &e.to_string()),
     };
     match upload::fetch_v0(repo, &req) {

@@ -279,7 +279,83 @@ pub fn parse_fetch_args(repo: &Repo, args: &[String]) -> Result<FetchArgs> {
             other => return Err(Error::Protocol(format!("unexpected fetch argument '{other}'"))),
         }
     }
+    check_wants_reachable(repo, &f.request.wants)?;
     Ok(f)
+}
+
+/// Refuses any want that no advertised reference reaches (Git's `uploadpack.allowReachableSHA1InWant`
+/// semantics, applied to trees and blobs too): an object that was reachable once (before a
+/// `reset --force`, a deleted branch) is not served by id. Wants at a tip answer at once; others
+/// are looked for by walking commits from the tips, then their trees, until all are found.
+pub fn check_wants_reachable(repo: &Repo, wants: &[ObjectId]) -> Result<()> {
+    let tips: HashSet<ObjectId> = list_refs(repo)?
+        .into_iter()
+        .flat_map(|r| [r.id, r.peeled])
+        .flatten()
+        .collect();
+    let mut pending: HashSet<ObjectId> = wants.iter().copied().filter(|w| !tips.contains(w)).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let store = repo.objects();
+    let hash = repo.hash_kind();
+    let not_ours = |id: &ObjectId| Error::Refused(format!("upload-pack: not our ref {id}"));
+    // Commits (and what tags point at) first, newest references first; a missing object (a
+    // shallow boundary, a partial store) ends that path.
+    let mut commits: Vec<ObjectId> = Vec::new();
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut stack: Vec<ObjectId> = tips.iter().copied().collect();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        pending.remove(&id);
+        let Some(obj) = store.read(&id)? else { continue };
+        match obj.kind {
+            ObjectKind::Tag => stack.push(Tag::parse(hash, &obj.data)?.object),
+            ObjectKind::Commit => {
+                let header = crate::object::CommitHeader::parse(hash, &obj.data)?;
+                stack.extend(header.parents);
+                commits.push(header.tree);
+            }
+            ObjectKind::Tree => commits.push(id),
+            ObjectKind::Blob => {}
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // Then the trees of those commits, each tree once, the newest commits' first (a value a
+    // partial clone asks for is most likely there).
+    let mut trees = commits;
+    trees.reverse();
+    let mut seen_trees: HashSet<ObjectId> = HashSet::new();
+    while let Some(id) = trees.pop() {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !seen_trees.insert(id) {
+            continue;
+        }
+        pending.remove(&id);
+        let Some(obj) = store.read(&id)? else { continue };
+        if obj.kind != ObjectKind::Tree {
+            continue;
+        }
+        for entry in crate::object::TreeEntry::parse_all(hash, &obj.data)? {
+            match entry.mode {
+                crate::object::Mode::Gitlink => {}
+                crate::object::Mode::Tree => trees.push(entry.id),
+                _ => {
+                    pending.remove(&entry.id);
+                }
+            }
+        }
+    }
+    match pending.iter().next() {
+        None => Ok(()),
+        Some(id) => Err(not_ours(id)),
+    }
 }
 
 /// The commons among `haves` (objects this store has).

@@ -20,10 +20,11 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::refs::lock;
 use crate::backend::{Error, Result};
+use crate::retry::Retry;
 
 /// How long [`Config::save`] waits for another writer's `<path>.lock`.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -359,15 +360,11 @@ impl Config {
             path: path.to_path_buf(),
             source,
         };
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        let mut backoff = Duration::from_millis(1);
+        let mut retry = Retry::until(LOCK_TIMEOUT);
         let mut file = loop {
             match lock::try_take(&lock) {
                 Ok(lock::Attempt::Taken(f)) => break f,
-                Ok(lock::Attempt::Busy(_)) if Instant::now() < deadline => {
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
-                }
+                Ok(lock::Attempt::Busy(_)) if retry.again() => {}
                 Ok(lock::Attempt::Busy(holder)) => {
                     return Err(io_err(
                         &lock,

@@ -26,20 +26,17 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::backend::{check_ref_name, AtomicWrite, Error, Expected, RefLog, RefTarget, ReflogEntry, Result};
 use crate::object::{escape_bytes, HashKind, ObjectId, Signature};
+use crate::retry::Retry;
 
 pub(crate) mod lock;
 
 /// How long to wait for another writer's lock before giving up with [`Error::Locked`]. Git waits
 /// 100 ms for reference locks (`core.filesRefLockTimeout`) and 1 s for `packed-refs.lock`.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// First and largest sleep between attempts to take a lock.
-const FIRST_BACKOFF: Duration = Duration::from_millis(1);
-const MAX_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The header `git pack-refs` writes; the space before the newline is part of the format.
 #[cfg(test)]
@@ -848,9 +845,7 @@ impl LockFile {
     /// (its holder died) is removed on the way.
     fn acquire(target: &Path, name: &str, timeout: Duration) -> Result<LockFile> {
         let path = path_with_suffix(target, ".lock");
-        let deadline = Instant::now() + timeout;
-        let mut backoff = FIRST_BACKOFF;
-        let mut rng = Jitter::new();
+        let mut retry = Retry::until(timeout);
         let mut vanished = 0;
         loop {
             if let Some(parent) = path.parent() {
@@ -887,17 +882,13 @@ impl LockFile {
                     })
                 }
                 Ok(lock::Attempt::Busy(holder)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
+                    if !retry.again() {
                         return Err(Error::Locked {
                             name: name.to_string(),
                             lock: path,
                             holder,
                         });
                     }
-                    let sleep = backoff.mul_f64(0.5 + rng.next_unit());
-                    std::thread::sleep(sleep.min(deadline - now));
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 // A concurrent deletion removed the (empty) parent directory: create it again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < 50 => vanished += 1,
@@ -968,32 +959,6 @@ impl Drop for LockFile {
             let _ = fs::remove_file(&self.path);
             self.file = None;
         }
-    }
-}
-
-/// A little randomness for backoff, without a dependency: xorshift seeded from the clock, the
-/// process id and the thread.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new() -> Jitter {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let local = 0u8;
-        let addr = std::ptr::addr_of!(local) as u64;
-        let seed = nanos ^ (u64::from(std::process::id()) << 32) ^ addr.rotate_left(17);
-        Jitter(seed | 1)
-    }
-
-    /// A number in [0, 1).
-    fn next_unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -1345,7 +1310,7 @@ mod tests {
             .unwrap());
         let lock = tmp.path().join("refs/heads/locked.lock");
         fs::write(&lock, b"someone else's\n").unwrap();
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         match refs.update(name, Expected::Any, Some(fake(2)), &log("")) {
             Err(e @ Error::Locked { .. }) => {
                 let message = e.to_string();

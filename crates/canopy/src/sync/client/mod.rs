@@ -7,6 +7,8 @@
 //! [`ConnectTransport`] carries the same calls over `ssh` (`ssh://`, scp-like `host:path`) and
 //! `git://`, one connection per call.
 //!
+//! [`pull`], [`push_branch`] and [`sync`] are what `canopy pull/push/sync` run.
+//!
 //! [`open_remote`] and [`open_transport`] apply Git's configuration first
 //! ([`settings::Settings`]: `url.<base>.insteadOf`, `core.sshCommand`, `http.extraHeader`, …).
 
@@ -17,6 +19,7 @@ mod daemon;
 mod fetch;
 #[cfg(feature = "http-client")]
 mod http;
+mod pull;
 mod push;
 pub mod remote;
 pub mod settings;
@@ -33,6 +36,9 @@ pub use fetch::{
 };
 #[cfg(feature = "http-client")]
 pub use http::HttpTransport;
+pub use pull::{
+    pull, push_branch, remote_for, sync, with_missing, PullOptions, PullOutcome, SyncOutcome, SYNC_ATTEMPTS,
+};
 pub use push::{push, PushOutcome, PushSpec, RefResult};
 pub use settings::Settings;
 
