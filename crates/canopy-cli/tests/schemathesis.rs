@@ -25,7 +25,11 @@ fn schemathesis() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("st")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("st"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     on_path
         .into_iter()
@@ -61,7 +65,9 @@ fn healthy(port: u16) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     let mut answer = String::new();
-    s.write_all(request.as_bytes()).is_ok() && s.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1 200")
+    s.write_all(request.as_bytes()).is_ok()
+        && s.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
 }
 
 #[test]
@@ -78,7 +84,11 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     canopy(&root, &["init"]);
     canopy(&root, &["set", "a/b", "1"]);
     canopy(&root, &["set", "c", "2"]);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = Command::new(CANOPY)
         .arg("--root")
         .arg(&root)
@@ -90,7 +100,10 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     let _server = Server(server);
     let started = Instant::now();
     while !healthy(port) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // A precondition that fails (412) answers a well-formed request about a state; it is no
@@ -110,7 +123,12 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         .arg("--config-file")
         .arg(&config)
         .args(["run", &url, "--checks", "all", "--max-examples", &examples])
-        .args(["--exclude-operation-id", "watch", "--phases", "examples,coverage,fuzzing"])
+        .args([
+            "--exclude-operation-id",
+            "watch",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ])
         .args(["--workers", "2", "--request-timeout", "30", "--no-shrink"]);
     if let Ok(seed) = std::env::var("CANOPY_SCHEMATHESIS_SEED") {
         command.args(["--seed", &seed]);
@@ -121,12 +139,23 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     eprintln!(
         "schemathesis: {examples} examples per operation, {:.0} s\n{}",
         started.elapsed().as_secs_f64(),
-        report.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        report
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         out.status.success(),
         "schemathesis found differences between the document and the server:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(report.contains("passed"), "schemathesis tested nothing:\n{report}");
+    assert!(
+        report.contains("passed"),
+        "schemathesis tested nothing:\n{report}"
+    );
 }

@@ -448,13 +448,26 @@ fn tokens_never_appear_in_the_server_log() {
     assert_ne!(sb.git(&top, &["clone", "-q", &bad, "refused"]).code, 0);
     for (t, expected) in [(&token, 200), (&wrong, 401)] {
         let auth = format!("Bearer {t}");
-        let (status, _) = served.raw("GET", "/api/v1/branches/main/values/a", &[("Authorization", &auth)], b"");
+        let (status, _) = served.raw(
+            "GET",
+            "/api/v1/branches/main/values/a",
+            &[("Authorization", &auth)],
+            b"",
+        );
         assert_eq!(status, expected);
-        let (status, _) = served.raw("PUT", "/api/v1/branches/main/values/b", &[("Authorization", &auth)], b"2");
+        let (status, _) = served.raw(
+            "PUT",
+            "/api/v1/branches/main/values/b",
+            &[("Authorization", &auth)],
+            b"2",
+        );
         assert_eq!(status, if expected == 200 { 200 } else { 401 });
     }
     drop(served);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.len() > 100, "the server logged at trace level: {text}");
-    assert!(!text.contains(&token) && !text.contains(&wrong), "a token is in the log:\n{text}");
+    assert!(
+        !text.contains(&token) && !text.contains(&wrong),
+        "a token is in the log:\n{text}"
+    );
 }

@@ -1,7 +1,6 @@
 //! What can go wrong: the server's answers (`{"error": {"code", "message"}}` with a status),
 //! typed for the ones a program reacts to, and failures to reach or understand the server.
 
-
 /// A path the server could not merge (in a 409 `conflict` answer), and why.
 pub use canopy_wire::api::Conflict;
 

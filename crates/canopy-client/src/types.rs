@@ -4,10 +4,9 @@
 use serde::Serialize;
 
 pub use canopy_wire::api::{
-    BranchInfo, ChangeSide, Commit, CommitDetails, CommitResult, Diff, MergeResult, PathChange, Signature, Tree,
-    TreeEntry,
+    BranchInfo, ChangeSide, Commit, CommitDetails, CommitResult, Diff, MergeResult, PathChange, Signature,
+    Tree, TreeEntry,
 };
-
 
 /// A value read with [`Client::get`](crate::Client::get).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +59,6 @@ impl WriteOptions {
     }
 }
 
-
-
-
 /// Options of [`Client::tree`](crate::Client::tree).
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -71,12 +67,6 @@ pub struct TreeOptions {
     /// List at this revision instead of the branch head.
     pub at: Option<String>,
 }
-
-
-
-
-
-
 
 /// Options of [`Client::log`](crate::Client::log).
 #[derive(Debug, Clone, Default)]
@@ -169,7 +159,6 @@ impl CommitRequest {
     }
 }
 
-
 /// Options of [`Client::merge`](crate::Client::merge).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MergeOptions {
@@ -180,4 +169,3 @@ pub struct MergeOptions {
     /// Make a merge commit even when a fast-forward is possible.
     pub no_ff: bool,
 }
-

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-
 use crate::error::{Error, Result};
 
 /// Options of [`Client::watch`](crate::Client::watch).

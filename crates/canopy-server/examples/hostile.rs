@@ -29,14 +29,27 @@ const FLOODERS: usize = 4;
 async fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(15);
     let phase = Duration::from_secs(seconds);
-    let bin = std::env::var("CANOPY_BIN").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-        let exe = std::env::current_exe().expect("own path");
-        exe.parent().and_then(|d| d.parent()).expect("target dir").join("canopy")
-    });
+    let bin = std::env::var("CANOPY_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            let exe = std::env::current_exe().expect("own path");
+            exe.parent()
+                .and_then(|d| d.parent())
+                .expect("target dir")
+                .join("canopy")
+        });
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = dir.path().join("store");
-    let status = Command::new(&bin).args(["init"]).arg(&store).stdout(Stdio::null()).status();
-    assert!(status.is_ok_and(|s| s.success()), "cannot run {} init", bin.display());
+    let status = Command::new(&bin)
+        .args(["init"])
+        .arg(&store)
+        .stdout(Stdio::null())
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "cannot run {} init",
+        bin.display()
+    );
     let (mut server, addr) = start(&bin, &store);
     let pid = server.id();
 
@@ -203,7 +216,9 @@ async fn honest(addr: std::net::SocketAddr, time: Duration) -> Measured {
 
 /// Opens a connection and sends nothing.
 async fn idle(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, fate: Arc<Fate>) {
-    let Ok(mut s) = TcpStream::connect(addr).await else { return };
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return;
+    };
     fate.idle_open.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 64];
     while !stop.load(Ordering::Relaxed) {
@@ -219,8 +234,13 @@ async fn idle(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, fate: Arc<Fate>
 
 /// Sends a request line, then one header byte a second; counts a close by the server.
 async fn slow(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, fate: Arc<Fate>) {
-    let Ok(mut s) = TcpStream::connect(addr).await else { return };
-    if s.write_all(b"GET /api/v1/branches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.is_err() {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return;
+    };
+    if s.write_all(b"GET /api/v1/branches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .is_err()
+    {
         return;
     }
     while !stop.load(Ordering::Relaxed) {
@@ -234,7 +254,9 @@ async fn slow(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, fate: Arc<Fate>
 
 /// A PUT announcing a megabyte, sent a byte a second.
 async fn slow_body(addr: std::net::SocketAddr, i: usize, stop: Arc<AtomicBool>, fate: Arc<Fate>) {
-    let Ok(mut s) = TcpStream::connect(addr).await else { return };
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return;
+    };
     let head = format!(
         "PUT /api/v1/branches/main/values/slow/{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
     );

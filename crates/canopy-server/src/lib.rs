@@ -216,10 +216,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             })
         });
     match checked {
-        Ok(()) => axum::Json(canopy_wire::api::Health {
-            status: "ok".into(),
-        })
-        .into_response(),
+        Ok(()) => axum::Json(canopy_wire::api::Health { status: "ok".into() }).into_response(),
         Err(e) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(canopy_wire::api::Unhealthy {

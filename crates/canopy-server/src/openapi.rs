@@ -107,7 +107,13 @@ pub const ERROR_CODES: &[(u16, &str, &[&str])] = &[
     (
         404,
         "No such branch, path, commit, queue item or route",
-        &["no_such_branch", "no_such_path", "no_such_rev", "no_such_route", "queue_empty"],
+        &[
+            "no_such_branch",
+            "no_such_path",
+            "no_such_rev",
+            "no_such_route",
+            "queue_empty",
+        ],
     ),
     (
         409,

@@ -31,9 +31,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use canopy::store::{CommitInfo, WatchOptions};
 use canopy::{Branch, ObjectId, Path, Repo};
-use serde::Deserialize;
 use canopy_wire::api::{ChangeEvent, ErrorBody, ErrorDetail, WatchDeleted, WatchReady};
 use canopy_wire::grammar::{BranchName, Hash, PathOrRoot};
+use serde::Deserialize;
 use tokio::sync::watch as channel;
 
 use crate::api::{open_branch, Caller, Params, Query};
@@ -234,12 +234,10 @@ pub(crate) async fn watch(
         }
     })
     .await?;
-    let mut ready = Event::default()
-        .event("ready")
-        .data(to_json(&WatchReady {
-            branch: branch.name().to_string(),
-            head: head.map(|h| h.to_hex()),
-        }));
+    let mut ready = Event::default().event("ready").data(to_json(&WatchReady {
+        branch: branch.name().to_string(),
+        head: head.map(|h| h.to_hex()),
+    }));
     if resume.is_none() {
         if let Some(h) = head {
             ready = ready.id(h.to_hex());
@@ -308,10 +306,7 @@ fn catch_up(
         let data = to_json(&WatchDeleted {
             branch: branch.name().to_string(),
         });
-        return Ok((
-            vec![Event::default().event("deleted").data(data)],
-            None,
-        ));
+        return Ok((vec![Event::default().event("deleted").data(data)], None));
     };
     // The first-parent chain from the head back to `last` (or to the root).
     let mut chain: Vec<CommitInfo> = Vec::new();
@@ -347,12 +342,7 @@ fn catch_up(
                 reset: false,
                 from: None,
             });
-            events.push(
-                Event::default()
-                    .event("change")
-                    .id(info.id.to_hex())
-                    .data(data),
-            );
+            events.push(Event::default().event("change").id(info.id.to_hex()).data(data));
         }
     } else {
         // `last` is not behind the head on its first-parent chain: send the whole difference.
@@ -364,12 +354,7 @@ fn catch_up(
             reset: true,
             from: last.map(|l| l.to_hex()),
         });
-        events.push(
-            Event::default()
-                .event("change")
-                .id(head.to_hex())
-                .data(data),
-        );
+        events.push(Event::default().event("change").id(head.to_hex()).data(data));
     }
     Ok((events, Some(head)))
 }

@@ -781,7 +781,9 @@ mod one_of {
                     .required("path")
                     .property(name, schema)
                     .required(name)
-                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))),
+                    .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(
+                        false,
+                    ))),
             );
         }
         one.description(Some(description)).into()
@@ -817,7 +819,10 @@ mod one_of {
                     ("value", String::schema()),
                     ("value_base64", Base64::schema()),
                     ("delete", delete_true()),
-                    ("take", RefOr::Ref(utoipa::openapi::Ref::from_schema_name(Take::name()))),
+                    (
+                        "take",
+                        RefOr::Ref(utoipa::openapi::Ref::from_schema_name(Take::name())),
+                    ),
                 ],
             )
         }

@@ -247,11 +247,61 @@ mod tests {
 
     /// Names and paths near every rule, each side of it.
     const TRICKY: &[&str] = &[
-        "", "a", "main", "feature/x", "HEAD", "HEADS", "-x", "x-", ".x", "x.", "a..b", "a/.b", "a/b.",
-        "a//b", "/a", "a/", "a.lock", "a.lock/b", "a.lockx", "a@{b", "a@b", "@", "a b", "a~b", "a^b",
-        "a:b", "a?b", "a*b", "a[b", "a\\b", "a\u{7f}", "a\tb", "é", "日本", ".", "..", "...", ".git",
-        ".GIT", ".git.", ".git ", ".git:x", "git~1", "GIT~1 .", ".gitx", "x/.git", "a/./b", "a/../b",
-        "a\\..\\b", "a\\.git", ".g\u{200c}it", "\u{feff}.git", "a\u{0}b", "a/b/c", "3f2a9c1",
+        "",
+        "a",
+        "main",
+        "feature/x",
+        "HEAD",
+        "HEADS",
+        "-x",
+        "x-",
+        ".x",
+        "x.",
+        "a..b",
+        "a/.b",
+        "a/b.",
+        "a//b",
+        "/a",
+        "a/",
+        "a.lock",
+        "a.lock/b",
+        "a.lockx",
+        "a@{b",
+        "a@b",
+        "@",
+        "a b",
+        "a~b",
+        "a^b",
+        "a:b",
+        "a?b",
+        "a*b",
+        "a[b",
+        "a\\b",
+        "a\u{7f}",
+        "a\tb",
+        "é",
+        "日本",
+        ".",
+        "..",
+        "...",
+        ".git",
+        ".GIT",
+        ".git.",
+        ".git ",
+        ".git:x",
+        "git~1",
+        "GIT~1 .",
+        ".gitx",
+        "x/.git",
+        "a/./b",
+        "a/../b",
+        "a\\..\\b",
+        "a\\.git",
+        ".g\u{200c}it",
+        "\u{feff}.git",
+        "a\u{0}b",
+        "a/b/c",
+        "3f2a9c1",
     ];
 
     #[test]
@@ -289,7 +339,18 @@ mod tests {
 
     #[test]
     fn identities_match_the_library() {
-        for s in ["A <a@b>", "A <>", " <a>", "A <a> ", "A <a> x", "A <a>>", "A<<a>", "<a>", "A\n <a>", "A b <c d>"] {
+        for s in [
+            "A <a@b>",
+            "A <>",
+            " <a>",
+            "A <a> ",
+            "A <a> x",
+            "A <a>>",
+            "A<<a>",
+            "<a>",
+            "A\n <a>",
+            "A b <c d>",
+        ] {
             let lib = canopy::object::Signature::parse_name_email(s, 0, 0).is_some();
             assert_eq!(matches(IDENTITY, s), lib, "{s:?}");
         }
@@ -297,14 +358,22 @@ mod tests {
 
     #[test]
     fn base64_matches_the_decoder() {
-        for s in ["", "AA==", "AB==", "AAA=", "AAE=", "AAAA", "A", "AA", "AA=", "Zg==", "Zh==", "Zm8=", "Zm9=", "a b="] {
+        for s in [
+            "", "AA==", "AB==", "AAA=", "AAE=", "AAAA", "A", "AA", "AA=", "Zg==", "Zh==", "Zm8=", "Zm9=",
+            "a b=",
+        ] {
             assert_eq!(matches(BASE64, s), crate::base64_decode(s).is_ok(), "{s:?}");
         }
     }
 
     #[test]
     fn log_cursors_match_the_library() {
-        for s in ["20260514T103012.123456Z-r-1", "20260514T103012.123456Z-", "20260514T103012.123456Z-a/b", "x"] {
+        for s in [
+            "20260514T103012.123456Z-r-1",
+            "20260514T103012.123456Z-",
+            "20260514T103012.123456Z-a/b",
+            "x",
+        ] {
             let lib = canopy::data::LogCursor::parse(s).is_some();
             assert_eq!(matches(LOG_CURSOR, s), lib, "{s:?}");
         }

@@ -87,7 +87,9 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
 pub mod nullable {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
 }
@@ -105,14 +107,22 @@ pub mod whole {
     pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let n = number(d)?;
         n.as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
     }
 
     pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         let n = number(d)?;
         n.as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
+                    .map(|f| f as u64)
+            })
             .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number of at least 0 in range")))
     }
 }
@@ -137,7 +147,10 @@ mod tests {
 
     #[test]
     fn content_is_text_when_it_can_be() {
-        assert_eq!(serde_json::to_string(&Content::of(b"hi")).unwrap(), r#"{"value":"hi"}"#);
+        assert_eq!(
+            serde_json::to_string(&Content::of(b"hi")).unwrap(),
+            r#"{"value":"hi"}"#
+        );
         assert_eq!(
             serde_json::to_string(&Content::of(&[0xff, 0])).unwrap(),
             r#"{"value_base64":"/wA="}"#

@@ -21,8 +21,8 @@ use canopy::store::{diff_trees, is_binary, CommitOptions, MergeOptions, MergeOut
 use canopy::tree::{Entry, Tree};
 use canopy::{Path, Repo};
 use canopy_wire::api::{
-    self as wire, ConflictSide, EntryKind, ErrorBody, MergePreview, MergeRequest, MergeResult, PreviewConflict,
-    PreviewOutcome, Resolution, Take,
+    self as wire, ConflictSide, EntryKind, ErrorBody, MergePreview, MergeRequest, MergeResult,
+    PreviewConflict, PreviewOutcome, Resolution, Take,
 };
 use canopy_wire::grammar::{BranchName, IfMatch, Rev};
 use canopy_wire::Content;

@@ -32,10 +32,15 @@ pub(crate) use history::changes as history_changes;
 fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/api/v1/branches", get(branches::list).post(branches::create)),
-        ("/api/v1/branches/{branch}", get(branches::show).delete(branches::delete)),
+        (
+            "/api/v1/branches/{branch}",
+            get(branches::show).delete(branches::delete),
+        ),
         (
             "/api/v1/branches/{branch}/values/{path}",
-            get(values::get_value).put(values::put_value).delete(values::delete_value),
+            get(values::get_value)
+                .put(values::put_value)
+                .delete(values::delete_value),
         ),
         ("/api/v1/branches/{branch}/tree", get(values::tree_root)),
         ("/api/v1/branches/{branch}/tree/{path}", get(values::tree)),
@@ -51,7 +56,10 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/api/v1/branches/{branch}/queues/{path}",
             get(structures::list_queue).post(structures::push_queue),
         ),
-        ("/api/v1/branches/{branch}/pop/{path}", post(structures::pop_queue)),
+        (
+            "/api/v1/branches/{branch}/pop/{path}",
+            post(structures::pop_queue),
+        ),
         (
             "/api/v1/branches/{branch}/logs/{path}",
             get(structures::read_log).post(structures::append_log),
@@ -137,7 +145,10 @@ where
         let Body(bytes) = Body::from_request(req, state).await?;
         // Every body is an object; serde would also take a struct from an array.
         if bytes.trim_ascii_start().first() != Some(&b'{') {
-            return Err(ApiError::bad_request("bad_json", "invalid JSON body: expected a JSON object"));
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "invalid JSON body: expected a JSON object",
+            ));
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {

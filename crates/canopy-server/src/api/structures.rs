@@ -9,8 +9,8 @@ use canopy::data::{Counter, Log, LogCursor, Queue, Rope};
 use canopy::store::CommitOptions;
 use canopy::{Path, Repo};
 use canopy_wire::api::{
-    CounterAdd, CounterAdded, CounterValue, DoubleDelivery, ErrorBody, ItemRequest, LogAppended, LogPage, Pop,
-    PopRequest, Queue as QueueAnswer, QueueItem, QueueKey, RopeCreated, SpliceRequest, Spliced,
+    CounterAdd, CounterAdded, CounterValue, DoubleDelivery, ErrorBody, ItemRequest, LogAppended, LogPage,
+    Pop, PopRequest, Queue as QueueAnswer, QueueItem, QueueKey, RopeCreated, SpliceRequest, Spliced,
 };
 #[allow(unused_imports)] // named by the OpenAPI annotations
 use canopy_wire::grammar::{BranchName, LogCursor as Cursor, PathName};
@@ -27,7 +27,6 @@ pub(crate) struct BranchPath {
     branch: String,
     path: String,
 }
-
 
 fn structure_path(path: &str) -> Result<Path, ApiError> {
     let path = Path::parse(path)?;
@@ -103,8 +102,6 @@ pub(crate) async fn add_counter(
     )
     .await
 }
-
-
 
 /// Runs `op` on the branch (for writing) and the structure's path, with the commit options the
 /// request gives; queued behind this server's other writes to the branch, and waking its
@@ -412,7 +409,6 @@ pub(crate) async fn create_rope(
     })
     .await
 }
-
 
 /// `POST /branches/{b}/ropes/{path}` with `{"offset", "delete", "insert"}`: one commit.
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/ropes/{path}", operation_id = "spliceRope", tag = "structures",
