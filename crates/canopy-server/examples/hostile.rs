@@ -123,6 +123,8 @@ fn start(bin: &std::path::Path, store: &std::path::Path) -> (Child, std::net::So
             return (child, addr.parse().expect("socket address"));
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("canopy serve did not say where it listens");
 }
 
