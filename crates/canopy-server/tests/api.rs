@@ -750,7 +750,6 @@ async fn documented_answers_to_fuzzed_requests() {
         "commits/0123456789abcdef0123456789abcdef01234567",
         "commits/nowhere",
         "branches/main/values/k?at=nowhere",
-        "branches/main/log?from=nowhere",
         "diff?from=nowhere&to=main",
     ] {
         let (status, body) = s.get_json(rest).await;
