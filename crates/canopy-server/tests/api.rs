@@ -744,7 +744,7 @@ async fn a_tokenless_loopback_server_refuses_other_hosts_other_origins_and_non_j
 #[tokio::test]
 async fn documented_answers_to_fuzzed_requests() {
     let s = start().await;
-    let c1 = s.set("main", "k", "1").await;
+    s.set("main", "k", "1").await;
     // Revisions: malformed 400, unknown 404.
     for rest in [
         "commits/0123456789abcdef0123456789abcdef01234567",
