@@ -59,6 +59,9 @@ struct Remote {
 /// commands do.
 fn failure(e: Error, absent: Option<&Path>) -> Failure {
     let code = match &e {
+        // A revision naming nothing is bad input to the local commands (exit 2), though the
+        // server answers it with a 404.
+        Error::NotFound { code, .. } if code == "no_such_rev" => 2,
         Error::NotFound { .. } | Error::PreconditionFailed { .. } => 1,
         Error::BadRequest { .. } | Error::Conflict { .. } => 2,
         _ => 3,

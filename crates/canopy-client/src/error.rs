@@ -1,14 +1,8 @@
 //! What can go wrong: the server's answers (`{"error": {"code", "message"}}` with a status),
 //! typed for the ones a program reacts to, and failures to reach or understand the server.
 
-use serde::Deserialize;
-
 /// A path the server could not merge (in a 409 `conflict` answer), and why.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Conflict {
-    pub path: String,
-    pub reason: String,
-}
+pub use canopy_wire::api::Conflict;
 
 /// An error from [`Client`](crate::Client).
 ///
@@ -105,18 +99,7 @@ impl Error {
     /// Builds the error for an answer with `status` and JSON `body` (the standard error
     /// shape; anything else is described by the status alone).
     pub(crate) fn from_answer(status: u16, body: &[u8]) -> Error {
-        #[derive(Deserialize)]
-        struct Body {
-            error: Inner,
-            #[serde(default)]
-            conflicts: Vec<Conflict>,
-        }
-        #[derive(Deserialize)]
-        struct Inner {
-            code: String,
-            message: String,
-        }
-        let (code, message, conflicts) = match serde_json::from_slice::<Body>(body) {
+        let (code, message, conflicts) = match serde_json::from_slice::<canopy_wire::api::ErrorBody>(body) {
             Ok(b) => (b.error.code, b.error.message, b.conflicts),
             Err(_) => {
                 let text = String::from_utf8_lossy(body);

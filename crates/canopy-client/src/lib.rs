@@ -582,10 +582,7 @@ impl Client {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct CommitAnswer {
-    commit: String,
-}
+use canopy_wire::api::Written as CommitAnswer;
 
 fn agent(timeout: Option<Duration>) -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -1,14 +1,12 @@
 //! The JSON shapes of the REST API, as Rust types: what the server answers, and the options
 //! and bodies of requests.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A branch and its head (`None`: the default branch of an empty store, not born yet).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct BranchInfo {
-    pub name: String,
-    pub head: Option<String>,
-}
+pub use canopy_wire::api::{
+    BranchInfo, ChangeSide, Commit, CommitDetails, CommitResult, Diff, MergeResult, PathChange, Signature,
+    Tree, TreeEntry,
+};
 
 /// A value read with [`Client::get`](crate::Client::get).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,36 +59,6 @@ impl WriteOptions {
     }
 }
 
-/// One entry of a tree listing.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct TreeEntry {
-    /// The last step of `path`.
-    pub name: String,
-    /// The full path.
-    pub path: String,
-    /// `value`, `tree` or `gitlink`.
-    pub kind: String,
-    /// The object id (`None` for an empty tree not written yet).
-    pub hash: Option<String>,
-    /// The Git mode (`100644`, `40000`, …).
-    pub mode: String,
-}
-
-impl TreeEntry {
-    pub fn is_tree(&self) -> bool {
-        self.kind == "tree"
-    }
-}
-
-/// A tree listing ([`Client::tree`](crate::Client::tree)).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Tree {
-    /// The commit listed (`None` for an unborn branch).
-    pub commit: Option<String>,
-    pub path: String,
-    pub entries: Vec<TreeEntry>,
-}
-
 /// Options of [`Client::tree`](crate::Client::tree).
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -98,65 +66,6 @@ pub struct TreeOptions {
     pub recursive: bool,
     /// List at this revision instead of the branch head.
     pub at: Option<String>,
-}
-
-/// Who made a commit, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Signature {
-    pub name: String,
-    pub email: String,
-    /// Seconds since the Unix epoch.
-    pub time: i64,
-    pub offset_minutes: i32,
-}
-
-/// A commit's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Commit {
-    pub id: String,
-    pub tree: String,
-    pub parents: Vec<String>,
-    pub author: Signature,
-    pub committer: Signature,
-    pub message: String,
-    /// The first line of the message.
-    pub summary: String,
-}
-
-/// One side of a change.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ChangeSide {
-    pub hash: String,
-    pub mode: String,
-}
-
-/// A path that changed between two commits.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PathChange {
-    pub path: String,
-    /// `added`, `removed`, `modified`, …
-    pub kind: String,
-    /// `A`, `D`, `M`, `T`.
-    pub status: String,
-    pub old: Option<ChangeSide>,
-    pub new: Option<ChangeSide>,
-}
-
-/// A commit with the paths it changed against its first parent
-/// ([`Client::commit_info`](crate::Client::commit_info)).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CommitDetails {
-    #[serde(flatten)]
-    pub commit: Commit,
-    pub changes: Vec<PathChange>,
-}
-
-/// The changes between two commits ([`Client::diff`](crate::Client::diff)).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Diff {
-    pub from: String,
-    pub to: String,
-    pub changes: Vec<PathChange>,
 }
 
 /// Options of [`Client::log`](crate::Client::log).
@@ -233,39 +142,21 @@ impl CommitRequest {
     }
 
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        use base64::Engine;
-        let changes: Vec<serde_json::Value> = self
-            .changes
-            .iter()
-            .map(|c| match c {
-                Change::Set { path, value } => match std::str::from_utf8(value) {
-                    Ok(text) => serde_json::json!({ "path": path, "value": text }),
-                    Err(_) => serde_json::json!({
-                        "path": path,
-                        "value_base64": base64::engine::general_purpose::STANDARD.encode(value),
-                    }),
-                },
-                Change::Delete { path } => serde_json::json!({ "path": path, "delete": true }),
-            })
-            .collect();
-        let mut body = serde_json::json!({ "message": self.message, "changes": changes });
-        if let Some(a) = &self.author {
-            body["author"] = a.clone().into();
-        }
-        if let Some(p) = &self.parent {
-            body["parent"] = p.clone().into();
-        }
-        body
+        let body = canopy_wire::api::CommitRequest {
+            message: self.message.clone(),
+            author: self.author.clone(),
+            parent: self.parent.clone(),
+            changes: self
+                .changes
+                .iter()
+                .map(|c| match c {
+                    Change::Set { path, value } => canopy_wire::api::ChangeRequest::set(path.clone(), value),
+                    Change::Delete { path } => canopy_wire::api::ChangeRequest::delete(path.clone()),
+                })
+                .collect(),
+        };
+        serde_json::to_value(body).unwrap_or_default()
     }
-}
-
-/// What a [`Client::commit`](crate::Client::commit) made.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CommitResult {
-    /// The new head of the branch.
-    pub commit: String,
-    /// Whether the changes were merged onto a head that had moved past `parent`.
-    pub merged: bool,
 }
 
 /// Options of [`Client::merge`](crate::Client::merge).
@@ -277,13 +168,4 @@ pub struct MergeOptions {
     pub author: Option<String>,
     /// Make a merge commit even when a fast-forward is possible.
     pub no_ff: bool,
-}
-
-/// What a [`Client::merge`](crate::Client::merge) did.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct MergeResult {
-    /// The branch's head after the merge.
-    pub commit: String,
-    /// `up_to_date`, `fast_forward` or `merged`.
-    pub outcome: String,
 }

@@ -2,10 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
-use crate::types::{Commit, PathChange};
 
 /// Options of [`Client::watch`](crate::Client::watch).
 #[derive(Debug, Clone, Default)]
@@ -18,20 +15,7 @@ pub struct WatchOptions {
 }
 
 /// A commit that reached the watched branch.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ChangeEvent {
-    pub branch: String,
-    #[serde(flatten)]
-    pub commit: Commit,
-    /// The paths it changed (below the watched path).
-    pub changes: Vec<PathChange>,
-    /// `true`: the commit to resume from was no longer in the branch's history (it was reset),
-    /// and `changes` is the whole difference from it (`from`) to this head instead.
-    #[serde(default)]
-    pub reset: bool,
-    #[serde(default)]
-    pub from: Option<String>,
-}
+pub use canopy_wire::api::ChangeEvent;
 
 /// One event of a [`Watch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,12 +135,7 @@ impl Watch {
             };
             match name.as_str() {
                 "ready" => {
-                    #[derive(Deserialize)]
-                    struct Ready {
-                        branch: String,
-                        head: Option<String>,
-                    }
-                    let r: Ready = serde_json::from_value(json(self)?)
+                    let r: canopy_wire::api::WatchReady = serde_json::from_value(json(self)?)
                         .map_err(|e| self.invalid(format!("ready event: {e}")))?;
                     return Ok(Some(WatchEvent::Ready {
                         branch: r.branch,

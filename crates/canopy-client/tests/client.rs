@@ -126,9 +126,12 @@ fn values_trees_and_history() {
     assert!(matches!(e, Error::NotFound { .. }));
     let old = c.get_at("main", "users/ada/email", Some("main~2")).unwrap();
     assert_eq!(old.commit.as_deref(), Some(first.as_str()));
-    // A bad revision is a 400 from the server.
+    // A well-formed revision naming nothing is a 404 `no_such_rev` from the server.
     let e = c.get_at("main", "bin", Some("nowhere")).unwrap_err();
-    assert!(matches!(e, Error::BadRequest { .. }), "{e:?}");
+    assert!(
+        matches!(&e, Error::NotFound { code, .. } if code == "no_such_rev"),
+        "{e:?}"
+    );
     // A directory is not a value.
     let e = c.get("main", "users").unwrap_err();
     assert!(
@@ -389,7 +392,10 @@ fn commits_merge_or_conflict() {
     let e = c
         .commit("main", &CommitRequest::new("m").parent("nowhere").set("x", "1"))
         .unwrap_err();
-    assert!(matches!(e, Error::BadRequest { .. }), "{e:?}");
+    assert!(
+        matches!(&e, Error::NotFound { code, .. } if code == "no_such_rev"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -423,7 +429,10 @@ fn merges() {
     }
     assert_eq!(s.head("main"), Some(head));
     let e = c.merge("main", "nowhere", &MergeOptions::default()).unwrap_err();
-    assert!(matches!(e, Error::BadRequest { .. }), "{e:?}");
+    assert!(
+        matches!(&e, Error::NotFound { code, .. } if code == "no_such_rev"),
+        "{e:?}"
+    );
 }
 
 #[test]

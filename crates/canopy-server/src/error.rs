@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use canopy::merge::tree::PathConflict;
 use canopy::store::Error as StoreError;
-use serde_json::json;
+use canopy_wire::api::{Conflict, ErrorBody, ErrorDetail};
 
 /// An error answer. Build one with the constructors; it renders as JSON.
 #[derive(Debug, Clone)]
@@ -100,10 +100,13 @@ impl IntoResponse for ApiError {
                 self.message
             );
         }
-        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if !self.conflicts.is_empty() {
-            body["conflicts"] = json!(self.conflicts);
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+            conflicts: self.conflicts.iter().map(Conflict::from).collect(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge {
             response
@@ -131,15 +134,16 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidBranchName(_) => ApiError::bad_request("bad_branch_name", message),
             StoreError::InvalidIdentity(_) => ApiError::bad_request("bad_identity", message),
             StoreError::InvalidDate(_) => ApiError::bad_request("bad_date", message),
-            StoreError::Decode { .. } | StoreError::Encode { .. } => {
-                ApiError::bad_request("bad_value", message)
-            }
+            // What is stored is not of the type asked for: the state, not the request, is at odds.
+            StoreError::Decode { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_type", message),
+            StoreError::Encode { .. } => ApiError::bad_request("bad_value", message),
             StoreError::InvalidValue {
                 type_name: "structure path",
                 ..
             } => ApiError::bad_request("bad_path", message),
             StoreError::InvalidValue { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_type", message),
-            StoreError::OutOfRange { .. } => ApiError::bad_request("out_of_range", message),
+            // A range outside the structure as it is now.
+            StoreError::OutOfRange { .. } => ApiError::new(StatusCode::CONFLICT, "out_of_range", message),
             StoreError::NoSuchBranch(_) => ApiError::not_found("no_such_branch", message),
             StoreError::BranchExists(_) => ApiError::new(StatusCode::CONFLICT, "branch_exists", message),
             StoreError::NotAValue { .. } | StoreError::Submodule { .. } => {

@@ -161,19 +161,32 @@ impl AppState {
     }
 }
 
+/// Paths of the JSON API served outside [`api::routes`].
+const HEALTHZ: &str = "/healthz";
+const OPENAPI: &str = "/api/v1/openapi.json";
+const WATCH: &str = "/api/v1/branches/{branch}/watch";
+
+/// Every path of the JSON API that [`router`] serves, as the OpenAPI document writes it (the
+/// web UI and the Git endpoints are not part of it).
+pub fn served_paths() -> Vec<&'static str> {
+    let mut paths = api::paths();
+    paths.extend([HEALTHZ, OPENAPI, WATCH]);
+    paths
+}
+
 /// Every route of the server. Ordinary requests share the request limits (slots, time, body
 /// size); watch streams are long-lived and have their own limit instead.
 pub fn router(state: AppState) -> Router {
     let limited = api::routes()
         .merge(ui::routes())
-        .route("/api/v1/openapi.json", get(openapi::serve_document))
+        .route(OPENAPI, get(openapi::serve_document))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_requests,
         ));
-    let streams = Router::new().route("/api/v1/branches/{branch}/watch", get(watch::watch));
+    let streams = Router::new().route(WATCH, get(watch::watch));
     Router::new()
-        .route("/healthz", get(healthz))
+        .route(HEALTHZ, get(healthz))
         .merge(git::routes())
         .merge(limited)
         .merge(streams)
@@ -187,6 +200,10 @@ pub fn router(state: AppState) -> Router {
 /// 200 `{"status": "ok"}` when a write could proceed now, else 503 with the reason
 /// (`Repo::check_writable`): a load balancer stops sending writes to a server whose disk is full
 /// or whose branch is locked for good.
+#[utoipa::path(get, path = "/healthz", operation_id = "health", tag = "meta", security(()),
+    summary = "Whether writes can proceed: objects and references writable, disk not full, the default branch not locked for good (a stale lock is recovered on the way)",
+    responses((status = 200, description = "The server is up and a write could proceed", body = canopy_wire::api::Health),
+        (status = 503, description = "Writes cannot proceed", body = canopy_wire::api::Unhealthy)))]
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let repo = state.repo().clone();
@@ -199,13 +216,16 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             })
         });
     match checked {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Ok(()) => axum::Json(canopy_wire::api::Health { status: "ok".into() }).into_response(),
         Err(e) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "unavailable",
-                "error": { "code": e.code, "message": without_store_path(state.repo(), &e.message) },
-            })),
+            axum::Json(canopy_wire::api::Unhealthy {
+                status: "unavailable".into(),
+                error: canopy_wire::api::ErrorDetail {
+                    code: e.code.to_string(),
+                    message: without_store_path(state.repo(), &e.message),
+                },
+            }),
         )
             .into_response(),
     }

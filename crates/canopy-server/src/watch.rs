@@ -31,11 +31,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use canopy::store::{CommitInfo, WatchOptions};
 use canopy::{Branch, ObjectId, Path, Repo};
+use canopy_wire::api::{ChangeEvent, ErrorBody, ErrorDetail, WatchDeleted, WatchReady};
+use canopy_wire::grammar::{BranchName, Hash, PathOrRoot};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::watch as channel;
 
-use crate::api::{commit_json, open_branch, Caller, Params, Query};
+use crate::api::{open_branch, Caller, Params, Query};
 use crate::auth::{Access, Auth, Challenge};
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -156,6 +157,7 @@ pub(crate) struct BranchOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct WatchQuery {
     path: Option<String>,
 }
@@ -221,6 +223,14 @@ fn give_back_freed_memory() {
 fn give_back_freed_memory() {}
 
 /// `GET /api/v1/branches/{branch}/watch`.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/watch", operation_id = "watch", tag = "watch",
+    summary = "Server-sent events: one 'change' event per commit, id = commit hash",
+    description = "Events: 'ready' first (a WatchReady; its id is the head unless resuming), then 'change' per commit (data: a ChangeEvent), 'deleted' (a WatchDeleted) if the branch goes away, 'error' (an ErrorBody) when the token loses its right. Reconnect with Last-Event-ID to get exactly the commits missed; if that commit left the branch's history, one 'change' with reset=true carries the whole diff.",
+    params(("branch" = BranchName, Path),
+        ("path" = Option<PathOrRoot>, Query, description = "Only commits that change something below this path"),
+        ("Last-Event-ID" = Option<Hash>, Header, description = "The last commit received")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn watch(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -267,9 +277,10 @@ pub(crate) async fn watch(
         }
     })
     .await?;
-    let mut ready = Event::default()
-        .event("ready")
-        .data(json!({ "branch": branch.name(), "head": head.map(|h| h.to_hex()) }).to_string());
+    let mut ready = Event::default().event("ready").data(to_json(&WatchReady {
+        branch: branch.name().to_string(),
+        head: head.map(|h| h.to_hex()),
+    }));
     if resume.is_none() {
         if let Some(h) = head {
             ready = ready.id(h.to_hex());
@@ -306,9 +317,8 @@ pub(crate) async fn watch(
                 .authenticate(&s.credentials, Challenge::Bearer)
                 .and_then(|who| who.require(s.branch.name(), Access::Read));
             if let Err(e) = allowed {
-                let data = json!({ "error": { "code": e.code, "message": e.message } });
                 s.pending
-                    .push_back(Event::default().event("error").data(data.to_string()));
+                    .push_back(Event::default().event("error").data(error_data(e)));
                 s.ended = true;
                 continue;
             }
@@ -322,9 +332,8 @@ pub(crate) async fn watch(
                     s.last = head;
                 }
                 Err(e) => {
-                    let data = json!({ "error": { "code": e.code, "message": e.message } });
                     s.pending
-                        .push_back(Event::default().event("error").data(data.to_string()));
+                        .push_back(Event::default().event("error").data(error_data(e)));
                 }
             }
         }
@@ -344,11 +353,10 @@ fn catch_up(
         return Ok((Vec::new(), last));
     }
     let Some(head) = head else {
-        let data = json!({ "branch": branch.name() });
-        return Ok((
-            vec![Event::default().event("deleted").data(data.to_string())],
-            None,
-        ));
+        let data = to_json(&WatchDeleted {
+            branch: branch.name().to_string(),
+        });
+        return Ok((vec![Event::default().event("deleted").data(data)], None));
     };
     // The first-parent chain from the head back to `last` (or to the root).
     let mut chain: Vec<CommitInfo> = Vec::new();
@@ -374,33 +382,45 @@ fn catch_up(
         for info in chain.iter().rev() {
             let parent = info.commit.parents.first().copied();
             let changes = crate::api::history_changes(repo, parent, info.id, prefix)?;
-            if !prefix.is_root() && changes.as_array().is_some_and(Vec::is_empty) {
+            if !prefix.is_root() && changes.is_empty() {
                 continue;
             }
-            let mut data = commit_json(info);
-            data["branch"] = json!(branch.name());
-            data["changes"] = changes;
-            events.push(
-                Event::default()
-                    .event("change")
-                    .id(info.id.to_hex())
-                    .data(data.to_string()),
-            );
+            let data = to_json(&ChangeEvent {
+                branch: branch.name().to_string(),
+                commit: info.into(),
+                changes,
+                reset: false,
+                from: None,
+            });
+            events.push(Event::default().event("change").id(info.id.to_hex()).data(data));
         }
     } else {
         // `last` is not behind the head on its first-parent chain: send the whole difference.
         let from = last.filter(|id| repo.commit_info(*id).is_ok());
-        let mut data = commit_json(&repo.commit_info(head)?);
-        data["branch"] = json!(branch.name());
-        data["reset"] = json!(true);
-        data["from"] = json!(last.map(|l| l.to_hex()));
-        data["changes"] = crate::api::history_changes(repo, from, head, prefix)?;
-        events.push(
-            Event::default()
-                .event("change")
-                .id(head.to_hex())
-                .data(data.to_string()),
-        );
+        let data = to_json(&ChangeEvent {
+            branch: branch.name().to_string(),
+            commit: (&repo.commit_info(head)?).into(),
+            changes: crate::api::history_changes(repo, from, head, prefix)?,
+            reset: true,
+            from: last.map(|l| l.to_hex()),
+        });
+        events.push(Event::default().event("change").id(head.to_hex()).data(data));
     }
     Ok((events, Some(head)))
+}
+
+/// An event's data.
+fn to_json<T: serde::Serialize>(data: &T) -> String {
+    serde_json::to_string(data).unwrap_or_default()
+}
+
+/// The data of an `error` event: an [`ErrorBody`].
+fn error_data(e: ApiError) -> String {
+    to_json(&ErrorBody {
+        error: ErrorDetail {
+            code: e.code.to_string(),
+            message: e.message,
+        },
+        conflicts: Vec::new(),
+    })
 }

@@ -221,8 +221,13 @@ async fn bad_paths_are_400_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let (status, body) = s.get_json("commits/doesnotexist").await;
+    // A malformed revision is a 400 `bad_rev`; a well-formed one naming nothing a 404.
+    let (status, body) = s.get_json("commits/nonsense~x").await;
     assert_eq!((status, code(&body)), (400, "bad_rev"));
+    let (status, body) = s.get_json("commits/doesnotexist").await;
+    assert_eq!((status, code(&body)), (404, "no_such_rev"));
+    let (status, body) = s.get_json("branches/main/values/ok?at=nowhere").await;
+    assert_eq!((status, code(&body)), (404, "no_such_rev"));
     // A bad branch name.
     let r = s
         .client
@@ -308,7 +313,7 @@ async fn branches_list_create_delete() {
     let (status, body) = s
         .post_json("branches", &json!({"name": "y", "from": "nowhere"}))
         .await;
-    assert_eq!((status, code(&body)), (400, "bad_rev"));
+    assert_eq!((status, code(&body)), (404, "no_such_rev"));
     let (status, body) = s.post_json("branches", &json!({"nam": "y"})).await;
     assert_eq!(status, 400);
     assert!(
@@ -578,7 +583,7 @@ async fn merge_branches() {
     let (status, _) = s
         .post_json("branches/main/merge", &json!({"from": "nowhere"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]
@@ -635,8 +640,8 @@ async fn log_commit_and_diff() {
     assert_eq!(body["changes"].as_array().unwrap().len(), 1);
     let (status, body) = s.get_json("diff?from=main").await;
     assert_eq!((status, code(&body)), (400, "bad_query"));
-    let (status, _) = s.get_json("diff?from=main&to=zzz").await;
-    assert_eq!(status, 400);
+    let (status, body) = s.get_json("diff?from=main&to=zzz").await;
+    assert_eq!((status, code(&body)), (404, "no_such_rev"));
 }
 
 #[tokio::test]
@@ -730,4 +735,82 @@ async fn a_tokenless_loopback_server_refuses_other_hosts_other_origins_and_non_j
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "mine");
+}
+
+/// What schemathesis found, answered as the OpenAPI document says: a well-formed revision
+/// naming nothing is a 404, unknown query parameters and over-large pages are refused, JSON
+/// bodies are objects, branch names are at most 240 bytes, an `If-Match` commit the store has
+/// never seen is a failed precondition, and no structure lives at `.gitattributes`.
+#[tokio::test]
+async fn documented_answers_to_fuzzed_requests() {
+    let s = start().await;
+    s.set("main", "k", "1").await;
+    // Revisions: malformed 400, unknown 404.
+    for rest in [
+        "commits/0123456789abcdef0123456789abcdef01234567",
+        "commits/nowhere",
+        "branches/main/values/k?at=nowhere",
+        "diff?from=nowhere&to=main",
+    ] {
+        let (status, body) = s.get_json(rest).await;
+        assert_eq!((status, code(&body)), (404, "no_such_rev"), "{rest}: {body}");
+    }
+    let (status, body) = s.get_json("commits/main~~~x").await;
+    assert_eq!((status, code(&body)), (400, "bad_rev"), "{body}");
+    // Unknown query parameters of an operation that takes some are refused, not ignored.
+    for rest in [
+        "branches/main/tree?recurse=true",
+        "branches/main/log?limit=1&colour=red",
+        "diff?from=main&to=main&x=1",
+    ] {
+        let (status, body) = s.get_json(rest).await;
+        assert_eq!((status, code(&body)), (400, "bad_query"), "{rest}: {body}");
+    }
+    // A page of at most 10000.
+    let (status, _) = s.get_json("branches/main/log?limit=10000").await;
+    assert_eq!(status, 200);
+    let (status, body) = s.get_json("branches/main/log?limit=10001").await;
+    assert_eq!((status, code(&body)), (400, "bad_query"), "{body}");
+    // JSON bodies are objects.
+    for body in [json!([]), json!("main"), json!(1), json!(null)] {
+        let (status, answer) = s.post_json("branches", &body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+    }
+    // Branch names: 240 bytes at most, in a body or in the URL.
+    let long = "b".repeat(241);
+    let (status, body) = s
+        .post_json("branches", &json!({"name": long, "from": "main"}))
+        .await;
+    assert_eq!((status, code(&body)), (400, "bad_branch_name"), "{body}");
+    let (status, body) = s.get_json(&format!("branches/{long}/values/k")).await;
+    assert_eq!(status, 400, "{body}");
+    let ok = "b".repeat(240);
+    let (status, body) = s
+        .post_json("branches", &json!({"name": ok, "from": "main"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // If-Match naming a commit the store does not have: 412 on a delete, nothing written.
+    let before = s.head("main");
+    let r = s
+        .client
+        .delete(s.api("branches/main/values/k"))
+        .header("if-match", "\"ffffffffffffffffffffffffffffffffffffffff\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "precondition_failed", "{body}");
+    assert_eq!(s.head("main"), before);
+    assert_eq!(s.get_text("main", "k").await.1, "1");
+    // A structure at (or below) the attributes file is a bad path, answered at once.
+    for path in [".gitattributes", ".gitattributes/jobs"] {
+        let t = std::time::Instant::now();
+        let (status, body) = s
+            .post_json(&format!("branches/main/queues/{path}"), &json!({"item": 1}))
+            .await;
+        assert_eq!((status, code(&body)), (400, "bad_path"), "{path}: {body}");
+        assert!(t.elapsed().as_secs() < 5, "{path}: {:?}", t.elapsed());
+    }
+    assert_eq!(s.head("main"), before);
 }

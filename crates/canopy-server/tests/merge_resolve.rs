@@ -102,7 +102,7 @@ async fn preview_lists_conflicts_with_their_sides_and_writes_nothing() {
     assert_eq!(by_path("gone")["theirs"], Value::Null);
     assert_eq!(by_path("gone")["ours"]["value"], "changed");
     let (status, _) = preview(&s, "main", "nowhere").await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
     let (status, _) = preview(&s, "nobranch", "topic").await;
     assert_eq!(status, 404);
 }

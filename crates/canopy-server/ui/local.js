@@ -79,7 +79,7 @@ export function localBackend(r) {
     try {
       return r.resolve(rev);
     } catch (e) {
-      throw notFound('bad_rev', `no such revision '${rev}': ${e.message ?? e}`);
+      throw notFound('no_such_rev', `no such revision '${rev}': ${e.message ?? e}`);
     }
   };
 

@@ -286,3 +286,35 @@ proptest! {
         prop_assert_eq!(reported, doubles);
     }
 }
+
+/// A structure cannot be the root `.gitattributes` or lie below it: that file holds the
+/// structures' merge drivers, so such a queue's commit could never hold. Refused at once as a
+/// bad structure path, not retried until the retries run out.
+#[test]
+fn a_structure_at_gitattributes_is_refused_at_once() {
+    let repo = Repo::in_memory(HashKind::Sha1);
+    let main = repo.branch("main").unwrap();
+    for p in [".gitattributes", ".gitattributes/jobs"] {
+        let q = Queue::<Job>::open(main.clone(), Path::parse(p).unwrap());
+        let t = Instant::now();
+        let e = q.push(&(1, 2)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                canopy::store::Error::InvalidValue {
+                    type_name: "structure path",
+                    ..
+                }
+            ),
+            "{p}: {e:?}"
+        );
+        assert!(t.elapsed().as_secs() < 2, "{p}: took {:?}", t.elapsed());
+        let counter = canopy::data::Counter::open(main.clone(), Path::parse(p).unwrap());
+        assert!(counter.add(1).is_err(), "{p}");
+    }
+    assert_eq!(main.head().unwrap(), None, "nothing written");
+    // A name that only starts like it is an ordinary path.
+    let q = Queue::<Job>::open(main.clone(), Path::parse(".gitattributes2").unwrap());
+    q.push(&(1, 2)).unwrap();
+    assert_eq!(q.pop().unwrap(), Some((1, 2)));
+}

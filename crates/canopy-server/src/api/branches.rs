@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use canopy::backend::{Expected, RefLog};
+use canopy_wire::api::{BranchInfo, CreateBranch, ErrorBody};
+use canopy_wire::grammar::BranchName;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{ok_json, open_branch, resolve_rev, Caller, Json, Params};
+use super::{branch_named, ok_json, open_branch, resolve_rev, Caller, Json, Params};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -17,15 +18,11 @@ pub(crate) struct BranchOnly {
     branch: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateBranch {
-    name: String,
-    /// Where the branch starts (a REV); default: the head of the branch `HEAD` names.
-    from: Option<String>,
-}
-
 /// `GET /branches`: the branches the caller may read, with their heads.
+#[utoipa::path(get, path = "/api/v1/branches", operation_id = "listBranches", tag = "branches",
+    summary = "The branches the caller may read, with their heads",
+    responses((status = 200, description = "Branches, sorted by name", body = Vec<BranchInfo>),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list(State(state): State<AppState>, Caller(who): Caller) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let list = blocking(move || {
@@ -33,13 +30,22 @@ pub(crate) async fn list(State(state): State<AppState>, Caller(who): Caller) -> 
             .branches()?
             .into_iter()
             .filter(|(name, _)| who.can(name, Access::Read))
-            .map(|(name, head)| json!({ "name": name, "head": head.to_hex() }))
+            .map(|(name, head)| BranchInfo {
+                name,
+                head: Some(head.to_hex()),
+            })
             .collect::<Vec<_>>())
     })
     .await?;
-    Ok(ok_json(StatusCode::OK, json!(list)))
+    Ok(ok_json(StatusCode::OK, list))
 }
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}", operation_id = "getBranch", tag = "branches",
+    summary = "A branch and its head",
+    params(("branch" = BranchName, Path)),
+    responses((status = 200, description = "The branch", body = BranchInfo),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -48,12 +54,22 @@ pub(crate) async fn show(
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        Ok(json!({ "name": branch.name(), "head": branch.head()?.map(|h| h.to_hex()) }))
+        Ok(BranchInfo {
+            name: branch.name().to_string(),
+            head: branch.head()?.map(|h| h.to_hex()),
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
+#[utoipa::path(post, path = "/api/v1/branches", operation_id = "createBranch", tag = "branches",
+    summary = "Create a branch at a revision (default: the head of the default branch)",
+    request_body = CreateBranch,
+    responses((status = 201, description = "The new branch", body = BranchInfo),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -70,18 +86,33 @@ pub(crate) async fn create(
                 let default = repo.head_branch()?;
                 who.require(default.name(), Access::Read)?;
                 default.head()?.ok_or_else(|| {
-                    ApiError::bad_request("bad_rev", "the default branch has no commit yet; give 'from'")
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "no_commit_yet",
+                        "the default branch has no commit yet; give 'from'",
+                    )
                 })?
             }
         };
+        branch_named(&repo, &req.name)?;
         let branch = repo.create_branch(&req.name, from)?;
-        Ok(json!({ "name": branch.name(), "head": from.to_hex() }))
+        Ok(BranchInfo {
+            name: branch.name().to_string(),
+            head: Some(from.to_hex()),
+        })
     })
     .await?;
     state.notify(&name);
     Ok(ok_json(StatusCode::CREATED, body))
 }
 
+#[utoipa::path(delete, path = "/api/v1/branches/{branch}", operation_id = "deleteBranch", tag = "branches",
+    summary = "Delete a branch (not the default one)",
+    params(("branch" = BranchName, Path)),
+    responses((status = 200, description = "The deleted branch and its last head", body = BranchInfo),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -125,7 +156,10 @@ pub(crate) async fn delete(
                 p.branch
             )));
         }
-        Ok(json!({ "name": branch.name(), "head": head.to_hex() }))
+        Ok(BranchInfo {
+            name: branch.name().to_string(),
+            head: Some(head.to_hex()),
+        })
     })
     .await?;
     state.notify(&name);

@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine;
 use canopy::store::CommitOptions;
 use canopy::Path;
+use canopy_wire::api::{CommitRequest, CommitResult, ErrorBody};
+use canopy_wire::grammar::BranchName;
+use canopy_wire::Content;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{ok_json, open_branch, parse_author, resolve_rev, Json, Params, Writer};
 use crate::auth::Access;
@@ -19,31 +20,12 @@ pub(crate) struct BranchOnly {
     branch: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommitRequest {
-    message: String,
-    /// `Name <email>`; default: the store's identity.
-    author: Option<String>,
-    /// The commit the changes were made against; if the branch has moved on since, they are
-    /// merged onto its head with the per-path drivers.
-    parent: Option<String>,
-    changes: Vec<ChangeRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChangeRequest {
-    path: String,
-    /// The new value as UTF-8 text.
-    value: Option<String>,
-    /// The new value as base64 (any bytes).
-    value_base64: Option<String>,
-    /// `true`: remove the value or directory at `path`.
-    #[serde(default)]
-    delete: bool,
-}
-
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/commits", operation_id = "commit", tag = "values",
+    summary = "Several changes as one commit; with 'parent', merged onto a moved head by the drivers",
+    params(("branch" = BranchName, Path)),
+    request_body = CommitRequest,
+    responses((status = 200, description = "The commit made", body = CommitResult),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn commit(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -92,15 +74,16 @@ pub(crate) async fn commit(
             if path.is_root() {
                 return Err(at("the root is not a value".into()));
             }
-            tx = match (change.value, change.value_base64, change.delete) {
-                (Some(v), None, false) => tx.set(path, v.into_bytes()),
-                (None, Some(b), false) => {
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b.as_bytes())
-                        .map_err(|e| at(format!("value_base64: {e}")))?;
-                    tx.set(path, bytes)
-                }
-                (None, None, true) => tx.remove(path),
+            let content = Content {
+                value: change.value,
+                value_base64: change.value_base64,
+            };
+            let ways = usize::from(content.value.is_some())
+                + usize::from(content.value_base64.is_some())
+                + usize::from(change.delete);
+            tx = match (ways, change.delete) {
+                (1, true) => tx.remove(path),
+                (1, false) => tx.set(path, content.bytes().map_err(at)?),
                 _ => {
                     return Err(at(
                         "give exactly one of 'value', 'value_base64' or 'delete: true'".into(),
@@ -110,10 +93,10 @@ pub(crate) async fn commit(
         }
         let commit = tx.commit(&opts)?;
         let parents = repo.commit_info(commit)?.commit.parents;
-        Ok(json!({
-            "commit": commit.to_hex(),
-            "merged": start.is_some_and(|s| !parents.contains(&s)),
-        }))
+        Ok(CommitResult {
+            commit: commit.to_hex(),
+            merged: start.is_some_and(|s| !parents.contains(&s)),
+        })
     })
     .await?;
     state.notify(&name);

@@ -6,16 +6,14 @@ use axum::response::Response;
 use canopy::object::ObjectKind;
 use canopy::store::{is_binary, unified_diff, PathChange, Side};
 use canopy::{ObjectId, Path, Repo};
+use canopy_wire::api::{self as wire, CommitDetails, Diff, ErrorBody};
+use canopy_wire::grammar::{BranchName, PathOrRoot, Rev};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{change_json, commit_json, ok_json, open_branch, resolve_rev, Caller, Params, Query};
+use super::{ok_json, open_branch, resolve_rev, Caller, Params, Query};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
-
-/// The most commits one `log` answer holds.
-const MAX_LOG: usize = 10_000;
 
 #[derive(Deserialize)]
 pub(crate) struct BranchOnly {
@@ -28,12 +26,14 @@ pub(crate) struct RevOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LogQuery {
     limit: Option<usize>,
     path: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct DiffQuery {
     from: String,
     to: String,
@@ -46,6 +46,13 @@ pub(crate) struct DiffQuery {
 /// Values larger than this get no line diff (`patch: null`).
 const MAX_PATCH_BYTES: usize = 1 << 20;
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/log", operation_id = "log", tag = "history",
+    summary = "History, newest first",
+    params(("branch" = BranchName, Path),
+        ("limit" = Option<canopy_wire::grammar::Limit>, Query),
+        ("path" = Option<PathOrRoot>, Query, description = "Only commits that changed this path")),
+    responses((status = 200, description = "Commits", body = Vec<wire::Commit>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn log(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -55,25 +62,30 @@ pub(crate) async fn log(
     let repo = state.repo().clone();
     let body = blocking(move || {
         let branch = open_branch(&repo, &who, &p.branch, Access::Read)?;
-        let limit = q.limit.unwrap_or(100).min(MAX_LOG);
+        let limit = super::page_size(q.limit)?;
         let history = branch.history()?;
-        let commits: Vec<Value> = match &q.path {
+        let commits: Vec<wire::Commit> = match &q.path {
             Some(path) => history
                 .touching(Path::parse(path)?)
                 .take(limit)
-                .map(|c| c.map(|c| commit_json(&c)))
+                .map(|c| c.map(|c| wire::Commit::from(&c)))
                 .collect::<Result<_, _>>()?,
             None => history
                 .take(limit)
-                .map(|c| c.map(|c| commit_json(&c)))
+                .map(|c| c.map(|c| wire::Commit::from(&c)))
                 .collect::<Result<_, _>>()?,
         };
-        Ok(json!(commits))
+        Ok(commits)
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
+#[utoipa::path(get, path = "/api/v1/commits/{rev}", operation_id = "getCommit", tag = "history",
+    summary = "A commit and the paths it changed (against its first parent)",
+    params(("rev" = Rev, Path)),
+    responses((status = 200, description = "The commit", body = CommitDetails),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn show_commit(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -84,14 +96,22 @@ pub(crate) async fn show_commit(
         let id = resolve_rev(&repo, &who, &p.rev)?;
         let info = repo.commit_info(id)?;
         let parent = info.commit.parents.first().copied();
-        let mut body = commit_json(&info);
-        body["changes"] = changes(&repo, parent, id, &Path::root())?;
-        Ok(body)
+        Ok(CommitDetails {
+            commit: wire::Commit::from(&info),
+            changes: changes(&repo, parent, id, &Path::root())?,
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
+#[utoipa::path(get, path = "/api/v1/diff", operation_id = "diff", tag = "history",
+    summary = "The value paths that differ between two revisions",
+    params(("from" = Rev, Query), ("to" = Rev, Query),
+        ("path" = Option<PathOrRoot>, Query, description = "Only below this path"),
+        ("patch" = Option<bool>, Query, description = "Add each change's unified line diff ('patch') and whether it is binary")),
+    responses((status = 200, description = "The changes, in path order", body = Diff),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn diff(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -105,15 +125,19 @@ pub(crate) async fn diff(
         let list = repo.diff_commits(Some(from), Some(to), &prefix)?;
         let mut out = Vec::with_capacity(list.len());
         for c in &list {
-            let mut change = change_json(c);
+            let mut change = wire::PathChange::from(c);
             if q.patch {
                 let (binary, patch) = patch(&repo, c)?;
-                change["binary"] = json!(binary);
-                change["patch"] = json!(patch);
+                change.binary = Some(binary);
+                change.patch = Some(patch);
             }
             out.push(change);
         }
-        Ok(json!({ "from": from.to_hex(), "to": to.to_hex(), "changes": out }))
+        Ok(Diff {
+            from: from.to_hex(),
+            to: to.to_hex(),
+            changes: out,
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
@@ -148,7 +172,7 @@ pub(crate) fn changes(
     from: Option<ObjectId>,
     to: ObjectId,
     prefix: &Path,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<wire::PathChange>, ApiError> {
     let list = repo.diff_commits(from, Some(to), prefix)?;
-    Ok(Value::Array(list.iter().map(change_json).collect()))
+    Ok(wire::changes(&list))
 }

@@ -14,20 +14,22 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use canopy::backend::{Expected, RefLog};
 use canopy::object::{ObjectId, ObjectKind};
 use canopy::retry::{Retry, COMMIT_ATTEMPTS};
 use canopy::store::{diff_trees, is_binary, CommitOptions, MergeOptions, MergeOutcome};
 use canopy::tree::{Entry, Tree};
 use canopy::{Path, Repo};
+use canopy_wire::api::{
+    self as wire, ConflictSide, EntryKind, ErrorBody, MergePreview, MergeRequest, MergeResult,
+    PreviewConflict, PreviewOutcome, Resolution, Take,
+};
+use canopy_wire::grammar::{BranchName, IfMatch, Rev};
+use canopy_wire::Content;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::values::if_match;
-use super::{
-    change_json, ok_json, open_branch, parse_author, resolve_rev, Caller, Json, Params, Query, Writer,
-};
+use super::{ok_json, open_branch, parse_author, resolve_rev, Caller, Json, Params, Query, Writer};
 use crate::auth::Access;
 use crate::error::{blocking, ApiError};
 use crate::AppState;
@@ -42,42 +44,6 @@ pub(crate) struct BranchOnly {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MergeRequest {
-    /// The branch or commit to merge in (a REV).
-    from: String,
-    message: Option<String>,
-    author: Option<String>,
-    #[serde(default)]
-    no_ff: bool,
-    /// How to settle each conflicting path; the merge is then committed with them.
-    #[serde(default)]
-    resolutions: Vec<Resolution>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Resolution {
-    path: String,
-    /// The path's new value as UTF-8 text.
-    value: Option<String>,
-    /// The path's new value as base64.
-    value_base64: Option<String>,
-    /// `true`: nothing at the path.
-    #[serde(default)]
-    delete: bool,
-    /// Take one side's entry as it is (a value, a directory or nothing).
-    take: Option<Take>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Take {
-    Base,
-    Ours,
-    Theirs,
-}
-
-#[derive(Deserialize)]
 pub(crate) struct PreviewQuery {
     from: String,
 }
@@ -102,15 +68,18 @@ fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, 
         if path.is_root() {
             return Err(at("the root is not a value".into()));
         }
-        let settle = match (r.value, r.value_base64, r.delete, r.take) {
-            (Some(v), None, false, None) => Settle::Value(v.into_bytes()),
-            (None, Some(b), false, None) => Settle::Value(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.as_bytes())
-                    .map_err(|e| at(format!("value_base64: {e}")))?,
-            ),
-            (None, None, true, None) => Settle::Delete,
-            (None, None, false, Some(t)) => Settle::Take(t),
+        let content = Content {
+            value: r.value,
+            value_base64: r.value_base64,
+        };
+        let ways = usize::from(content.value.is_some())
+            + usize::from(content.value_base64.is_some())
+            + usize::from(r.delete)
+            + usize::from(r.take.is_some());
+        let settle = match (ways, r.delete, r.take) {
+            (1, true, _) => Settle::Delete,
+            (1, _, Some(t)) => Settle::Take(t),
+            (1, false, None) => Settle::Value(content.bytes().map_err(at)?),
             _ => {
                 return Err(at(
                     "give exactly one of 'value', 'value_base64', 'delete: true' or 'take'".into(),
@@ -124,6 +93,12 @@ fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, 
     Ok(out)
 }
 
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/merge", operation_id = "merge", tag = "history",
+    summary = "Merge a branch or commit into this branch with the per-path drivers; with 'resolutions' (one per conflicting path, none for others), commit the merge with them",
+    params(("branch" = BranchName, Path), ("If-Match" = Option<IfMatch>, Header)),
+    request_body = MergeRequest,
+    responses((status = 200, description = "What the merge did", body = MergeResult),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn merge(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -166,14 +141,17 @@ pub(crate) async fn merge(
                 favor: None,
             };
             let (commit, outcome) = match branch.merge(from, &opts)? {
-                MergeOutcome::UpToDate(id) => (id, "up_to_date"),
-                MergeOutcome::FastForward(id) => (id, "fast_forward"),
-                MergeOutcome::Merged(id) => (id, "merged"),
+                MergeOutcome::UpToDate(id) => (id, wire::MergeOutcome::UpToDate),
+                MergeOutcome::FastForward(id) => (id, wire::MergeOutcome::FastForward),
+                MergeOutcome::Merged(id) => (id, wire::MergeOutcome::Merged),
                 MergeOutcome::Conflicts(conflicts) => {
                     return Err(ApiError::conflicts(branch.name(), conflicts))
                 }
             };
-            return Ok(json!({ "commit": commit.to_hex(), "outcome": outcome }));
+            return Ok(MergeResult {
+                commit: commit.to_hex(),
+                outcome: outcome.as_str().to_string(),
+            });
         }
         let store = repo.objects();
         // Again while other writers keep moving the branch (the crate's one retry policy).
@@ -245,7 +223,10 @@ pub(crate) async fn merge(
                 .refs()
                 .update(branch.ref_name(), Expected::Value(head), Some(commit_id), &log)?
             {
-                return Ok(json!({ "commit": commit_id.to_hex(), "outcome": "merged" }));
+                return Ok(MergeResult {
+                    commit: commit_id.to_hex(),
+                    outcome: wire::MergeOutcome::Merged.as_str().to_string(),
+                });
             }
             if !retry.again() {
                 break;
@@ -261,6 +242,11 @@ pub(crate) async fn merge(
     Ok(ok_json(StatusCode::OK, body))
 }
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/merge/preview", operation_id = "previewMerge", tag = "history",
+    summary = "What merging a branch or commit into this branch would do, writing nothing: the outcome, the changes to the branch, and each conflict with its base, ours and theirs",
+    params(("branch" = BranchName, Path), ("from" = Rev, Query, description = "The REV to merge in")),
+    responses((status = 200, description = "The merge's preview", body = MergePreview),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn preview(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -274,49 +260,43 @@ pub(crate) async fn preview(
         let store = repo.objects();
         let theirs = commit_tree(&repo, from)?;
         let head = branch.head()?;
-        let answer = |outcome: &str, changes: Value, conflicts: Value| {
-            json!({
-                "ours": head.map(|h| h.to_hex()),
-                "theirs": from.to_hex(),
-                "outcome": outcome,
-                "changes": changes,
-                "conflicts": conflicts,
-            })
+        let answer = |outcome, changes: &[canopy::store::PathChange], conflicts| MergePreview {
+            ours: head.map(|h| h.to_hex()),
+            theirs: from.to_hex(),
+            outcome,
+            changes: wire::changes(changes),
+            conflicts,
         };
         let Some(head) = head else {
             let changes = diff_trees(store, &Tree::empty(), &theirs, &Path::root())?;
-            return Ok(answer("fast_forward", changes_json(&changes), json!([])));
+            return Ok(answer(PreviewOutcome::FastForward, &changes, Vec::new()));
         };
         if repo.is_ancestor(from, head)? {
-            return Ok(answer("up_to_date", json!([]), json!([])));
+            return Ok(answer(PreviewOutcome::UpToDate, &[], Vec::new()));
         }
         let ours = commit_tree(&repo, head)?;
         if repo.is_ancestor(head, from)? {
             let changes = diff_trees(store, &ours, &theirs, &Path::root())?;
-            return Ok(answer("fast_forward", changes_json(&changes), json!([])));
+            return Ok(answer(PreviewOutcome::FastForward, &changes, Vec::new()));
         }
         let merged = repo.merge_commits(head, from, None)?;
         let changes = diff_trees(store, &ours, &merged.tree, &Path::root())?;
         if merged.conflicts.is_empty() {
-            return Ok(answer("clean", changes_json(&changes), json!([])));
+            return Ok(answer(PreviewOutcome::Clean, &changes, Vec::new()));
         }
         let base = repo.merge_base_tree_of(head, from)?;
         let mut conflicts = Vec::new();
         for c in &merged.conflicts {
             let path = Path::parse(&c.path)?;
-            conflicts.push(json!({
-                "path": c.path,
-                "reason": c.reason,
-                "base": side_json(&repo, &base, &path)?,
-                "ours": side_json(&repo, &ours, &path)?,
-                "theirs": side_json(&repo, &theirs, &path)?,
-            }));
+            conflicts.push(PreviewConflict {
+                path: c.path.clone(),
+                reason: c.reason.clone(),
+                base: side(&repo, &base, &path)?,
+                ours: side(&repo, &ours, &path)?,
+                theirs: side(&repo, &theirs, &path)?,
+            });
         }
-        Ok(answer(
-            "conflicts",
-            changes_json(&changes),
-            Value::Array(conflicts),
-        ))
+        Ok(answer(PreviewOutcome::Conflicts, &changes, conflicts))
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
@@ -326,32 +306,39 @@ fn commit_tree(repo: &Repo, id: ObjectId) -> Result<Tree, ApiError> {
     Ok(Tree::from_id(repo.commit_info(id)?.commit.tree))
 }
 
-fn changes_json(changes: &[canopy::store::PathChange]) -> Value {
-    Value::Array(changes.iter().map(change_json).collect())
-}
-
-/// What one side of a conflict holds at `path`: nothing (`null`), a directory, or a value
+/// What one side of a conflict holds at `path`: nothing (`None`), a directory, or a value
 /// with its bytes inline (as text when they are UTF-8, else base64) unless it is large.
-fn side_json(repo: &Repo, tree: &Tree, path: &Path) -> Result<Value, ApiError> {
+fn side(repo: &Repo, tree: &Tree, path: &Path) -> Result<Option<ConflictSide>, ApiError> {
     let store = repo.objects();
+    let bare = |kind, hash: Option<ObjectId>| ConflictSide {
+        kind,
+        hash: hash.map(|h| h.to_hex()),
+        mode: None,
+        size: None,
+        content: Content::default(),
+    };
     Ok(match tree.find(store, path)? {
-        None => Value::Null,
-        Some(Entry::Tree(t)) => json!({ "kind": "tree", "hash": t.id().map(|h| h.to_hex()) }),
-        Some(Entry::Gitlink(id)) => json!({ "kind": "gitlink", "hash": id.to_hex() }),
+        None => None,
+        Some(Entry::Tree(t)) => Some(bare(EntryKind::Tree, t.id())),
+        Some(Entry::Gitlink(id)) => Some(bare(EntryKind::Gitlink, Some(id))),
         Some(Entry::Value { id, mode }) => {
             let bytes = store.read_kind(&id, ObjectKind::Blob)?;
-            let mut side = json!({
-                "kind": "value", "hash": id.to_hex(), "mode": mode.display(), "size": bytes.len(),
-            });
-            if bytes.len() <= MAX_INLINE {
-                match std::str::from_utf8(&bytes) {
-                    Ok(text) if !is_binary(&bytes) => side["value"] = json!(text),
-                    _ => {
-                        side["value_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes))
-                    }
+            let content = if bytes.len() > MAX_INLINE {
+                Content::default()
+            } else if is_binary(&bytes) {
+                Content {
+                    value: None,
+                    value_base64: Some(canopy_wire::base64_encode(&bytes)),
                 }
-            }
-            side
+            } else {
+                Content::of(&bytes)
+            };
+            Some(ConflictSide {
+                mode: Some(mode.display().to_string()),
+                size: Some(bytes.len() as u64),
+                content,
+                ..bare(EntryKind::Value, Some(id))
+            })
         }
     })
 }

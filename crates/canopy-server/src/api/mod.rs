@@ -3,23 +3,21 @@
 //! every malformed input into a 400 with the standard error body, branch and revision
 //! resolution with access checks, and the JSON forms of commits and changes.
 
-mod branches;
-mod commits;
-mod history;
-mod merges;
-mod structures;
-mod values;
+pub(crate) mod branches;
+pub(crate) mod commits;
+pub(crate) mod history;
+pub(crate) mod merges;
+pub(crate) mod structures;
+pub(crate) mod values;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use canopy::object::{ObjectId, Signature};
-use canopy::store::{CommitInfo, PathChange};
 use canopy::{Branch, Repo};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
 
 use crate::auth::{Access, Challenge, Identity};
 use crate::error::ApiError;
@@ -28,49 +26,66 @@ use crate::AppState;
 
 pub(crate) use history::changes as history_changes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/branches", get(branches::list).post(branches::create))
-        .route(
+/// The REST routes, each path as the OpenAPI document writes it (`{path}` for a PATH, which
+/// may hold '/'), with its handlers. The router and the check of the document against it
+/// ([`crate::served_paths`]) both read this one table.
+fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/api/v1/branches", get(branches::list).post(branches::create)),
+        (
             "/api/v1/branches/{branch}",
             get(branches::show).delete(branches::delete),
-        )
-        .route(
-            "/api/v1/branches/{branch}/values/{*path}",
+        ),
+        (
+            "/api/v1/branches/{branch}/values/{path}",
             get(values::get_value)
                 .put(values::put_value)
                 .delete(values::delete_value),
-        )
-        .route("/api/v1/branches/{branch}/tree", get(values::tree_root))
-        .route("/api/v1/branches/{branch}/tree/{*path}", get(values::tree))
-        .route("/api/v1/branches/{branch}/commits", post(commits::commit))
-        .route("/api/v1/branches/{branch}/merge", post(merges::merge))
-        .route("/api/v1/branches/{branch}/merge/preview", get(merges::preview))
-        .route("/api/v1/branches/{branch}/log", get(history::log))
-        .route(
-            "/api/v1/branches/{branch}/counters/{*path}",
+        ),
+        ("/api/v1/branches/{branch}/tree", get(values::tree_root)),
+        ("/api/v1/branches/{branch}/tree/{path}", get(values::tree)),
+        ("/api/v1/branches/{branch}/commits", post(commits::commit)),
+        ("/api/v1/branches/{branch}/merge", post(merges::merge)),
+        ("/api/v1/branches/{branch}/merge/preview", get(merges::preview)),
+        ("/api/v1/branches/{branch}/log", get(history::log)),
+        (
+            "/api/v1/branches/{branch}/counters/{path}",
             get(structures::get_counter).post(structures::add_counter),
-        )
-        .route(
-            "/api/v1/branches/{branch}/queues/{*path}",
+        ),
+        (
+            "/api/v1/branches/{branch}/queues/{path}",
             get(structures::list_queue).post(structures::push_queue),
-        )
-        .route(
-            "/api/v1/branches/{branch}/pop/{*path}",
+        ),
+        (
+            "/api/v1/branches/{branch}/pop/{path}",
             post(structures::pop_queue),
-        )
-        .route(
-            "/api/v1/branches/{branch}/logs/{*path}",
+        ),
+        (
+            "/api/v1/branches/{branch}/logs/{path}",
             get(structures::read_log).post(structures::append_log),
-        )
-        .route(
-            "/api/v1/branches/{branch}/ropes/{*path}",
+        ),
+        (
+            "/api/v1/branches/{branch}/ropes/{path}",
             get(structures::read_rope)
                 .put(structures::create_rope)
                 .post(structures::splice_rope),
-        )
-        .route("/api/v1/commits/{rev}", get(history::show_commit))
-        .route("/api/v1/diff", get(history::diff))
+        ),
+        ("/api/v1/commits/{rev}", get(history::show_commit)),
+        ("/api/v1/diff", get(history::diff)),
+    ]
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(&path.replace("{path}", "{*path}"), methods)
+        })
+}
+
+/// The paths of [`routes`], as the document writes them.
+pub(crate) fn paths() -> Vec<&'static str> {
+    table().into_iter().map(|(path, _)| path).collect()
 }
 
 /// Unknown routes.
@@ -128,6 +143,13 @@ where
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
+        // Every body is an object; serde would also take a struct from an array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "invalid JSON body: expected a JSON object",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
             Ok(t) => Ok(Json(t)),
@@ -209,7 +231,7 @@ pub(crate) fn open_branch(
     access: Access,
 ) -> Result<Branch, ApiError> {
     who.require(name, access)?;
-    let branch = repo.branch(name)?;
+    let branch = branch_named(repo, name)?;
     if branch.head()?.is_none() {
         let is_default = repo.head_branch().map(|b| b.name() == name).unwrap_or(false);
         if !is_default {
@@ -222,11 +244,27 @@ pub(crate) fn open_branch(
     Ok(branch)
 }
 
+/// The branch `name`, refused (400 `bad_branch_name`) unless the store could hold it: a name
+/// as [`canopy_wire::grammar::is_branch_name`] accepts it, short enough to be a file name.
+pub(crate) fn branch_named(repo: &Repo, name: &str) -> Result<Branch, ApiError> {
+    if name.len() > canopy_wire::grammar::MAX_BRANCH_BYTES {
+        return Err(ApiError::bad_request(
+            "bad_branch_name",
+            format!(
+                "branch name '{}…' is longer than {} bytes",
+                name.chars().take(40).collect::<String>(),
+                canopy_wire::grammar::MAX_BRANCH_BYTES
+            ),
+        ));
+    }
+    Ok(repo.branch(name)?)
+}
+
 /// Resolves a revision for a caller who must be able to read it: a caller restricted to some
 /// branches may only see commits in their histories.
 pub(crate) fn resolve_rev(repo: &Repo, who: &Identity, rev: &str) -> Result<ObjectId, ApiError> {
     if who.reads_everything() {
-        return Ok(repo.resolve(rev)?);
+        return resolve(repo, rev);
     }
     // A restricted token learns nothing about what it may not read: whether the revision
     // exists, or what kind of object it names, gets the same answer as a forbidden commit.
@@ -252,11 +290,39 @@ pub(crate) fn resolve_rev(repo: &Repo, who: &Identity, rev: &str) -> Result<Obje
     Err(refused())
 }
 
+/// Resolves a revision: 400 `bad_rev` when it is malformed, 404 `no_such_rev` when it is well
+/// formed (see [`canopy_wire::grammar::is_well_formed_rev`]) but names no commit.
+fn resolve(repo: &Repo, rev: &str) -> Result<ObjectId, ApiError> {
+    use canopy::store::Error as StoreError;
+    match repo.resolve(rev) {
+        Ok(id) => Ok(id),
+        Err(e @ (StoreError::InvalidRev { .. } | StoreError::NotACommit(_)))
+            if canopy_wire::grammar::is_well_formed_rev(rev) =>
+        {
+            Err(ApiError::not_found("no_such_rev", e.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Parses a full commit id given by a client.
 pub(crate) fn parse_id(repo: &Repo, s: &str, what: &str) -> Result<ObjectId, ApiError> {
     ObjectId::from_hex(s.as_bytes())
         .filter(|id| id.hash_kind() == repo.hash_kind())
         .ok_or_else(|| ApiError::bad_request("bad_rev", format!("{what}: '{s}' is not a full commit id")))
+}
+
+/// A page size (`?limit=`): 100 when not given, at most [`canopy_wire::grammar::MAX_PAGE`].
+pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    let max = canopy_wire::grammar::MAX_PAGE;
+    match limit {
+        None => Ok(100),
+        Some(n) if n <= max => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit {n} is over {max}; page with the last entry instead"),
+        )),
+    }
 }
 
 /// An identity given as `Name <email>`, dated now.
@@ -270,39 +336,8 @@ pub(crate) fn parse_author(repo: &Repo, s: &str) -> Result<Signature, ApiError> 
     })
 }
 
-pub(crate) fn signature_json(s: &Signature) -> Value {
-    json!({ "name": s.name, "email": s.email, "time": s.time, "offset_minutes": s.offset_minutes })
-}
-
-pub(crate) fn commit_json(info: &CommitInfo) -> Value {
-    let c = &info.commit;
-    json!({
-        "id": info.id.to_hex(),
-        "tree": c.tree.to_hex(),
-        "parents": c.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
-        "author": signature_json(&c.author),
-        "committer": signature_json(&c.committer),
-        "message": String::from_utf8_lossy(&c.message),
-        "summary": info.summary(),
-    })
-}
-
-pub(crate) fn change_json(c: &PathChange) -> Value {
-    let side = |s: &Option<canopy::store::Side>| match s {
-        Some(s) => json!({ "hash": s.id.to_hex(), "mode": s.mode.display() }),
-        None => Value::Null,
-    };
-    json!({
-        "path": c.path.to_string(),
-        "kind": c.kind.as_str(),
-        "status": c.status_letter().to_string(),
-        "old": side(&c.old),
-        "new": side(&c.new),
-    })
-}
-
 /// `201 Created` or `200 OK` with a JSON body.
-pub(crate) fn ok_json(status: StatusCode, body: Value) -> axum::response::Response {
+pub(crate) fn ok_json(status: StatusCode, body: impl serde::Serialize) -> axum::response::Response {
     use axum::response::IntoResponse;
     (status, axum::Json(body)).into_response()
 }

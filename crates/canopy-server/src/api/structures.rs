@@ -8,8 +8,14 @@ use axum::response::Response;
 use canopy::data::{Counter, Log, LogCursor, Queue, Rope};
 use canopy::store::CommitOptions;
 use canopy::{Path, Repo};
+use canopy_wire::api::{
+    CounterAdd, CounterAdded, CounterValue, DoubleDelivery, ErrorBody, ItemRequest, LogAppended, LogPage,
+    Pop, PopRequest, Queue as QueueAnswer, QueueItem, QueueKey, RopeCreated, SpliceRequest, Spliced,
+};
+#[allow(unused_imports)] // named by the OpenAPI annotations
+use canopy_wire::grammar::{BranchName, LogCursor as Cursor, PathName};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{ok_json, open_branch, parse_author, Caller, Json, Params, Query, Writer};
 use crate::auth::Access;
@@ -20,16 +26,6 @@ use crate::AppState;
 pub(crate) struct BranchPath {
     branch: String,
     path: String,
-}
-
-/// `{"add": N}` and the commit's message and author.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CounterAdd {
-    /// The amount to add (negative subtracts).
-    add: i64,
-    message: Option<String>,
-    author: Option<String>,
 }
 
 fn structure_path(path: &str) -> Result<Path, ApiError> {
@@ -58,19 +54,32 @@ fn commit_options(
 }
 
 /// `GET /branches/{b}/counters/{path}`: `{"value"}` (0 when absent).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/counters/{path}", operation_id = "getCounter", tag = "structures",
+    summary = "A counter's value (0 when absent)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    responses((status = 200, description = "The value", body = CounterValue),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_counter(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(p): Params<BranchPath>,
 ) -> Result<Response, ApiError> {
     let body = read_op(&state, who, p, |branch, path| {
-        Ok(json!({ "value": Counter::open(branch, path).get()? }))
+        Ok(CounterValue {
+            value: Counter::open(branch, path).get()?,
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
 /// `POST /branches/{b}/counters/{path}` with `{"add": N}`: one commit; `{"value", "commit"}`.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/counters/{path}", operation_id = "addToCounter", tag = "structures",
+    summary = "Add to a counter in one commit; concurrent additions anywhere all count when merged",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body = CounterAdd,
+    responses((status = 200, description = "The value in the new commit", body = CounterAdded),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn add_counter(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -85,39 +94,25 @@ pub(crate) async fn add_counter(
         req.author,
         move |branch, path, opts| {
             let counted = Counter::open(branch, path).with_commit(opts).add(req.add)?;
-            Ok(json!({ "value": counted.value, "commit": counted.commit.to_hex() }))
+            Ok(CounterAdded {
+                value: counted.value,
+                commit: counted.commit.to_hex(),
+            })
         },
     )
     .await
 }
 
-/// The body of a push or an append: the JSON item, and the commit's message and author.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ItemRequest {
-    item: Value,
-    message: Option<String>,
-    author: Option<String>,
-}
-
-/// The body of a pop (may be empty).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PopRequest {
-    message: Option<String>,
-    author: Option<String>,
-}
-
 /// Runs `op` on the branch (for writing) and the structure's path, with the commit options the
 /// request gives; queued behind this server's other writes to the branch, and waking its
 /// watchers after.
-async fn write_op(
+async fn write_op<T: serde::Serialize + Send + 'static>(
     state: AppState,
     who: crate::auth::Identity,
     p: BranchPath,
     message: Option<String>,
     author: Option<String>,
-    op: impl FnOnce(canopy::Branch, Path, CommitOptions) -> Result<Value, ApiError> + Send + 'static,
+    op: impl FnOnce(canopy::Branch, Path, CommitOptions) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let _writing = state.lock_branch(&p.branch).await;
@@ -148,6 +143,11 @@ async fn read_op<T: Send + 'static>(
 }
 
 /// `GET /branches/{b}/queues/{path}`: `{"items": [{key, value}], "double_deliveries": […]}`.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/queues/{path}", operation_id = "listQueue", tag = "structures",
+    summary = "A queue's items in order, and the items replicas delivered twice",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    responses((status = 200, description = "The queue", body = QueueAnswer),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn list_queue(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -155,25 +155,42 @@ pub(crate) async fn list_queue(
 ) -> Result<Response, ApiError> {
     let body = read_op(&state, who, p, |branch, path| {
         let q = Queue::<Value>::open(branch, path);
-        let doubles: Vec<Value> = q
+        let double_deliveries = q
             .double_deliveries()?
             .into_iter()
-            .map(|d| {
-                let pops: Vec<Value> = d
+            .map(|d| DoubleDelivery {
+                key: d.key,
+                pops: d
                     .pops
-                    .iter()
-                    .map(|(r, t)| json!({ "replica": r, "time": t }))
-                    .collect();
-                json!({ "key": d.key, "pops": pops })
+                    .into_iter()
+                    .map(|(replica, time)| Pop { replica, time })
+                    .collect(),
             })
             .collect();
-        Ok(json!({ "items": q.items()?, "double_deliveries": doubles }))
+        let items = q
+            .items()?
+            .into_iter()
+            .map(|i| QueueItem {
+                key: i.key,
+                value: i.value,
+            })
+            .collect();
+        Ok(QueueAnswer {
+            items,
+            double_deliveries,
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
 /// `POST /branches/{b}/queues/{path}` with `{"item"}`: `{"key"}`.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/queues/{path}", operation_id = "pushQueue", tag = "structures",
+    summary = "Append an item, in one commit",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body = ItemRequest,
+    responses((status = 200, description = "The item's key", body = QueueKey),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn push_queue(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -190,7 +207,7 @@ pub(crate) async fn push_queue(
             let key = Queue::<Value>::open(branch, path)
                 .with_commit(opts)
                 .push(&req.item)?;
-            Ok(json!({ "key": key }))
+            Ok(QueueKey { key })
         },
     )
     .await
@@ -198,6 +215,12 @@ pub(crate) async fn push_queue(
 
 /// `POST /branches/{b}/pop/{path}`: the first item, taken in one commit (`{"key", "value"}`),
 /// or 404 `queue_empty`. Every item goes to exactly one caller.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/pop/{path}", operation_id = "popQueue", tag = "structures",
+    summary = "Take the first item of a queue, in one commit; each item goes to exactly one caller (404 queue_empty)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body(content = Option<PopRequest>, description = "May be empty or null"),
+    responses((status = 200, description = "The item taken", body = QueueItem),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn pop_queue(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -205,7 +228,7 @@ pub(crate) async fn pop_queue(
     headers: axum::http::HeaderMap,
     body: crate::limits::Body,
 ) -> Result<Response, ApiError> {
-    let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) {
+    let req: PopRequest = if body.0.iter().all(u8::is_ascii_whitespace) || body.0.trim_ascii() == b"null" {
         PopRequest::default()
     } else {
         super::require_json(&headers)?;
@@ -221,7 +244,10 @@ pub(crate) async fn pop_queue(
         move |branch, path, opts| {
             let empty = format!("queue '{path}' is empty");
             match Queue::<Value>::open(branch, path).with_commit(opts).pop_item()? {
-                Some(item) => Ok(json!(item)),
+                Some(item) => Ok(QueueItem {
+                    key: item.key,
+                    value: item.value,
+                }),
                 None => Err(ApiError::not_found("queue_empty", empty)),
             }
         },
@@ -238,6 +264,13 @@ pub(crate) struct PageQuery {
 
 /// `GET /branches/{b}/logs/{path}?limit=N&before=CURSOR`: entries newest first and the cursor
 /// of the next page (`null` at the oldest).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/logs/{path}", operation_id = "readLog", tag = "structures",
+    summary = "A page of a log, newest first",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("limit" = Option<canopy_wire::grammar::Limit>, Query),
+        ("before" = Option<Cursor>, Query, description = "Only entries older than this cursor")),
+    responses((status = 200, description = "Entries", body = LogPage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn read_log(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -252,16 +285,33 @@ pub(crate) async fn read_log(
                 })?),
                 None => None,
             };
-        let limit = q.limit.unwrap_or(100).min(10_000);
+        let limit = super::page_size(q.limit)?;
         let log = Log::<Value>::open(branch, path);
         let (entries, next) = log.page(before.as_ref(), limit)?;
-        Ok(json!({ "entries": entries, "next": next }))
+        Ok(LogPage {
+            entries: entries
+                .into_iter()
+                .map(|e| canopy_wire::api::LogEntry {
+                    cursor: e.cursor.as_str().to_string(),
+                    time: e.time,
+                    replica: e.replica,
+                    value: e.value,
+                })
+                .collect(),
+            next: next.map(|c| c.as_str().to_string()),
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
 }
 
 /// `POST /branches/{b}/logs/{path}` with `{"item"}`: `{"cursor"}`.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/logs/{path}", operation_id = "appendLog", tag = "structures",
+    summary = "Append an entry, in one commit",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body = ItemRequest,
+    responses((status = 200, description = "The entry's cursor", body = LogAppended),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn append_log(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -278,10 +328,17 @@ pub(crate) async fn append_log(
             let cursor = Log::<Value>::open(branch, path)
                 .with_commit(opts)
                 .append(&req.item)?;
-            Ok(json!({ "cursor": cursor }))
+            Ok(LogAppended {
+                cursor: cursor.as_str().to_string(),
+            })
         },
     )
     .await
+}
+
+/// A byte count or offset from a request, as this machine's word.
+fn offset(n: u64) -> Result<usize, ApiError> {
+    usize::try_from(n).map_err(|_| ApiError::bad_request("out_of_range", format!("{n} is too large")))
 }
 
 #[derive(Deserialize)]
@@ -292,6 +349,12 @@ pub(crate) struct RangeQuery {
 }
 
 /// `GET /branches/{b}/ropes/{path}?offset=&len=`: the bytes (all, or a range).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/ropes/{path}", operation_id = "readRope", tag = "structures",
+    summary = "A rope's bytes, or a range of them",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("offset" = Option<u64>, Query), ("len" = Option<u64>, Query)),
+    responses((status = 200, description = "The bytes", content_type = "application/octet-stream", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn read_rope(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -318,6 +381,12 @@ pub(crate) async fn read_rope(
 }
 
 /// `PUT /branches/{b}/ropes/{path}` with the bytes: creates the rope (409 if one is there).
+#[utoipa::path(put, path = "/api/v1/branches/{branch}/ropes/{path}", operation_id = "createRope", tag = "structures",
+    summary = "Create a rope from the request body's bytes (409 if one exists)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body(content = Option<String>, content_type = "application/octet-stream", description = "The bytes (none: an empty rope)"),
+    responses((status = 200, description = "The new rope", body = RopeCreated),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn create_rope(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -333,24 +402,21 @@ pub(crate) async fn create_rope(
             }
             other => other.into(),
         })?;
-        Ok(json!({ "length": rope.len()?, "chunks": rope.chunk_count()? }))
+        Ok(RopeCreated {
+            length: rope.len()? as u64,
+            chunks: rope.chunk_count()? as u64,
+        })
     })
     .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SpliceRequest {
-    offset: usize,
-    #[serde(default)]
-    delete: usize,
-    #[serde(default)]
-    insert: String,
-    message: Option<String>,
-    author: Option<String>,
-}
-
 /// `POST /branches/{b}/ropes/{path}` with `{"offset", "delete", "insert"}`: one commit.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/ropes/{path}", operation_id = "spliceRope", tag = "structures",
+    summary = "Replace `delete` bytes at `offset` by `insert`, in one commit; edits in different places merge",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path)),
+    request_body = SpliceRequest,
+    responses((status = 200, description = "What the edit did", body = Spliced),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn splice_rope(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -365,13 +431,13 @@ pub(crate) async fn splice_rope(
         req.author,
         move |branch, path, opts| {
             let rope = Rope::open(branch, path).with_commit(opts);
-            let stats = rope.splice(req.offset, req.delete, req.insert.as_bytes())?;
-            Ok(json!({
-                "commit": stats.commit.map(|c| c.to_hex()),
-                "length": rope.len()?,
-                "chunks_written": stats.chunks_written,
-                "chunks_removed": stats.chunks_removed,
-            }))
+            let stats = rope.splice(offset(req.offset)?, offset(req.delete)?, req.insert.as_bytes())?;
+            Ok(Spliced {
+                commit: stats.commit.map(|c| c.to_hex()),
+                length: rope.len()? as u64,
+                chunks_written: stats.chunks_written as u64,
+                chunks_removed: stats.chunks_removed as u64,
+            })
         },
     )
     .await

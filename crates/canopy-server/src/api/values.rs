@@ -8,8 +8,10 @@ use canopy::object::{ObjectId, ObjectKind};
 use canopy::store::{Change, CommitOptions, View};
 use canopy::tree::{Entry, Tree};
 use canopy::{Branch, Path, Repo};
+use canopy_wire::api::{ErrorBody, TreeEntry, Written};
+#[allow(unused_imports)] // named by the OpenAPI annotations
+use canopy_wire::grammar::{BranchName, CreateOnly, Hash, IfMatch, PathName, Rev};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::{ok_json, open_branch, parse_author, parse_id, resolve_rev, Caller, Params, Query, Writer};
 use crate::auth::{Access, Identity};
@@ -29,17 +31,20 @@ pub(crate) struct BranchOnly {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct At {
     at: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct WriteQuery {
     message: Option<String>,
     author: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TreeQuery {
     at: Option<String>,
     #[serde(default)]
@@ -66,6 +71,16 @@ fn value_path(path: &str) -> Result<Path, ApiError> {
     Ok(path)
 }
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/values/{path}", operation_id = "getValue", tag = "values",
+    summary = "The raw bytes of a value",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("at" = Option<Rev>, Query, description = "Read at this REV instead of the branch head"),
+        ("If-None-Match" = Option<String>, Header, description = "The value's ETag: 304 if it is unchanged")),
+    responses((status = 200, description = "The value", content_type = "application/octet-stream", body = String,
+            headers(("ETag" = String, description = "The value's hash, quoted"),
+                ("X-Canopy-Commit" = Hash, description = "The commit read"))),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_value(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -126,6 +141,15 @@ pub(crate) async fn get_value(
     Ok(response)
 }
 
+#[utoipa::path(put, path = "/api/v1/branches/{branch}/values/{path}", operation_id = "putValue", tag = "values",
+    summary = "Set a value (one commit)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("message" = Option<String>, Query, description = "The commit message"),
+        ("author" = Option<canopy_wire::grammar::Identity>, Query, description = "The author"),
+        ("If-Match" = Option<IfMatch>, Header), ("If-None-Match" = Option<CreateOnly>, Header)),
+    request_body(content = Option<String>, content_type = "application/octet-stream", description = "The value's bytes (none: an empty value)"),
+    responses((status = 200, description = "The commit made (the head, when nothing changed)", body = Written),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn put_value(
     State(state): State<AppState>,
     Writer(who): Writer,
@@ -143,9 +167,17 @@ pub(crate) async fn put_value(
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         let opts = commit_options(&repo, &q, || format!("set {path}"))?;
         let if_match = if_match(&repo, &headers)?;
-        let create_only = headers
-            .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"*");
+        let create_only = match headers.get(header::IF_NONE_MATCH) {
+            None => false,
+            Some(v) if v.is_empty() => false,
+            Some(v) if v.as_bytes().trim_ascii() == b"*" => true,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad_precondition",
+                    "a write takes only If-None-Match: * (create only)",
+                ))
+            }
+        };
         let change = Change::Set(path.clone(), body.to_vec());
         match (if_match, create_only) {
             (Some(expected), _) => commit_if_head(&branch, expected, vec![change], &opts),
@@ -162,9 +194,22 @@ pub(crate) async fn put_value(
     })
     .await?;
     state.notify(&name);
-    Ok(ok_json(StatusCode::OK, json!({ "commit": commit.to_hex() })))
+    Ok(ok_json(
+        StatusCode::OK,
+        Written {
+            commit: commit.to_hex(),
+        },
+    ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/branches/{branch}/values/{path}", operation_id = "deleteValue", tag = "values",
+    summary = "Remove a value or a whole directory (one commit)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("message" = Option<String>, Query, description = "The commit message"),
+        ("author" = Option<canopy_wire::grammar::Identity>, Query, description = "The author"),
+        ("If-Match" = Option<IfMatch>, Header)),
+    responses((status = 200, description = "The commit made", body = Written),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn delete_value(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -184,6 +229,16 @@ pub(crate) async fn delete_value(
         let change = Change::Remove(path.clone());
         match if_match {
             Some(expected) => {
+                // The head first: a commit the store does not hold cannot be read, and is not
+                // the head either.
+                let head = branch.head()?;
+                if head != Some(expected) {
+                    return Err(ApiError::precondition_failed(format!(
+                        "branch '{}' is at {}, not {expected}",
+                        branch.name(),
+                        head.map_or_else(|| "no commit".to_string(), |h| h.to_hex())
+                    )));
+                }
                 if !repo.view_at(expected)?.contains(&path)? {
                     return Err(ApiError::not_found(
                         "no_such_path",
@@ -205,9 +260,21 @@ pub(crate) async fn delete_value(
     })
     .await?;
     state.notify(&name);
-    Ok(ok_json(StatusCode::OK, json!({ "commit": commit.to_hex() })))
+    Ok(ok_json(
+        StatusCode::OK,
+        Written {
+            commit: commit.to_hex(),
+        },
+    ))
 }
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/tree", operation_id = "listRoot", tag = "values",
+    summary = "The root directory's entries",
+    params(("branch" = BranchName, Path),
+        ("at" = Option<Rev>, Query, description = "List at this REV instead of the branch head"),
+        ("recursive" = Option<bool>, Query, description = "List every value below instead of the direct children")),
+    responses((status = 200, description = "Entries", body = canopy_wire::api::Tree),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn tree_root(
     state: State<AppState>,
     who: Caller,
@@ -217,6 +284,13 @@ pub(crate) async fn tree_root(
     list_tree(state, who, p.branch, String::new(), q).await
 }
 
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/tree/{path}", operation_id = "listTree", tag = "values",
+    summary = "A directory's entries (children, or with recursive=true every value below)",
+    params(("branch" = BranchName, Path), ("path" = PathName, Path),
+        ("at" = Option<Rev>, Query, description = "List at this REV instead of the branch head"),
+        ("recursive" = Option<bool>, Query, description = "List every value below instead of the direct children")),
+    responses((status = 200, description = "Entries", body = canopy_wire::api::Tree),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn tree(
     state: State<AppState>,
     who: Caller,
@@ -254,13 +328,13 @@ async fn list_tree(
                     Ok(())
                 })?;
                 for (p, e) in found {
-                    entries.push(entry_json(p.to_string(), last_step(&p), &e));
+                    entries.push(TreeEntry::new(p.to_string(), last_step(&p), &e));
                 }
             }
             Some(Entry::Tree(tree)) => {
                 for (name, e) in tree.entries(store)?.iter() {
                     let full = path.join(name)?;
-                    entries.push(entry_json(
+                    entries.push(TreeEntry::new(
                         full.to_string(),
                         String::from_utf8_lossy(name).into_owned(),
                         e,
@@ -275,11 +349,11 @@ async fn list_tree(
                 ))
             }
         }
-        Ok(json!({
-            "commit": view.commit().map(|c| c.to_hex()),
-            "path": path.to_string(),
-            "entries": entries,
-        }))
+        Ok(canopy_wire::api::Tree {
+            commit: view.commit().map(|c| c.to_hex()),
+            path: path.to_string(),
+            entries,
+        })
     })
     .await?;
     Ok(ok_json(StatusCode::OK, body))
@@ -290,15 +364,6 @@ fn last_step(path: &Path) -> String {
         .last()
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .unwrap_or_default()
-}
-
-fn entry_json(path: String, name: String, e: &Entry) -> Value {
-    let (kind, hash, mode) = match e {
-        Entry::Value { id, mode } => ("value", Some(*id), mode.display()),
-        Entry::Tree(t) => ("tree", t.id(), "40000"),
-        Entry::Gitlink(id) => ("gitlink", Some(*id), "160000"),
-    };
-    json!({ "name": name, "path": path, "kind": kind, "hash": hash.map(|h| h.to_hex()), "mode": mode })
 }
 
 /// The message (`?message=`, else a default) and author (`?author=Name <email>`) of a write.
@@ -322,7 +387,15 @@ pub(crate) fn if_match(repo: &Repo, headers: &HeaderMap) -> Result<Option<Object
     let value = value
         .to_str()
         .map_err(|_| ApiError::bad_request("bad_precondition", "If-Match is not ASCII"))?;
-    Ok(Some(parse_id(repo, unquote(value), "If-Match")?))
+    let tag = unquote(value);
+    match ObjectId::from_hex(tag.as_bytes()) {
+        // A well-formed id of the other hash kind names no commit here: the head is not it.
+        Some(id) if id.hash_kind() != repo.hash_kind() => Err(ApiError::precondition_failed(format!(
+            "If-Match: {tag} is not a commit of this store, whose ids are {} hex digits",
+            repo.hash_kind().hex_len()
+        ))),
+        _ => Ok(Some(parse_id(repo, tag, "If-Match")?)),
+    }
 }
 
 fn unquote(tag: &str) -> &str {

@@ -218,14 +218,25 @@ fn civil(micros: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
 /// The `.gitattributes` pattern that matches exactly the structure at `path`; the root is
 /// refused (a structure lives at a path below it).
 pub(crate) fn anchored_pattern(path: &Path) -> Result<String> {
-    if path.is_root() {
-        return Err(Error::InvalidValue {
-            path: path.clone(),
-            type_name: "structure path",
-            reason: "a structure needs a path below the root".into(),
-        });
-    }
+    check_structure_path(path)?;
     Ok(attr_pattern(path, ""))
+}
+
+/// Refuses a path no structure can live at: the root, and the attributes file that structures
+/// write their merge drivers to (or anything below it, which would make that file a directory).
+pub(crate) fn check_structure_path(path: &Path) -> Result<()> {
+    let reason = if path.is_root() {
+        "a structure needs a path below the root"
+    } else if path.steps().first().map(Vec::as_slice) == Some(ATTRIBUTES.as_bytes()) {
+        "the root .gitattributes holds the structures' merge drivers; a structure cannot be it or lie below it"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidValue {
+        path: path.clone(),
+        type_name: "structure path",
+        reason: reason.into(),
+    })
 }
 
 /// Adds `line` to the root `.gitattributes` of `view` within `tx`, unless it is there already.

@@ -355,6 +355,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         tx: crate::store::Transaction,
         view: &View,
     ) -> Result<crate::store::Transaction> {
+        super::check_structure_path(&self.path)?;
         let line = format!("{} merge=set", attr_pattern(&self.path.join(b"popped")?, "/**"));
         Ok(match attributes_change(view, &[line])? {
             Some(change) => {
