@@ -307,9 +307,14 @@ function startWatch() {
     onEvent: (type, data) => {
       if (branch !== state.branch) return;
       if (type === 'change' && data?.id && data.id !== state.head && !ownCommits.has(data.id)) {
-        notice(`${branch} moved to ${shortId(data.id)}: ${data.summary ?? ''}`);
+        // The event of this page's own write may arrive before the write's answer does: look
+        // again when the timer fires, and leave the page as it is if the commit was ours.
         clearTimeout(refreshTimer);
-        refreshTimer = setTimeout(liveRefresh, 150);
+        refreshTimer = setTimeout(() => {
+          if (branch !== state.branch || data.id === state.head || ownCommits.has(data.id)) return;
+          notice(`${branch} moved to ${shortId(data.id)}: ${data.summary ?? ''}`);
+          liveRefresh();
+        }, 150);
       } else if (type === 'deleted') {
         notice(`branch ${branch} was deleted`, { error: true });
       }
