@@ -103,6 +103,10 @@ fn check(sb: &Sandbox, store: &Path, acked: &BTreeSet<u64>, round: usize, mode: 
         !ours.out().contains("error"),
         "round {round}: canopy fsck: {ours:?}"
     );
+    if (round + 1).is_multiple_of(50) {
+        // Long runs (CANOPY_CRASH_KILLS) say how far they got (seen with --nocapture).
+        eprintln!("crash test '{mode}': {} kills checked", round + 1);
+    }
     left_lock
 }
 
