@@ -17,7 +17,6 @@ use canopy::store::{export as export_tree, Exported, ImportMode, Importer};
 use canopy::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::commands::{commit_options, Ctx, Failure, Outcome};
 use crate::output;
@@ -90,12 +89,12 @@ pub fn import(ctx: &Ctx, file: &str, format: Option<Format>, replace: bool, args
     })?;
     progress.finish_and_clear();
     if ctx.json {
-        output::json(&json!({
-            "commit": outcome.commit.to_hex(),
-            "committed": outcome.committed,
-            "paths": outcome.paths,
-            "trees": outcome.trees,
-        }));
+        output::json(&canopy_wire::local::Imported {
+            commit: outcome.commit.to_hex(),
+            committed: outcome.committed,
+            paths: outcome.paths,
+            trees: outcome.trees,
+        });
     } else {
         let what = if outcome.committed {
             "imported"
@@ -155,11 +154,12 @@ pub fn export(ctx: &Ctx, path: Option<&str>, at: Option<&str>, format: Format) -
                 return Ok(());
             }
             let path = String::from_utf8_lossy(&full(e.path)).into_owned();
-            let (key, value) = output::value_json(&e.value);
-            let mut obj = serde_json::Map::new();
-            obj.insert("path".into(), serde_json::Value::String(path));
-            obj.insert(key.into(), value);
-            let line = serde_json::Value::Object(obj).to_string();
+            let line = serde_json::to_string(&canopy_wire::local::ValueAt {
+                path,
+                content: canopy_wire::Content::of(&e.value),
+                commit: None,
+            })
+            .expect("wire shapes serialize");
             if writeln!(out, "{line}").is_err() {
                 closed = true;
             }
@@ -390,35 +390,14 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// Decodes standard base64 (RFC 4648; padding optional, no whitespace).
+/// Decodes standard base64 (RFC 4648; padding optional, no whitespace) into `out`.
 fn base64_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    let text = text
-        .strip_suffix(b"==")
-        .or_else(|| text.strip_suffix(b"="))
-        .unwrap_or(text);
-    if text.len() % 4 == 1 {
-        return Err("truncated base64".into());
-    }
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for (i, &c) in text.iter().enumerate() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return Err(format!("invalid base64 character at offset {i}")),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(())
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    base64::Engine::decode_vec(&LENIENT, text, out).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -428,14 +407,9 @@ mod tests {
     #[test]
     fn base64_round_trips_with_output_encoder() {
         for v in [&b""[..], b"f", b"fo", b"foo", b"\xff\x00\xfe binary"] {
-            let (_, enc) = output::value_json(v);
             let mut out = Vec::new();
-            if let serde_json::Value::String(s) = enc {
-                if std::str::from_utf8(v).is_err() {
-                    base64_decode(s.as_bytes(), &mut out).unwrap();
-                    assert_eq!(out, v);
-                }
-            }
+            base64_decode(canopy_wire::base64_encode(v).as_bytes(), &mut out).unwrap();
+            assert_eq!(out, v);
         }
         let mut out = Vec::new();
         base64_decode(b"Zm9vYmFy", &mut out).unwrap();

@@ -7,7 +7,7 @@ use canopy::object::{HashKind, Signature};
 use canopy::store::{CommitOptions, Error as StoreError, InitOptions, Role, TestAndSet, View};
 use canopy::tree::EntryKind;
 use canopy::{Branch, Path, Repo};
-use serde_json::{json, Value};
+use canopy_wire::{api, local, Content};
 
 use crate::output;
 use crate::{Cli, Command, CommitArgs};
@@ -206,7 +206,10 @@ fn init(ctx: &Ctx, dir: Option<&FsPath>, format: &str) -> Outcome {
     };
     let repo = Repo::init_with(&dir, &opts)?;
     if ctx.json {
-        output::json(&json!({"path": dir.display().to_string(), "object_format": hash.name()}));
+        output::json(&local::Initialized {
+            path: dir.display().to_string(),
+            object_format: hash.name().to_string(),
+        });
     } else {
         output::lines([format!("Initialized empty Canopy store in {}", dir.display())]);
     }
@@ -276,7 +279,7 @@ fn set(ctx: &Ctx, path: &str, value: &str, args: &CommitArgs) -> Outcome {
     let opts = commit_options(&repo, args, format!("set {p}"))?;
     let commit = branch.set(&p, bytes, &opts)?;
     if ctx.json {
-        output::json(&json!({"commit": commit.to_hex()}));
+        output::json(&written(commit));
     }
     Ok(0)
 }
@@ -289,14 +292,11 @@ fn get(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
         None => Err(Failure::no(format!("path '{p}' not found"))),
         Some(bytes) => {
             if ctx.json {
-                let (key, v) = output::value_json(&bytes);
-                let mut obj = serde_json::Map::new();
-                obj.insert("path".into(), Value::String(p.to_string()));
-                obj.insert(key.into(), v);
-                if let Some(c) = view.commit() {
-                    obj.insert("commit".into(), Value::String(c.to_hex()));
-                }
-                output::json(&Value::Object(obj));
+                output::json(&local::ValueAt {
+                    path: p.to_string(),
+                    content: Content::of(&bytes),
+                    commit: view.commit().map(|c| c.to_hex()),
+                });
             } else {
                 output::raw(&bytes);
             }
@@ -318,7 +318,7 @@ fn rm(ctx: &Ctx, path: &str, args: &CommitArgs) -> Outcome {
     let opts = commit_options(&repo, args, format!("rm {p}"))?;
     let commit = branch.remove(&p, &opts)?;
     if ctx.json {
-        output::json(&json!({"commit": commit.to_hex()}));
+        output::json(&written(commit));
     }
     Ok(0)
 }
@@ -358,17 +358,17 @@ fn test_and_set(
     match branch.test_and_set(&p, expected, new.as_deref(), &opts)? {
         TestAndSet::Committed(commit) => {
             if ctx.json {
-                output::json(&json!({"commit": commit.to_hex()}));
+                output::json(&written(commit));
             }
             Ok(0)
         }
         TestAndSet::Failed(found) => {
             if ctx.json {
-                let current = found
-                    .as_deref()
-                    .map(|b| output::value_json(b).1)
-                    .unwrap_or(Value::Null);
-                output::json(&json!({"committed": false, "current": current}));
+                let current = found.as_deref().map(Content::of);
+                output::json(&local::TestAndSetLost {
+                    committed: false,
+                    current: current.and_then(|c| c.value.or(c.value_base64)),
+                });
             }
             Err(Failure::no(format!(
                 "test-and-set on '{p}' lost: the value is not the one expected"
@@ -398,11 +398,25 @@ fn gitlink_at(view: &View, path: &Path) -> Result<Option<canopy::ObjectId>, Fail
 
 /// A gitlink as `list` and `tree` print it: its name, then the submodule's commit (Git's
 /// `ls-tree` shows it as a `commit` entry; it is no value that `get` can read).
-fn gitlink_line(name: &str, commit: Option<canopy::ObjectId>) -> String {
+fn gitlink_line(name: &str, commit: Option<&str>) -> String {
     match commit {
         Some(c) => format!("{name} (submodule at {c})"),
         None => format!("{name} (submodule)"),
     }
+}
+
+/// What `list` prints, locally and with `--remote`: JSON, or a line per entry with a `/` after
+/// a directory and a submodule's commit after its name.
+pub(crate) fn print_list(json: bool, entries: &[local::ListEntry]) {
+    if json {
+        output::json(entries);
+        return;
+    }
+    output::lines(entries.iter().map(|e| match e.kind.as_str() {
+        "tree" => format!("{}/", e.name),
+        "gitlink" => gitlink_line(&e.name, e.commit.as_deref()),
+        _ => e.name.clone(),
+    }));
 }
 
 fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
@@ -417,27 +431,15 @@ fn list(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
                 _ => Ok(None),
             }
         };
-        if ctx.json {
-            let mut items = Vec::with_capacity(entries.len());
-            for (name, kind) in &entries {
-                let mut item = json!({"name": output::name(name), "kind": kind});
-                if let Some(c) = commit_of(name, *kind)? {
-                    item["commit"] = Value::String(c.to_hex());
-                }
-                items.push(item);
-            }
-            output::json(&Value::Array(items));
-        } else {
-            let mut lines = Vec::with_capacity(entries.len());
-            for (name, kind) in &entries {
-                lines.push(match kind {
-                    EntryKind::Tree => format!("{}/", output::name(name)),
-                    EntryKind::Gitlink => gitlink_line(&output::name(name), commit_of(name, *kind)?),
-                    EntryKind::Value => output::name(name),
-                });
-            }
-            output::lines(lines);
+        let mut items = Vec::with_capacity(entries.len());
+        for (name, kind) in &entries {
+            items.push(local::ListEntry {
+                name: output::name(name),
+                kind: api::EntryKind::name(*kind),
+                commit: commit_of(name, *kind)?.map(|c| c.to_hex()),
+            });
         }
+        print_list(ctx.json, &items);
         Ok(0)
     } else {
         Err(Failure::no(format!("path '{p}' not found")))
@@ -455,20 +457,25 @@ fn tree(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
     if ctx.json {
         let mut items = Vec::with_capacity(paths.len());
         for (path, kind) in &paths {
-            let mut item = json!({"path": path.to_string(), "kind": kind});
-            if *kind == EntryKind::Gitlink {
-                if let Some(c) = gitlink_at(&view, path)? {
-                    item["commit"] = Value::String(c.to_hex());
-                }
-            }
-            items.push(item);
+            let commit = match kind {
+                EntryKind::Gitlink => gitlink_at(&view, path)?,
+                _ => None,
+            };
+            items.push(local::PathEntry {
+                path: path.to_string(),
+                kind: api::EntryKind::name(*kind),
+                commit: commit.map(|c| c.to_hex()),
+            });
         }
-        output::json(&Value::Array(items));
+        output::json(&items);
     } else {
         let mut lines = Vec::with_capacity(paths.len());
         for (path, kind) in &paths {
             lines.push(match kind {
-                EntryKind::Gitlink => gitlink_line(&path.to_string(), gitlink_at(&view, path)?),
+                EntryKind::Gitlink => gitlink_line(
+                    &path.to_string(),
+                    gitlink_at(&view, path)?.map(|c| c.to_hex()).as_deref(),
+                ),
                 _ => path.to_string(),
             });
         }
@@ -495,7 +502,10 @@ fn branch(ctx: &Ctx, name: Option<&str>, from: Option<&str>) -> Outcome {
             };
             let b = repo.create_branch(name, start)?;
             if ctx.json {
-                output::json(&json!({"name": b.name(), "head": start.to_hex()}));
+                output::json(&local::BranchCreated {
+                    name: b.name().to_string(),
+                    head: start.to_hex(),
+                });
             }
             Ok(0)
         }
@@ -503,11 +513,15 @@ fn branch(ctx: &Ctx, name: Option<&str>, from: Option<&str>) -> Outcome {
             let current = ctx.branch(&repo).ok().map(|b| b.name().to_string());
             let branches = repo.branches()?;
             if ctx.json {
-                let items: Vec<Value> = branches
+                let items: Vec<local::BranchListed> = branches
                     .iter()
-                    .map(|(n, id)| json!({"name": n, "head": id.to_hex(), "current": Some(n) == current.as_ref()}))
+                    .map(|(n, id)| local::BranchListed {
+                        name: n.clone(),
+                        head: id.to_hex(),
+                        current: Some(n) == current.as_ref(),
+                    })
                     .collect();
-                output::json(&Value::Array(items));
+                output::json(&items);
             } else {
                 output::lines(branches.iter().map(|(n, _)| {
                     let mark = if Some(n) == current.as_ref() { '*' } else { ' ' };
@@ -516,5 +530,12 @@ fn branch(ctx: &Ctx, name: Option<&str>, from: Option<&str>) -> Outcome {
             }
             Ok(0)
         }
+    }
+}
+
+/// What a command that made one commit prints with `--json`.
+pub(crate) fn written(commit: canopy::ObjectId) -> api::Written {
+    api::Written {
+        commit: commit.to_hex(),
     }
 }

@@ -5,15 +5,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
 
-use canopy::object::{ObjectId, Signature};
+use canopy::object::ObjectId;
 use canopy::store::{
     is_binary, parse_git_date, unified_diff, Bisect, BisectNext, BisectOutcome, CommitInfo, CommitOptions,
     PathChange, RevertOutcome, Verdict,
 };
 use canopy::{Path, Repo};
-use serde_json::{json, Value};
+use canopy_wire::{local, Content};
 
-use crate::commands::{commit_options, Ctx, Failure, Outcome};
+use crate::commands::{commit_options, written, Ctx, Failure, Outcome};
 use crate::output;
 use crate::CommitArgs;
 
@@ -132,36 +132,8 @@ pub struct WatchArgs {
     exec: Option<String>,
 }
 
-fn signature_json(s: &Signature) -> Value {
-    json!({"name": s.name, "email": s.email, "time": s.time, "zone": s.zone()})
-}
-
-fn commit_json(info: &CommitInfo) -> Value {
-    json!({
-        "id": info.id.to_hex(),
-        "parents": info.commit.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
-        "tree": info.commit.tree.to_hex(),
-        "author": signature_json(&info.commit.author),
-        "committer": signature_json(&info.commit.committer),
-        "summary": info.summary(),
-        "message": String::from_utf8_lossy(&info.commit.message),
-    })
-}
-
-fn change_json(c: &PathChange) -> Value {
-    json!({
-        "path": c.path.to_string(),
-        "change": c.kind.as_str(),
-        "status": c.status_letter().to_string(),
-        "old": c.old.map(|s| s.id.to_hex()),
-        "new": c.new.map(|s| s.id.to_hex()),
-        "old_mode": c.old.map(|s| s.mode.display()),
-        "new_mode": c.new.map(|s| s.mode.display()),
-    })
-}
-
-fn opt_hex(id: Option<ObjectId>) -> Value {
-    id.map_or(Value::Null, |i| Value::String(i.to_hex()))
+fn opt_hex(id: Option<ObjectId>) -> Option<String> {
+    id.map(|i| i.to_hex())
 }
 
 fn parse_path(path: Option<&str>) -> Result<Path, Failure> {
@@ -254,13 +226,13 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Outcome {
         }
         count += 1;
         if ctx.json {
-            items.push(commit_json(&info));
+            items.push(local::Commit::from(&info));
         } else {
             lines.push(format!("{} {}", info.id, info.summary()));
         }
     }
     if ctx.json {
-        output::json(&Value::Array(items));
+        output::json(&items);
     } else {
         output::lines(lines);
     }
@@ -357,9 +329,10 @@ pub fn show(ctx: &Ctx, args: &ShowArgs) -> Outcome {
     let info = repo.commit_info(id)?;
     let changes = repo.diff_commits(info.commit.parents.first().copied(), Some(id), &Path::root())?;
     if ctx.json {
-        let mut v = commit_json(&info);
-        v["changes"] = Value::Array(changes.iter().map(change_json).collect());
-        output::json(&v);
+        output::json(&local::CommitWithChanges {
+            commit: local::Commit::from(&info),
+            changes: changes.iter().map(local::Change::from).collect(),
+        });
         return Ok(0);
     }
     let mut lines = vec![format!("commit {id}")];
@@ -395,13 +368,13 @@ pub fn diff(ctx: &Ctx, args: &DiffArgs) -> Outcome {
     if ctx.json {
         let mut items = Vec::new();
         for c in &changes {
-            let mut v = change_json(c);
+            let mut v = local::Change::from(c);
             if args.patch {
-                v["patch"] = patch_of(&repo, c)?.map_or(Value::Null, Value::String);
+                v.patch = Some(patch_of(&repo, c)?);
             }
             items.push(v);
         }
-        output::json(&Value::Array(items));
+        output::json(&items);
     } else {
         // Renamed values are shown where the new path sorts; their old paths are left out.
         let renames = if args.no_renames {
@@ -528,7 +501,7 @@ pub fn revert(ctx: &Ctx, args: &RevertArgs) -> Outcome {
     match branch.revert(id, &opts)? {
         RevertOutcome::Committed(c) => {
             if ctx.json {
-                output::json(&json!({"commit": c.to_hex()}));
+                output::json(&written(c));
             }
             Ok(0)
         }
@@ -558,7 +531,7 @@ pub fn rollback(ctx: &Ctx, args: &RollbackArgs) -> Outcome {
     let opts = commit_options(&repo, &args.commit, message)?;
     let head = branch.rollback(id, &opts)?;
     if ctx.json {
-        output::json(&json!({"commit": head.to_hex()}));
+        output::json(&written(head));
     }
     Ok(0)
 }
@@ -580,7 +553,10 @@ pub fn reset(ctx: &Ctx, args: &ResetArgs) -> Outcome {
     };
     let old = branch.reset(id, &opts)?;
     if ctx.json {
-        output::json(&json!({"old": opt_hex(old), "new": id.to_hex()}));
+        output::json(&local::Reset {
+            old: opt_hex(old),
+            new: id.to_hex(),
+        });
     }
     Ok(0)
 }
@@ -592,15 +568,19 @@ pub fn reflog(ctx: &Ctx, args: &ReflogArgs) -> Outcome {
     let limit = args.limit.unwrap_or(usize::MAX);
     let null = repo.hash_kind().null_id();
     if ctx.json {
-        let items: Vec<Value> = entries
+        let items: Vec<local::ReflogEntry> = entries
             .iter()
             .take(limit)
             .enumerate()
-            .map(|(i, e)| {
-                json!({"index": i, "old": opt_hex(e.old), "new": opt_hex(e.new), "who": signature_json(&e.who), "message": e.message})
+            .map(|(i, e)| local::ReflogEntry {
+                index: i,
+                old: opt_hex(e.old),
+                new: opt_hex(e.new),
+                who: local::Signature::from(&e.who),
+                message: e.message.clone(),
             })
             .collect();
-        output::json(&Value::Array(items));
+        output::json(&items);
     } else {
         output::lines(entries.iter().take(limit).enumerate().map(|(i, e)| {
             format!(
@@ -690,7 +670,11 @@ pub fn bisect(ctx: &Ctx, args: &BisectArgs) -> Outcome {
             Verdict::Skip => "skip",
             Verdict::Abort => "abort",
         };
-        steps.push(json!({"commit": step.commit.to_hex(), "verdict": word, "exit_code": status.code()}));
+        steps.push(local::BisectStep {
+            commit: step.commit.to_hex(),
+            verdict: word.to_string(),
+            exit_code: status.code(),
+        });
         if !ctx.json {
             let _ = writeln!(out, "{} is {word}", step.commit);
         }
@@ -725,12 +709,12 @@ pub fn bisect(ctx: &Ctx, args: &BisectArgs) -> Outcome {
         ),
     };
     if ctx.json {
-        output::json(&json!({
-            "first_bad": opt_hex(first_bad),
-            "candidates": candidates.iter().map(|c| c.to_hex()).collect::<Vec<_>>(),
-            "runs": runs,
-            "steps": steps,
-        }));
+        output::json(&local::Bisected {
+            first_bad: opt_hex(first_bad),
+            candidates: candidates.iter().map(|c| c.to_hex()).collect(),
+            runs,
+            steps,
+        });
     } else if let Some(id) = first_bad {
         let info = repo.commit_info(id)?;
         output::lines([
@@ -769,7 +753,7 @@ pub fn last_modified(ctx: &Ctx, args: &LastModifiedArgs) -> Outcome {
         return Err(Failure::no(format!("no commit changed '{path}'")));
     }
     if ctx.json {
-        output::json(&Value::Array(commits.iter().map(commit_json).collect()));
+        output::json(&commits.iter().map(local::Commit::from).collect::<Vec<_>>());
     } else {
         output::lines(commits.iter().map(|c| format!("{} {}", c.id, c.summary())));
     }
@@ -806,18 +790,21 @@ pub fn blame(ctx: &Ctx, args: &BlameArgs) -> Outcome {
         }
     }
     if ctx.json {
-        let items: Vec<Value> = lines
+        let items: Vec<local::BlameLine> = lines
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                let author = infos.get(&l.commit).map(|c| signature_json(&c.commit.author));
-                let (key, text) = output::value_json(&l.text);
-                let mut v = json!({"line": i + 1, "commit": l.commit.to_hex(), "original_line": l.original_line, "path": l.path.to_string(), "author": author});
-                v[key] = text;
-                v
+            .map(|(i, l)| local::BlameLine {
+                line: i + 1,
+                commit: l.commit.to_hex(),
+                original_line: l.original_line,
+                path: l.path.to_string(),
+                author: infos
+                    .get(&l.commit)
+                    .map(|c| local::Signature::from(&c.commit.author)),
+                content: Content::of(&l.text),
             })
             .collect();
-        output::json(&Value::Array(items));
+        output::json(&items);
         return Ok(0);
     }
     let width = lines.len().to_string().len();
@@ -888,12 +875,12 @@ pub fn watch(ctx: &Ctx, args: &WatchArgs) -> Outcome {
             continue;
         }
         let text = if ctx.json {
-            let v = json!({
-                "old": opt_hex(event.old),
-                "new": opt_hex(event.new),
-                "changes": event.changes.iter().map(change_json).collect::<Vec<_>>(),
-            });
-            format!("{v}\n")
+            let v = local::HeadMoved {
+                old: opt_hex(event.old),
+                new: opt_hex(event.new),
+                changes: event.changes.iter().map(local::Change::from).collect(),
+            };
+            format!("{}\n", serde_json::to_string(&v).expect("wire shapes serialize"))
         } else {
             let new = event.new.unwrap_or(null);
             event

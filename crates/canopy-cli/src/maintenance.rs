@@ -5,7 +5,6 @@ use std::time::Duration;
 use canopy::backend::git::fsck::{fsck as check, FsckOptions, Severity};
 use canopy::backend::git::gc::{gc as collect, GcOptions};
 use canopy::backend::git::RepoLayout;
-use serde_json::json;
 
 use crate::commands::{Ctx, Failure, Outcome};
 use crate::output;
@@ -44,7 +43,7 @@ pub fn gc(ctx: &Ctx, grace: &str) -> Outcome {
     )
     .map_err(canopy::store::Error::from)?;
     if ctx.json {
-        output::json(&json!(report));
+        output::json(&report);
     } else {
         output::lines([format!(
             "{} objects packed ({} as deltas), {} packs and {} loose objects removed, {} leftovers of dead writers removed, {} commits in the commit-graph; {} → {} bytes",
@@ -71,7 +70,7 @@ pub fn fsck(ctx: &Ctx, repair: bool, grace: &str) -> Outcome {
     let layout = RepoLayout::open(&ctx.root).map_err(canopy::store::Error::from)?;
     let report = check(&layout, &FsckOptions { repair, grace }).map_err(canopy::store::Error::from)?;
     if ctx.json {
-        output::json(&json!(report));
+        output::json(&report);
     } else {
         let shown = report.findings.iter().map(ToString::to_string);
         let repairs = report.repairs.iter().map(ToString::to_string);
@@ -94,7 +93,7 @@ pub fn squash(ctx: &Ctx, before: Option<&str>, adopt: Option<&str>) -> Outcome {
         (None, None) => return Err(Failure::usage("name the squash point with --before REV")),
     };
     if ctx.json {
-        output::json(&json!(outcome));
+        output::json(&outcome);
     } else {
         match outcome {
             None => output::lines(["Nothing to squash here.".to_string()]),

@@ -1,7 +1,7 @@
 //! `canopy merge` and `canopy merge-base`.
 
 use canopy::store::{Favor, MergeOptions, MergeOutcome};
-use serde_json::json;
+use canopy_wire::local;
 
 use crate::commands::{commit_options, Ctx, Failure, Outcome};
 use crate::output;
@@ -40,35 +40,53 @@ pub fn merge(ctx: &Ctx, from: &str, no_ff: bool, strategy: Option<&str>, args: &
         no_ff,
         favor,
     };
-    let (kind, commit) = match branch.merge(theirs, &opts)? {
+    let outcome = branch.merge(theirs, &opts)?;
+    let Some(done) = merged(&outcome) else {
+        let MergeOutcome::Conflicts(conflicts) = outcome else {
+            unreachable!("only conflicts make no commit")
+        };
+        if ctx.json {
+            output::json(&local::MergeConflicts::of(&conflicts));
+        }
+        for c in &conflicts {
+            eprintln!("canopy: conflict in {}: {}", c.path, c.reason);
+        }
+        return Err(Failure::no(format!(
+            "merge of '{from}' has {} conflicting path(s); branch '{}' is unchanged",
+            conflicts.len(),
+            branch.name()
+        )));
+    };
+    if ctx.json {
+        output::json(&done);
+    } else {
+        output::lines([merged_line(&done, Some(branch.name()))]);
+    }
+    Ok(0)
+}
+
+/// What a merge or a pull that made no conflict did (`None` for conflicts).
+pub(crate) fn merged(outcome: &MergeOutcome) -> Option<local::Merged> {
+    let (kind, commit) = match outcome {
         MergeOutcome::UpToDate(c) => ("up-to-date", c),
         MergeOutcome::FastForward(c) => ("fast-forward", c),
         MergeOutcome::Merged(c) => ("merged", c),
-        MergeOutcome::Conflicts(conflicts) => {
-            if ctx.json {
-                output::json(&json!({"outcome": "conflict", "conflicts": conflicts}));
-            }
-            for c in &conflicts {
-                eprintln!("canopy: conflict in {}: {}", c.path, c.reason);
-            }
-            return Err(Failure::no(format!(
-                "merge of '{from}' has {} conflicting path(s); branch '{}' is unchanged",
-                conflicts.len(),
-                branch.name()
-            )));
-        }
+        MergeOutcome::Conflicts(_) => return None,
     };
-    if ctx.json {
-        output::json(&json!({"outcome": kind, "commit": commit.to_hex()}));
-    } else {
-        let line = match kind {
-            "up-to-date" => "Already up to date.".to_string(),
-            "fast-forward" => format!("Fast-forward to {commit}"),
-            _ => format!("Merged into {} as {commit}", branch.name()),
-        };
-        output::lines([line]);
+    Some(local::Merged {
+        outcome: kind.to_string(),
+        commit: commit.to_hex(),
+    })
+}
+
+/// The line that tells a person what `done` was; `into` names the branch merged into.
+pub(crate) fn merged_line(done: &local::Merged, into: Option<&str>) -> String {
+    match (done.outcome.as_str(), into) {
+        ("up-to-date", _) => "Already up to date.".to_string(),
+        ("fast-forward", _) => format!("Fast-forward to {}", done.commit),
+        (_, Some(branch)) => format!("Merged into {branch} as {}", done.commit),
+        (_, None) => format!("Merged as {}", done.commit),
     }
-    Ok(0)
 }
 
 pub fn merge_base(ctx: &Ctx, a: &str, b: &str) -> Outcome {
@@ -76,7 +94,7 @@ pub fn merge_base(ctx: &Ctx, a: &str, b: &str) -> Outcome {
     let (a, b) = (repo.resolve(a)?, repo.resolve(b)?);
     let bases = repo.merge_bases(a, b)?;
     if ctx.json {
-        output::json(&json!(bases.iter().map(|c| c.to_hex()).collect::<Vec<_>>()));
+        output::json(&bases.iter().map(|c| c.to_hex()).collect::<Vec<_>>());
     } else {
         output::lines(bases.iter().map(|c| c.to_hex()));
     }

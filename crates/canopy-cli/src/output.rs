@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use canopy::object::escape_bytes;
-use serde_json::Value;
 
 /// Writes lines to stdout, ignoring a closed pipe (`canopy tree | head`).
 pub fn lines<I: IntoIterator<Item = String>>(lines: I) {
@@ -22,47 +21,23 @@ pub fn raw(bytes: &[u8]) {
     let _ = out.write_all(bytes).and_then(|_| out.flush());
 }
 
-pub fn json(v: &Value) {
-    lines([v.to_string()]);
+/// One JSON document on a line: a shape of `canopy_wire`, the same one the REST API or the
+/// other `--json` commands use for the same thing.
+pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
+    let text = serde_json::to_string(v).expect("wire shapes serialize");
+    lines([text]);
+}
+
+/// One JSON document per line (`canopy queue list`, `journal read`).
+pub fn json_lines<T: serde::Serialize>(items: impl IntoIterator<Item = T>) {
+    lines(
+        items
+            .into_iter()
+            .map(|v| serde_json::to_string(&v).expect("wire shapes serialize")),
+    );
 }
 
 /// A name for display: UTF-8 as is, other bytes escaped.
 pub fn name(bytes: &[u8]) -> String {
     escape_bytes(bytes)
-}
-
-/// A value as JSON: `{"value": "..."}` if it is UTF-8 text, else `{"value_base64": "..."}`.
-pub fn value_json(bytes: &[u8]) -> (&'static str, Value) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => ("value", Value::String(s.to_string())),
-        Err(_) => ("value_base64", Value::String(base64(bytes))),
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
-    }
 }

@@ -9,7 +9,7 @@ use std::io::Read;
 
 use canopy::Path;
 use canopy_client::{Client, Error, LogOptions, TreeOptions, WriteOptions};
-use serde_json::{json, Value};
+use canopy_wire::{api, local, Content};
 
 use crate::commands::{Failure, Outcome};
 use crate::output;
@@ -115,14 +115,11 @@ impl Remote {
             .get_at(&self.branch, path, at)
             .map_err(|e| failure(e, Some(&p)))?;
         if self.json {
-            let (key, value) = output::value_json(&v.bytes);
-            let mut obj = serde_json::Map::new();
-            obj.insert("path".into(), Value::String(p.to_string()));
-            obj.insert(key.into(), value);
-            if let Some(c) = v.commit {
-                obj.insert("commit".into(), Value::String(c));
-            }
-            output::json(&Value::Object(obj));
+            output::json(&local::ValueAt {
+                path: p.to_string(),
+                content: Content::of(&v.bytes),
+                commit: v.commit,
+            });
         } else {
             output::raw(&v.bytes);
         }
@@ -141,7 +138,7 @@ impl Remote {
             .put_with(&self.branch, path, bytes, &opts)
             .map_err(|e| failure(e, None))?;
         if self.json {
-            output::json(&json!({ "commit": commit }));
+            output::json(&api::Written { commit });
         }
         Ok(0)
     }
@@ -157,7 +154,7 @@ impl Remote {
             .delete_with(&self.branch, path, &opts)
             .map_err(|e| failure(e, Some(&p)))?;
         if self.json {
-            output::json(&json!({ "commit": commit }));
+            output::json(&api::Written { commit });
         }
         Ok(0)
     }
@@ -176,28 +173,20 @@ impl Remote {
             }
             Err(e) => return Err(failure(e, Some(&p))),
         };
-        let entries = tree.entries.into_iter().map(|e| (e.name, e.kind)).collect();
+        let entries = tree
+            .entries
+            .into_iter()
+            .map(|e| local::ListEntry {
+                commit: e.hash.filter(|_| e.kind == "gitlink"),
+                name: e.name,
+                kind: e.kind,
+            })
+            .collect();
         self.print_list(entries)
     }
 
-    fn print_list(&self, entries: Vec<(String, String)>) -> Outcome {
-        if self.json {
-            let items: Vec<Value> = entries
-                .iter()
-                .map(|(name, kind)| json!({ "name": name, "kind": kind }))
-                .collect();
-            output::json(&Value::Array(items));
-        } else {
-            output::lines(entries.into_iter().map(
-                |(name, kind)| {
-                    if kind == "tree" {
-                        format!("{name}/")
-                    } else {
-                        name
-                    }
-                },
-            ));
-        }
+    fn print_list(&self, entries: Vec<local::ListEntry>) -> Outcome {
+        crate::commands::print_list(self.json, &entries);
         Ok(0)
     }
 
@@ -233,36 +222,13 @@ impl Remote {
             })
             .take(args.limit.unwrap_or(usize::MAX));
         if self.json {
-            let items: Vec<Value> = shown.map(|c| commit_json(&c)).collect();
-            output::json(&Value::Array(items));
+            let items: Vec<local::Commit> = shown.map(|c| local::Commit::from(&c)).collect();
+            output::json(&items);
         } else {
             output::lines(shown.map(|c| format!("{} {}", c.id, c.summary)));
         }
         Ok(0)
     }
-}
-
-/// A commit in the local `canopy log --json` form.
-fn commit_json(c: &canopy_client::Commit) -> Value {
-    let sig = |s: &canopy_client::Signature| {
-        let sign = if s.offset_minutes < 0 { '-' } else { '+' };
-        let m = s.offset_minutes.unsigned_abs();
-        json!({
-            "name": s.name,
-            "email": s.email,
-            "time": s.time,
-            "zone": format!("{sign}{:02}{:02}", m / 60, m % 60),
-        })
-    };
-    json!({
-        "id": c.id,
-        "parents": c.parents,
-        "tree": c.tree,
-        "author": sig(&c.author),
-        "committer": sig(&c.committer),
-        "summary": c.summary,
-        "message": c.message,
-    })
 }
 
 /// The options of `canopy log`, read again from the command line (the parsed `LogArgs` keep

@@ -11,9 +11,9 @@ use canopy::Repo;
 use canopy_server::tokens::{TokenError, TokenStore};
 use canopy_server::{Limits, ServeOptions};
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use crate::commands::{Failure, Outcome};
+use crate::output;
 
 /// The store `serve` and `token` use without `--root` or `$CANOPY_ROOT`.
 const DEFAULT_STORE: &str = "canopy-data";
@@ -129,7 +129,10 @@ pub(crate) fn token(root: Option<PathBuf>, json_out: bool, cmd: TokenCommand) ->
             }
             let secret = tokens.create(&name, &read, &write).map_err(token_failure)?;
             if json_out {
-                println!("{}", json!({ "name": name, "token": secret }));
+                output::json(&canopy_wire::local::TokenCreated {
+                    name: name.clone(),
+                    token: secret,
+                });
             } else {
                 println!("{secret}");
                 eprintln!("canopy: token '{name}' created; this is the only time it is shown");
@@ -138,7 +141,7 @@ pub(crate) fn token(root: Option<PathBuf>, json_out: bool, cmd: TokenCommand) ->
         TokenCommand::List => {
             let list = tokens.list().map_err(token_failure)?;
             if json_out {
-                println!("{}", json!(*list));
+                output::json(&*list);
             } else {
                 for t in list.iter() {
                     println!(

@@ -5,7 +5,8 @@
 
 use canopy::data::{Counter, Log, LogCursor, Queue, Rope};
 use canopy::{Branch, Path};
-use serde_json::{json, Value};
+use canopy_wire::api;
+use serde_json::Value;
 
 use crate::commands::{commit_options, read_value, Ctx, Failure, Outcome};
 use crate::output;
@@ -137,7 +138,7 @@ pub fn counter(ctx: &Ctx, cmd: &CounterCommand) -> Outcome {
         }
     };
     if ctx.json {
-        output::json(&json!({ "value": value }));
+        output::json(&api::CounterValue { value });
     } else {
         output::lines([value.to_string()]);
     }
@@ -154,7 +155,7 @@ pub fn queue(ctx: &Ctx, cmd: &QueueCommand) -> Outcome {
             let opts = commit_options(&repo, commit, String::new())?;
             let key = q(path)?.with_commit(opts).push(&json_arg(item)?)?;
             if ctx.json {
-                output::json(&json!({ "key": key }));
+                output::json(&api::QueueKey { key });
             } else {
                 output::lines([key]);
             }
@@ -162,26 +163,24 @@ pub fn queue(ctx: &Ctx, cmd: &QueueCommand) -> Outcome {
         QueueCommand::Pop { path, commit } => {
             let opts = commit_options(&repo, commit, String::new())?;
             match q(path)?.with_commit(opts).pop_item()? {
-                Some(item) => output::json(&json!(item)),
+                Some(item) => output::json(&api::QueueItem::from(item)),
                 None => return Err(Failure::no(format!("queue '{path}' is empty"))),
             }
         }
         QueueCommand::Peek { path } => match q(path)?.items()?.into_iter().next() {
-            Some(item) => output::json(&json!(item)),
+            Some(item) => output::json(&api::QueueItem::from(item)),
             None => return Err(Failure::no(format!("queue '{path}' is empty"))),
         },
         QueueCommand::List { path } => {
-            output::lines(q(path)?.items()?.iter().map(|i| json!(i).to_string()));
+            output::json_lines(q(path)?.items()?.into_iter().map(api::QueueItem::from));
         }
         QueueCommand::Doubles { path } => {
-            output::lines(q(path)?.double_deliveries()?.iter().map(|d| {
-                let pops: Vec<Value> = d
-                    .pops
-                    .iter()
-                    .map(|(r, t)| json!({ "replica": r, "time": t }))
-                    .collect();
-                json!({ "key": d.key, "pops": pops }).to_string()
-            }));
+            output::json_lines(
+                q(path)?
+                    .double_deliveries()?
+                    .into_iter()
+                    .map(api::DoubleDelivery::from),
+            );
         }
     }
     Ok(0)
@@ -195,7 +194,9 @@ pub fn journal(ctx: &Ctx, cmd: &JournalCommand) -> Outcome {
             let log = Log::<Value>::open(branch, structure_path(path)?).with_commit(opts);
             let cursor = log.append(&json_arg(entry)?)?;
             if ctx.json {
-                output::json(&json!({ "cursor": cursor }));
+                output::json(&api::LogAppended {
+                    cursor: cursor.as_str().to_string(),
+                });
             } else {
                 output::lines([cursor.to_string()]);
             }
@@ -210,7 +211,7 @@ pub fn journal(ctx: &Ctx, cmd: &JournalCommand) -> Outcome {
             };
             let log = Log::<Value>::open(branch, structure_path(path)?);
             let (entries, _) = log.page(before.as_ref(), *limit)?;
-            output::lines(entries.iter().map(|e| json!(e).to_string()));
+            output::json_lines(entries.into_iter().map(api::LogEntry::from));
         }
     }
     Ok(0)
@@ -229,7 +230,10 @@ pub fn rope(ctx: &Ctx, cmd: &RopeCommand) -> Outcome {
             let rope = Rope::open(branch, structure_path(path)?).with_commit(opts);
             rope.write_new(&bytes)?;
             if ctx.json {
-                output::json(&json!({ "length": rope.len()?, "chunks": rope.chunk_count()? }));
+                output::json(&api::RopeCreated {
+                    length: rope.len()? as u64,
+                    chunks: rope.chunk_count()? as u64,
+                });
             }
         }
         RopeCommand::Read { path, offset, len } => {
@@ -255,11 +259,12 @@ pub fn rope(ctx: &Ctx, cmd: &RopeCommand) -> Outcome {
             let rope = Rope::open(branch, structure_path(path)?).with_commit(opts);
             let stats = rope.splice(*offset, *delete, &read_value(text)?)?;
             if ctx.json {
-                output::json(&json!({
-                    "commit": stats.commit.map(|c| c.to_hex()),
-                    "chunks_written": stats.chunks_written,
-                    "chunks_removed": stats.chunks_removed,
-                }));
+                output::json(&api::Spliced {
+                    commit: stats.commit.map(|c| c.to_hex()),
+                    length: rope.len()? as u64,
+                    chunks_written: stats.chunks_written as u64,
+                    chunks_removed: stats.chunks_removed as u64,
+                });
             }
         }
     }

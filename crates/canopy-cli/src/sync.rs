@@ -12,8 +12,8 @@ use canopy::store::MergeOutcome;
 use canopy::sync::client::{self, remote, CloneOptions, FetchOptions, PullOptions, PullOutcome, RefResult};
 use canopy::sync::pack::Filter;
 use canopy::sync::Error as SyncError;
+use canopy_wire::local;
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use crate::commands::{Ctx, Failure, Outcome};
 use crate::output;
@@ -159,9 +159,11 @@ pub fn clone(ctx: &Ctx, args: &CloneArgs) -> Outcome {
     let branch = repo.head_branch().map_err(Failure::from)?;
     let head = branch.head().map_err(Failure::from)?;
     if ctx.json {
-        output::json(
-            &json!({"dir": dir.display().to_string(), "branch": branch.name(), "head": head.map(|h| h.to_hex())}),
-        );
+        output::json(&local::Cloned {
+            dir: dir.display().to_string(),
+            branch: branch.name().to_string(),
+            head: head.map(|h| h.to_hex()),
+        });
     } else if !args.quiet.quiet {
         eprintln!("Cloned {} into {}", args.url, dir.display());
     }
@@ -179,10 +181,15 @@ pub fn remote_cmd(ctx: &Ctx, cmd: &RemoteCommand) -> Outcome {
         RemoteCommand::List => {
             let remotes = remote::list(&repo).map_err(failure)?;
             if ctx.json {
-                output::json(&json!(remotes
-                    .iter()
-                    .map(|(n, u)| json!({"name": n, "url": u}))
-                    .collect::<Vec<_>>()));
+                output::json(
+                    &remotes
+                        .iter()
+                        .map(|(n, u)| local::RemoteListed {
+                            name: n.clone(),
+                            url: u.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                );
             } else {
                 output::lines(remotes.iter().map(|(n, u)| format!("{n}\t{u}")));
             }
@@ -212,12 +219,18 @@ pub fn fetch(ctx: &Ctx, args: &FetchArgs) -> Outcome {
 
 fn report_fetch(ctx: &Ctx, outcome: &client::FetchOutcome, quiet: bool) {
     if ctx.json {
-        output::json(&json!({
-            "objects": outcome.objects,
-            "updated": outcome.updated.iter().map(|(r, old, new)| json!({
-                "ref": r, "old": old.map(|o| o.to_hex()), "new": new.to_hex()
-            })).collect::<Vec<_>>(),
-        }));
+        output::json(&local::Fetched {
+            objects: outcome.objects,
+            updated: outcome
+                .updated
+                .iter()
+                .map(|(r, old, new)| local::RefUpdate {
+                    reference: r.clone(),
+                    old: old.map(|o| o.to_hex()),
+                    new: new.to_hex(),
+                })
+                .collect(),
+        });
     } else if !quiet {
         for (r, old, new) in &outcome.updated {
             match old {
@@ -241,7 +254,7 @@ fn report_pull(ctx: &Ctx, branch: &str, pulled: &PullOutcome, quiet: bool) -> Re
     }
     if let MergeOutcome::Conflicts(conflicts) = &pulled.merge {
         if ctx.json {
-            output::json(&json!({"outcome": "conflict", "conflicts": conflicts}));
+            output::json(&local::MergeConflicts::of(conflicts));
         }
         for c in conflicts {
             eprintln!("canopy: conflict in {}: {}", c.path, c.reason);
@@ -255,15 +268,6 @@ fn report_pull(ctx: &Ctx, branch: &str, pulled: &PullOutcome, quiet: bool) -> Re
     Ok(())
 }
 
-fn describe(outcome: &MergeOutcome) -> (&'static str, Option<String>) {
-    match outcome {
-        MergeOutcome::UpToDate(c) => ("up-to-date", Some(c.to_hex())),
-        MergeOutcome::FastForward(c) => ("fast-forward", Some(c.to_hex())),
-        MergeOutcome::Merged(c) => ("merged", Some(c.to_hex())),
-        MergeOutcome::Conflicts(_) => ("conflict", None),
-    }
-}
-
 pub fn pull(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
@@ -273,14 +277,12 @@ pub fn pull(ctx: &Ctx, args: &FetchArgs) -> Outcome {
     })
     .map_err(failure)?;
     report_pull(ctx, branch.name(), &pulled, args.quiet.quiet)?;
-    let (kind, commit) = describe(&pulled.merge);
-    if ctx.json {
-        output::json(&json!({"outcome": kind, "commit": commit}));
-    } else if !args.quiet.quiet {
-        match kind {
-            "up-to-date" => eprintln!("Already up to date."),
-            "fast-forward" => eprintln!("Fast-forward to {}", commit.unwrap_or_default()),
-            _ => eprintln!("Merged as {}", commit.unwrap_or_default()),
+    // Conflicts were reported above.
+    if let Some(done) = crate::merging::merged(&pulled.merge) {
+        if ctx.json {
+            output::json(&done);
+        } else if !args.quiet.quiet {
+            eprintln!("{}", crate::merging::merged_line(&done, None));
         }
     }
     Ok(0)
@@ -294,7 +296,11 @@ fn report_push(ctx: &Ctx, r: &str, result: &RefResult, quiet: bool) -> Outcome {
         RefResult::Rejected(m) => ("remote-rejected", Some(m.clone())),
     };
     if ctx.json {
-        output::json(&json!({"ref": r, "status": status, "reason": reason}));
+        output::json(&local::Pushed {
+            reference: r.to_string(),
+            status: status.to_string(),
+            reason,
+        });
     } else if !quiet {
         match result {
             RefResult::Ok { old, new } => eprintln!(
@@ -363,7 +369,10 @@ pub fn sync(ctx: &Ctx, args: &FetchArgs) -> Outcome {
         if !synced.in_sync() {
             return report_push(ctx, r, result, true);
         }
-        output::json(&json!({"status": "synced", "head": head.map(|h| h.to_hex())}));
+        output::json(&local::Synced {
+            status: "synced".into(),
+            head: head.map(|h| h.to_hex()),
+        });
         return Ok(0);
     }
     report_push(ctx, r, result, true)?;

@@ -177,16 +177,24 @@ pub fn served_paths() -> Vec<&'static str> {
 /// Every route of the server. Ordinary requests share the request limits (slots, time, body
 /// size); watch streams are long-lived and have their own limit instead.
 pub fn router(state: AppState) -> Router {
-    let limited = api::routes()
-        .merge(ui::routes())
+    let documented = api::routes()
         .route(OPENAPI, get(openapi::serve_document))
+        .route_layer(axum::middleware::from_fn(api::known_query));
+    let limited = documented
+        .merge(ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_requests,
         ));
-    let streams = Router::new().route(WATCH, get(watch::watch));
-    Router::new()
+    let streams = Router::new()
+        .route(WATCH, get(watch::watch))
+        .route_layer(axum::middleware::from_fn(api::known_query));
+    // Health checks answer even when every request slot is taken.
+    let health = Router::new()
         .route(HEALTHZ, get(healthz))
+        .route_layer(axum::middleware::from_fn(api::known_query));
+    Router::new()
+        .merge(health)
         .merge(git::routes())
         .merge(limited)
         .merge(streams)

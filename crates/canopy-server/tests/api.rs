@@ -757,15 +757,47 @@ async fn documented_answers_to_fuzzed_requests() {
     }
     let (status, body) = s.get_json("commits/main~~~x").await;
     assert_eq!((status, code(&body)), (400, "bad_rev"), "{body}");
-    // Unknown query parameters of an operation that takes some are refused, not ignored.
+    // Unknown query parameters are refused, not ignored: by operations that take some and by
+    // those that take none, reads and writes alike; nothing is written.
     for rest in [
         "branches/main/tree?recurse=true",
         "branches/main/log?limit=1&colour=red",
         "diff?from=main&to=main&x=1",
+        "branches?x=1",
+        "branches/main?verbose=1",
+        "branches/main/counters/c?at=main",
+        "openapi.json?v=2",
     ] {
         let (status, body) = s.get_json(rest).await;
         assert_eq!((status, code(&body)), (400, "bad_query"), "{rest}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("unknown query parameter"),
+            "{body}"
+        );
     }
+    let before = s.head("main");
+    let (status, body) = s
+        .post_json("branches/main/counters/c?dry_run=1", &json!({"add": 1}))
+        .await;
+    assert_eq!((status, code(&body)), (400, "bad_query"), "{body}");
+    let (status, body) = s
+        .post_json("branches/main/merge?strategy=ours", &json!({"from": "main"}))
+        .await;
+    assert_eq!((status, code(&body)), (400, "bad_query"), "{body}");
+    assert_eq!(s.head("main"), before);
+    let r = s
+        .client
+        .get(format!("{}/healthz?deep=1", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Declared parameters still work, percent-encoded or not.
+    let (status, body) = s.get_json("branches/main/tree?%72ecursive=true").await;
+    assert_eq!(status, 200, "{body}");
     // A page of at most 10000.
     let (status, _) = s.get_json("branches/main/log?limit=10000").await;
     assert_eq!(status, 200);

@@ -114,7 +114,22 @@ pub enum EntryKind {
     Gitlink,
 }
 
+impl From<canopy::tree::EntryKind> for EntryKind {
+    fn from(kind: canopy::tree::EntryKind) -> EntryKind {
+        match kind {
+            canopy::tree::EntryKind::Value => EntryKind::Value,
+            canopy::tree::EntryKind::Tree => EntryKind::Tree,
+            canopy::tree::EntryKind::Gitlink => EntryKind::Gitlink,
+        }
+    }
+}
+
 impl EntryKind {
+    /// `value`, `tree` or `gitlink`.
+    pub fn name(kind: canopy::tree::EntryKind) -> String {
+        EntryKind::from(kind).as_str().to_string()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Value => "value",
@@ -718,6 +733,39 @@ pub struct Spliced {
     pub length: u64,
     pub chunks_written: u64,
     pub chunks_removed: u64,
+}
+
+impl From<canopy::data::Item<serde_json::Value>> for QueueItem {
+    fn from(i: canopy::data::Item<serde_json::Value>) -> QueueItem {
+        QueueItem {
+            key: i.key,
+            value: i.value,
+        }
+    }
+}
+
+impl From<canopy::data::DoubleDelivery> for DoubleDelivery {
+    fn from(d: canopy::data::DoubleDelivery) -> DoubleDelivery {
+        DoubleDelivery {
+            key: d.key,
+            pops: d
+                .pops
+                .into_iter()
+                .map(|(replica, time)| Pop { replica, time })
+                .collect(),
+        }
+    }
+}
+
+impl From<canopy::data::LogEntry<serde_json::Value>> for LogEntry {
+    fn from(e: canopy::data::LogEntry<serde_json::Value>) -> LogEntry {
+        LogEntry {
+            cursor: e.cursor.as_str().to_string(),
+            time: e.time,
+            replica: e.replica,
+            value: e.value,
+        }
+    }
 }
 
 // ---- watches ----

@@ -158,6 +158,176 @@ pub struct BranchListed {
     pub current: bool,
 }
 
+/// One value path of `canopy tree --json`; `commit` for a submodule whose commit is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathEntry {
+    pub path: String,
+    /// `value`, `tree` or `gitlink`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// `canopy init --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Initialized {
+    pub path: String,
+    /// `sha1` or `sha256`.
+    pub object_format: String,
+}
+
+/// `canopy test-and-set --json` when the value found was not the one expected (exit 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestAndSetLost {
+    /// Always `false`.
+    pub committed: bool,
+    /// The value found: text, or base64 when it is not UTF-8; `null` when the path is absent.
+    pub current: Option<String>,
+}
+
+/// `canopy branch NAME --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchCreated {
+    pub name: String,
+    pub head: String,
+}
+
+/// `canopy reset --json`: the branch's head before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    pub old: Option<String>,
+    pub new: String,
+}
+
+/// One entry of `canopy reflog --json`, newest first (`index` 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReflogEntry {
+    pub index: usize,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub who: Signature,
+    pub message: String,
+}
+
+/// One test run of `canopy bisect run`: `verdict` is `good`, `bad`, `skip` or `abort`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BisectStep {
+    pub commit: String,
+    pub verdict: String,
+    pub exit_code: Option<i32>,
+}
+
+/// `canopy bisect run --json`: the first bad commit when one was found, else the candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bisected {
+    pub first_bad: Option<String>,
+    pub candidates: Vec<String>,
+    pub runs: usize,
+    pub steps: Vec<BisectStep>,
+}
+
+/// One line of `canopy blame --json` (`line` and `original_line` count from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlameLine {
+    pub line: usize,
+    pub commit: String,
+    pub original_line: usize,
+    pub path: String,
+    pub author: Option<Signature>,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+/// What `canopy merge` and `canopy pull` did: `outcome` is `up-to-date`, `fast-forward` or
+/// `merged`, `commit` the branch's head after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    pub outcome: String,
+    pub commit: String,
+}
+
+/// `canopy merge` or `pull` that stopped on conflicts (exit 1, nothing changed); `outcome`
+/// is `conflict`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeConflicts {
+    pub outcome: String,
+    pub conflicts: Vec<api::Conflict>,
+}
+
+impl MergeConflicts {
+    pub fn of(conflicts: &[canopy::merge::tree::PathConflict]) -> MergeConflicts {
+        MergeConflicts {
+            outcome: "conflict".into(),
+            conflicts: conflicts.iter().map(api::Conflict::from).collect(),
+        }
+    }
+}
+
+/// `canopy clone --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cloned {
+    pub dir: String,
+    pub branch: String,
+    pub head: Option<String>,
+}
+
+/// One remote of `canopy remote list --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteListed {
+    pub name: String,
+    pub url: String,
+}
+
+/// A reference a fetch moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefUpdate {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub old: Option<String>,
+    pub new: String,
+}
+
+/// `canopy fetch --json`: the objects received and the references moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetched {
+    pub objects: usize,
+    pub updated: Vec<RefUpdate>,
+}
+
+/// `canopy push --json`: `status` is `ok`, `up-to-date`, `rejected` (refused here) or
+/// `remote-rejected`, with the reason for a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// `canopy sync --json` once the branch and its remote agree; `status` is `synced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Synced {
+    pub status: String,
+    pub head: Option<String>,
+}
+
+/// `canopy import --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    pub commit: String,
+    /// Whether a commit was made (false when nothing changed).
+    pub committed: bool,
+    pub paths: usize,
+    pub trees: usize,
+}
+
+/// `canopy token create --json`: the secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub name: String,
+    pub token: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,14 @@ pub(crate) mod merges;
 pub(crate) mod structures;
 pub(crate) mod values;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use canopy::object::{ObjectId, Signature};
@@ -81,6 +86,65 @@ pub(crate) fn routes() -> Router<AppState> {
         .fold(Router::new(), |router, (path, methods)| {
             router.route(&path.replace("{path}", "{*path}"), methods)
         })
+}
+
+/// The query parameters of every operation the OpenAPI document describes, by (path as the
+/// document writes it, lowercase method).
+fn declared_queries() -> &'static HashMap<(String, String), Vec<String>> {
+    static DECLARED: OnceLock<HashMap<(String, String), Vec<String>>> = OnceLock::new();
+    DECLARED.get_or_init(|| {
+        let doc = crate::openapi::document();
+        let mut declared = HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let names = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_string))
+                    .collect();
+                declared.insert((path.clone(), method.clone()), names);
+            }
+        }
+        declared
+    })
+}
+
+/// Refuses a query parameter that the operation does not declare (400 `bad_query`), so that
+/// `?limt=5` is an error instead of being ignored; the same for every operation the document
+/// describes, whether it takes parameters or none. Runs after routing (it needs the route).
+pub(crate) async fn known_query(request: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().replace("{*path}", "{path}"));
+    let (Some(route), Some(_)) = (route, request.uri().query()) else {
+        return next.run(request).await;
+    };
+    let method = match request.method().as_str() {
+        "HEAD" => "get".to_string(),
+        m => m.to_ascii_lowercase(),
+    };
+    if let Some(allowed) = declared_queries().get(&(route, method)) {
+        let given = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+            .map(|q| q.0)
+            .unwrap_or_default();
+        if let Some((name, _)) = given.iter().find(|(name, _)| !allowed.contains(name)) {
+            let known = if allowed.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!("it takes {}", allowed.join(", "))
+            };
+            return ApiError::bad_request(
+                "bad_query",
+                format!("unknown query parameter '{name}' for this operation: {known}"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// The paths of [`routes`], as the document writes them.

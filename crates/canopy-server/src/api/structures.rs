@@ -10,7 +10,7 @@ use canopy::store::CommitOptions;
 use canopy::{Path, Repo};
 use canopy_wire::api::{
     CounterAdd, CounterAdded, CounterValue, DoubleDelivery, ErrorBody, ItemRequest, LogAppended, LogPage,
-    Pop, PopRequest, Queue as QueueAnswer, QueueItem, QueueKey, RopeCreated, SpliceRequest, Spliced,
+    PopRequest, Queue as QueueAnswer, QueueItem, QueueKey, RopeCreated, SpliceRequest, Spliced,
 };
 #[allow(unused_imports)] // named by the OpenAPI annotations
 use canopy_wire::grammar::{BranchName, LogCursor as Cursor, PathName};
@@ -158,23 +158,9 @@ pub(crate) async fn list_queue(
         let double_deliveries = q
             .double_deliveries()?
             .into_iter()
-            .map(|d| DoubleDelivery {
-                key: d.key,
-                pops: d
-                    .pops
-                    .into_iter()
-                    .map(|(replica, time)| Pop { replica, time })
-                    .collect(),
-            })
+            .map(DoubleDelivery::from)
             .collect();
-        let items = q
-            .items()?
-            .into_iter()
-            .map(|i| QueueItem {
-                key: i.key,
-                value: i.value,
-            })
-            .collect();
+        let items = q.items()?.into_iter().map(QueueItem::from).collect();
         Ok(QueueAnswer {
             items,
             double_deliveries,
@@ -244,10 +230,7 @@ pub(crate) async fn pop_queue(
         move |branch, path, opts| {
             let empty = format!("queue '{path}' is empty");
             match Queue::<Value>::open(branch, path).with_commit(opts).pop_item()? {
-                Some(item) => Ok(QueueItem {
-                    key: item.key,
-                    value: item.value,
-                }),
+                Some(item) => Ok(QueueItem::from(item)),
                 None => Err(ApiError::not_found("queue_empty", empty)),
             }
         },
@@ -291,12 +274,7 @@ pub(crate) async fn read_log(
         Ok(LogPage {
             entries: entries
                 .into_iter()
-                .map(|e| canopy_wire::api::LogEntry {
-                    cursor: e.cursor.as_str().to_string(),
-                    time: e.time,
-                    replica: e.replica,
-                    value: e.value,
-                })
+                .map(canopy_wire::api::LogEntry::from)
                 .collect(),
             next: next.map(|c| c.as_str().to_string()),
         })
