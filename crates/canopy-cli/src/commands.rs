@@ -121,7 +121,12 @@ pub fn run(cli: Cli) -> Outcome {
     };
     match cli.command {
         Command::Init { dir, object_format } => init(&ctx, dir.as_deref(), &object_format),
-        Command::Set { path, value, commit } => set(&ctx, &path, &value, &commit),
+        Command::Set {
+            path,
+            value,
+            file,
+            commit,
+        } => set(&ctx, &path, value.as_deref(), file.as_deref(), &commit),
         Command::Get { path, at } => {
             crate::sync::prefetch_value(&ctx, &path, at.as_deref())?;
             get(&ctx, &path, at.as_deref())
@@ -231,16 +236,89 @@ pub(crate) fn identity_hint(repo: &Repo) {
 }
 
 pub(crate) fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
-    if value == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure {
-            code: 3,
-            message: format!("cannot read standard input: {e}"),
-        })?;
-        Ok(buf)
-    } else {
-        Ok(value.as_bytes().to_vec())
+    value_source(Some(value), None)?.into_bytes()
+}
+
+/// Standard input up to this size is read into memory; beyond it, it goes through a temporary
+/// file, so that `canopy set` of a large value never holds it whole.
+const SPOOL_BYTES: u64 = 16 << 20;
+
+/// A value to store, as the command line gives it: in memory, or a file to stream from (with
+/// the bytes left to read in it).
+pub(crate) enum ValueSource {
+    Bytes(Vec<u8>),
+    File(std::fs::File, u64),
+}
+
+impl ValueSource {
+    /// The whole value in memory (for commands that need it so).
+    pub(crate) fn into_bytes(self) -> Result<Vec<u8>, Failure> {
+        match self {
+            ValueSource::Bytes(b) => Ok(b),
+            ValueSource::File(mut f, size) => {
+                let mut bytes = Vec::with_capacity(size as usize);
+                f.read_to_end(&mut bytes).map_err(|e| Failure {
+                    code: 3,
+                    message: format!("cannot read the value: {e}"),
+                })?;
+                Ok(bytes)
+            }
+        }
     }
+}
+
+/// Where the value of `set` comes from: the argument itself, `-` for standard input (streamed
+/// from where it stands when it is a file, spooled to a temporary file past [`SPOOL_BYTES`]
+/// when it is a pipe), or `--file`.
+pub(crate) fn value_source(value: Option<&str>, file: Option<&FsPath>) -> Result<ValueSource, Failure> {
+    use std::io::Seek;
+    let failed = |what: String| {
+        move |e: std::io::Error| Failure {
+            code: 3,
+            message: format!("cannot read {what}: {e}"),
+        }
+    };
+    if let Some(file) = file {
+        let f = std::fs::File::open(file)
+            .map_err(|e| Failure::usage(format!("cannot read '{}': {e}", file.display())))?;
+        let size = f.metadata().map_err(failed(file.display().to_string()))?.len();
+        return Ok(ValueSource::File(f, size));
+    }
+    match value {
+        Some("-") => {}
+        Some(v) => return Ok(ValueSource::Bytes(v.as_bytes().to_vec())),
+        None => {
+            return Err(Failure::usage(
+                "give the VALUE, '-' for standard input, or --file FILE",
+            ))
+        }
+    }
+    let stdin = std::io::stdin();
+    let input = || failed("standard input".into());
+    // Redirected from a file: read it from where it stands, without copying it first.
+    if let Ok(fd) = std::os::fd::AsFd::as_fd(&stdin).try_clone_to_owned() {
+        let mut f = std::fs::File::from(fd);
+        if f.metadata().is_ok_and(|m| m.is_file()) {
+            let at = f.stream_position().map_err(input())?;
+            let size = f.metadata().map_err(input())?.len().saturating_sub(at);
+            return Ok(ValueSource::File(f, size));
+        }
+    }
+    let mut lock = stdin.lock();
+    let mut head = Vec::new();
+    (&mut lock)
+        .take(SPOOL_BYTES)
+        .read_to_end(&mut head)
+        .map_err(input())?;
+    if (head.len() as u64) < SPOOL_BYTES {
+        return Ok(ValueSource::Bytes(head));
+    }
+    let mut spool = tempfile::tempfile().map_err(failed("a temporary file".into()))?;
+    std::io::Write::write_all(&mut spool, &head).map_err(failed("a temporary file".into()))?;
+    drop(head);
+    let rest = std::io::copy(&mut lock, &mut spool).map_err(input())?;
+    spool.rewind().map_err(failed("a temporary file".into()))?;
+    Ok(ValueSource::File(spool, SPOOL_BYTES + rest))
 }
 
 /// Identity and dates as Git decides them ([`Repo::signature`]: `GIT_AUTHOR_*` /
@@ -268,16 +346,19 @@ pub(crate) fn commit_options(
     })
 }
 
-fn set(ctx: &Ctx, path: &str, value: &str, args: &CommitArgs) -> Outcome {
+fn set(ctx: &Ctx, path: &str, value: Option<&str>, file: Option<&FsPath>, args: &CommitArgs) -> Outcome {
     let p = Path::parse(path)?;
     if p.is_root() {
         return Err(Failure::usage("path '': the root cannot hold a value"));
     }
     let repo = ctx.open()?;
     let branch = ctx.branch(&repo)?;
-    let bytes = read_value(value)?;
+    let source = value_source(value, file)?;
     let opts = commit_options(&repo, args, format!("set {p}"))?;
-    let commit = branch.set(&p, bytes, &opts)?;
+    let commit = match source {
+        ValueSource::Bytes(bytes) => branch.set(&p, bytes, &opts)?,
+        ValueSource::File(mut f, size) => branch.set_from(&p, size, &mut f, &opts)?,
+    };
     if ctx.json {
         output::json(&written(commit));
     }
@@ -288,18 +369,31 @@ fn get(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
     let p = Path::parse(path)?;
     let repo = ctx.open()?;
     let view = ctx.view(&repo, at)?;
+    if !ctx.json {
+        // Streamed: a large value is never held whole.
+        let Some(mut stream) = view.open(&p)? else {
+            return Err(Failure::no(format!("path '{p}' not found")));
+        };
+        let mut out = std::io::stdout().lock();
+        return match std::io::copy(&mut stream.reader, &mut out).and_then(|_| std::io::Write::flush(&mut out))
+        {
+            Ok(()) => Ok(0),
+            // A closed pipe (`canopy get big | head`) is no error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+            Err(e) => Err(Failure {
+                code: 3,
+                message: format!("reading '{p}': {e}"),
+            }),
+        };
+    }
     match view.get(&p)? {
         None => Err(Failure::no(format!("path '{p}' not found"))),
         Some(bytes) => {
-            if ctx.json {
-                output::json(&local::ValueAt {
-                    path: p.to_string(),
-                    content: Content::of(&bytes),
-                    commit: view.commit().map(|c| c.to_hex()),
-                });
-            } else {
-                output::raw(&bytes);
-            }
+            output::json(&local::ValueAt {
+                path: p.to_string(),
+                content: Content::of(&bytes),
+                commit: view.commit().map(|c| c.to_hex()),
+            });
             Ok(0)
         }
     }

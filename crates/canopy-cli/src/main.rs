@@ -59,10 +59,15 @@ pub enum Command {
         #[arg(long, value_name = "sha1|sha256", default_value = "sha1")]
         object_format: String,
     },
-    /// Set the value at PATH ('-' reads the value from standard input, binary-safe).
+    /// Set the value at PATH ('-' reads the value from standard input, binary-safe; --file
+    /// from a file). Large values are streamed into the store, never held in memory whole.
     Set {
         path: String,
-        value: String,
+        #[arg(required_unless_present = "file")]
+        value: Option<String>,
+        /// Read the value from this file instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<PathBuf>,
         #[command(flatten)]
         commit: CommitArgs,
     },

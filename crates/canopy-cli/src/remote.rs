@@ -5,8 +5,6 @@
 //! could not be reached. The token comes from `--token` or `$CANOPY_TOKEN`; the branch from
 //! `--branch`, else `main`.
 
-use std::io::Read;
-
 use canopy::Path;
 use canopy_client::{Client, Error, LogOptions, TreeOptions, WriteOptions};
 use canopy_wire::{api, local, Content};
@@ -30,7 +28,12 @@ pub(crate) fn dispatch(cli: &Cli) -> Option<Outcome> {
     };
     Some(match &cli.command {
         Command::Get { path, at } => remote.get(path, at.as_deref()),
-        Command::Set { path, value, commit } => remote.set(path, value, commit),
+        Command::Set {
+            path,
+            value,
+            file,
+            commit,
+        } => remote.set(path, value.as_deref(), file.as_deref(), commit),
         Command::Rm { path, commit } => remote.rm(path, commit),
         Command::List { path, at } => remote.list(path.as_deref().unwrap_or(""), at.as_deref()),
         Command::Log(_) => remote.log(),
@@ -79,18 +82,6 @@ fn parse(path: &str) -> Result<Path, Failure> {
     Ok(Path::parse(path)?)
 }
 
-fn read_value(value: &str) -> Result<Vec<u8>, Failure> {
-    if value != "-" {
-        return Ok(value.as_bytes().to_vec());
-    }
-    let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure {
-        code: 3,
-        message: format!("cannot read standard input: {e}"),
-    })?;
-    Ok(buf)
-}
-
 /// `-m` (else `default_message`) and `--author`, else `$CANOPY_AUTHOR` (else the server's
 /// identity).
 fn write_options(args: &CommitArgs, default_message: String) -> WriteOptions {
@@ -126,12 +117,18 @@ impl Remote {
         Ok(0)
     }
 
-    fn set(&self, path: &str, value: &str, args: &CommitArgs) -> Outcome {
+    fn set(
+        &self,
+        path: &str,
+        value: Option<&str>,
+        file: Option<&std::path::Path>,
+        args: &CommitArgs,
+    ) -> Outcome {
         let p = parse(path)?;
         if p.is_root() {
             return Err(Failure::usage("path '': the root cannot hold a value"));
         }
-        let bytes = read_value(value)?;
+        let bytes = crate::commands::value_source(value, file)?.into_bytes()?;
         let opts = write_options(args, format!("set {p}"));
         let commit = self
             .client

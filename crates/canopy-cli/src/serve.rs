@@ -27,9 +27,13 @@ pub struct ServeArgs {
     /// Allow everything to everyone while no token is defined, even on a non-loopback address.
     #[arg(long)]
     allow_anonymous: bool,
-    /// Largest request body in bytes (413 beyond).
+    /// Largest request body in bytes other than a value's (413 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_body_bytes)]
     max_body: usize,
+    /// Largest value a PUT may store, in bytes (413 beyond); large values are streamed through
+    /// a temporary file, so this bounds disk use, not memory.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
+    max_value: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_read_timeout.as_secs())]
     header_timeout: u64,
@@ -82,6 +86,7 @@ pub(crate) fn serve(root: Option<PathBuf>, args: &ServeArgs) -> Outcome {
     };
     let limits = Limits {
         max_body_bytes: args.max_body,
+        max_value_bytes: args.max_value,
         header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent_requests: args.max_requests.max(1),

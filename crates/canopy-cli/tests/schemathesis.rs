@@ -4,8 +4,8 @@
 //! statuses, answers that match their schemas, schema-valid requests accepted and
 //! schema-violating ones refused.
 //!
-//! Without `st` the test prints a notice and passes, unless `CANOPY_REQUIRE_SCHEMATHESIS=1`.
-//! `.ci/run` neither installs nor requires it (a run takes minutes); run it apart. `CANOPY_SCHEMATHESIS` names the `st` to run;
+//! Without `st` the test prints a notice and passes, unless `CANOPY_REQUIRE_SCHEMATHESIS=1`
+//! (`.ci/run` installs schemathesis and sets it). `CANOPY_SCHEMATHESIS` names the `st` to run;
 //! `CANOPY_SCHEMATHESIS_EXAMPLES` the examples per operation (default 200),
 //! `CANOPY_SCHEMATHESIS_PHASES` the phases (default `examples,fuzzing`; add `coverage` for every
 //! schema boundary, which takes several times longer).
@@ -137,7 +137,8 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         .arg(&config)
         .args(["run", &url, "--checks", "all", "--max-examples", &examples])
         .args(["--exclude-operation-id", "watch", "--phases", &phases])
-        .args(["--workers", "4", "--request-timeout", "30", "--no-shrink"]);
+        .args(["--workers", "4", "--request-timeout", "30", "--no-shrink"])
+        .args(["--report", "ndjson", "--report-ndjson-path", "events.ndjson"]);
     if let Ok(seed) = std::env::var("CANOPY_SCHEMATHESIS_SEED") {
         command.args(["--seed", &seed]);
     }
@@ -166,4 +167,36 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         report.contains("passed"),
         "schemathesis tested nothing:\n{report}"
     );
+    // How many requests each operation got, from the run's event log.
+    let events = std::fs::read_to_string(dir.path().join("events.ndjson")).unwrap();
+    let mut cases = std::collections::BTreeMap::<String, usize>::new();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let finished = &event["ScenarioFinished"]["recorder"];
+        if let (Some(label), Some(n)) = (finished["label"].as_str(), finished["cases"].as_object()) {
+            *cases.entry(label.to_string()).or_default() += n.len();
+        }
+    }
+    let table: Vec<String> = cases.iter().map(|(op, n)| format!("{n:>6}  {op}")).collect();
+    eprintln!("requests per operation:\n{}", table.join("\n"));
+    let operations = serde_json::from_slice::<serde_json::Value>(&fetch_document(port)).unwrap()["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum::<usize>();
+    // Every operation but the watch stream was exercised.
+    assert_eq!(cases.len(), operations - 1, "operations tested: {cases:?}");
+}
+
+/// The OpenAPI document the server serves.
+fn fetch_document(port: u16) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request =
+        format!("GET /api/v1/openapi.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let body = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    answer[body..].to_vec()
 }

@@ -453,6 +453,65 @@ pub struct Resolution {
     pub take: Option<Take>,
 }
 
+/// What one change of a commit, or one resolution of a merge, asks for at its path, once its
+/// fields are checked: exactly one of them is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// This value (from `value` or `value_base64`).
+    Set(Vec<u8>),
+    /// No value (`"delete": true`).
+    Delete,
+    /// One side's value as it stands (`"take"`, resolutions only).
+    Take(Take),
+}
+
+/// The one thing `fields` ask for; the error says which fields to give.
+fn wanted(
+    value: Option<String>,
+    value_base64: Option<String>,
+    delete: bool,
+    take: Option<Take>,
+    fields: &str,
+) -> Result<Wanted, String> {
+    let content = Content { value, value_base64 };
+    let given = usize::from(content.value.is_some())
+        + usize::from(content.value_base64.is_some())
+        + usize::from(delete)
+        + usize::from(take.is_some());
+    match (given, delete, take) {
+        (1, true, _) => Ok(Wanted::Delete),
+        (1, _, Some(t)) => Ok(Wanted::Take(t)),
+        (1, false, None) => content.bytes().map(Wanted::Set),
+        _ => Err(format!("give exactly one of {fields}")),
+    }
+}
+
+impl ChangeRequest {
+    /// What this change asks for.
+    pub fn wanted(self) -> Result<Wanted, String> {
+        wanted(
+            self.value,
+            self.value_base64,
+            self.delete,
+            None,
+            "'value', 'value_base64' or 'delete: true'",
+        )
+    }
+}
+
+impl Resolution {
+    /// What this resolution asks for.
+    pub fn wanted(self) -> Result<Wanted, String> {
+        wanted(
+            self.value,
+            self.value_base64,
+            self.delete,
+            self.take,
+            "'value', 'value_base64', 'delete: true' or 'take'",
+        )
+    }
+}
+
 /// `POST /branches/{b}/merge`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

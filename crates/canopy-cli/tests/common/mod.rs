@@ -457,6 +457,11 @@ impl Served {
         Served { child, addr }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The Git endpoint.
     pub fn url(&self) -> String {
         format!("http://{}/git", self.addr)

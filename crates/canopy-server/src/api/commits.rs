@@ -4,10 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use canopy::store::CommitOptions;
-use canopy::Path;
+use canopy_wire::api::Wanted;
 use canopy_wire::api::{CommitRequest, CommitResult, ErrorBody};
 use canopy_wire::grammar::BranchName;
-use canopy_wire::Content;
 use serde::Deserialize;
 
 use super::{ok_json, open_branch, parse_author, resolve_rev, Json, Params, Writer};
@@ -70,25 +69,11 @@ pub(crate) async fn commit(
             let at = |m: String| {
                 ApiError::bad_request("bad_json", format!("invalid JSON body at 'changes[{i}]': {m}"))
             };
-            let path = Path::parse(&change.path).map_err(|e| at(e.to_string()))?;
-            if path.is_root() {
-                return Err(at("the root is not a value".into()));
-            }
-            let content = Content {
-                value: change.value,
-                value_base64: change.value_base64,
-            };
-            let ways = usize::from(content.value.is_some())
-                + usize::from(content.value_base64.is_some())
-                + usize::from(change.delete);
-            tx = match (ways, change.delete) {
-                (1, true) => tx.remove(path),
-                (1, false) => tx.set(path, content.bytes().map_err(at)?),
-                _ => {
-                    return Err(at(
-                        "give exactly one of 'value', 'value_base64' or 'delete: true'".into(),
-                    ))
-                }
+            let path = super::value_path(&change.path).map_err(at)?;
+            tx = match change.wanted().map_err(at)? {
+                Wanted::Delete => tx.remove(path),
+                Wanted::Set(bytes) => tx.set(path, bytes),
+                Wanted::Take(_) => unreachable!("a change cannot take a side"),
             };
         }
         let commit = tx.commit(&opts)?;

@@ -20,6 +20,7 @@ use canopy::retry::{Retry, COMMIT_ATTEMPTS};
 use canopy::store::{diff_trees, is_binary, CommitOptions, MergeOptions, MergeOutcome};
 use canopy::tree::{Entry, Tree};
 use canopy::{Path, Repo};
+use canopy_wire::api::Wanted;
 use canopy_wire::api::{
     self as wire, ConflictSide, EntryKind, ErrorBody, MergePreview, MergeRequest, MergeResult,
     PreviewConflict, PreviewOutcome, Resolution, Take,
@@ -64,27 +65,11 @@ fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, 
                 format!("invalid JSON body at 'resolutions[{i}]': {m}"),
             )
         };
-        let path = Path::parse(&r.path).map_err(|e| at(e.to_string()))?;
-        if path.is_root() {
-            return Err(at("the root is not a value".into()));
-        }
-        let content = Content {
-            value: r.value,
-            value_base64: r.value_base64,
-        };
-        let ways = usize::from(content.value.is_some())
-            + usize::from(content.value_base64.is_some())
-            + usize::from(r.delete)
-            + usize::from(r.take.is_some());
-        let settle = match (ways, r.delete, r.take) {
-            (1, true, _) => Settle::Delete,
-            (1, _, Some(t)) => Settle::Take(t),
-            (1, false, None) => Settle::Value(content.bytes().map_err(at)?),
-            _ => {
-                return Err(at(
-                    "give exactly one of 'value', 'value_base64', 'delete: true' or 'take'".into(),
-                ))
-            }
+        let path = super::value_path(&r.path).map_err(at)?;
+        let settle = match r.wanted().map_err(at)? {
+            Wanted::Delete => Settle::Delete,
+            Wanted::Take(t) => Settle::Take(t),
+            Wanted::Set(bytes) => Settle::Value(bytes),
         };
         if out.insert(path.to_string(), settle).is_some() {
             return Err(at(format!("'{path}' is resolved twice")));

@@ -369,6 +369,15 @@ fn resolve(repo: &Repo, rev: &str) -> Result<ObjectId, ApiError> {
     }
 }
 
+/// A path that can hold a value (not the root), as a change or a resolution names it.
+pub(crate) fn value_path(s: &str) -> Result<canopy::Path, String> {
+    let path = canopy::Path::parse(s).map_err(|e| e.to_string())?;
+    if path.is_root() {
+        return Err("the root is not a value".into());
+    }
+    Ok(path)
+}
+
 /// Parses a full commit id given by a client.
 pub(crate) fn parse_id(repo: &Repo, s: &str, what: &str) -> Result<ObjectId, ApiError> {
     ObjectId::from_hex(s.as_bytes())

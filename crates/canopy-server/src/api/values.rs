@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::{ok_json, open_branch, parse_author, parse_id, resolve_rev, Caller, Params, Query, Writer};
 use crate::auth::{Access, Identity};
 use crate::error::{blocking, ApiError};
-use crate::limits::Body;
+use crate::limits::ValueBody;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -89,7 +89,7 @@ pub(crate) async fn get_value(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
-    let (commit, id, bytes) = blocking(move || {
+    let (commit, id, body) = blocking(move || {
         let path = value_path(&p.path)?;
         let view = read_view(&repo, &who, &p.branch, q.at.as_deref())?;
         let id = match view.find(&path)? {
@@ -112,21 +112,24 @@ pub(crate) async fn get_value(
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| unquote(t) == id.to_hex()));
-        let bytes = if not_modified {
+        let body = if not_modified {
             None
         } else {
-            Some(repo.objects().read_kind(&id, ObjectKind::Blob)?)
+            Some(value_body(repo.clone(), id)?)
         };
-        Ok((view.commit(), id, bytes))
+        Ok((view.commit(), id, body))
     })
     .await?;
-    let mut response = match bytes {
-        Some(bytes) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            )],
-            bytes,
+    let mut response = match body {
+        Some((length, body)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                ),
+                (header::CONTENT_LENGTH, HeaderValue::from(length)),
+            ],
+            body,
         )
             .into_response(),
         None => StatusCode::NOT_MODIFIED.into_response(),
@@ -139,6 +142,56 @@ pub(crate) async fn get_value(
         h.insert("x-canopy-commit", c);
     }
     Ok(response)
+}
+
+/// A value's length and bytes as a response body: whole when small, else streamed from the
+/// store in pieces by a blocking thread, so that memory does not grow with the value. Damage
+/// found while streaming (the bytes do not hash to the id) ends the body early, and the client
+/// sees a short read rather than wrong bytes.
+fn value_body(repo: canopy::Repo, id: canopy::ObjectId) -> Result<(u64, axum::body::Body), ApiError> {
+    let stream = repo
+        .objects()
+        .read_stream(&id)?
+        .ok_or(canopy::backend::Error::MissingObject { id })?;
+    let size = stream.size;
+    if size <= crate::limits::SPOOL_BYTES as u64 {
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut { stream.reader }, &mut bytes)
+            .map_err(|e| ApiError::internal(format!("reading {id}: {e}")))?;
+        return Ok((size, axum::body::Body::from(bytes)));
+    }
+    drop(stream);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut stream = match repo.objects().read_stream(&id) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        };
+        loop {
+            let mut piece = vec![0u8; 256 << 10];
+            match std::io::Read::read(&mut stream.reader, &mut piece) {
+                Ok(0) => return,
+                Ok(n) => {
+                    piece.truncate(n);
+                    if tx.blocking_send(Ok(piece.into())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("streaming {id}: {e}");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok((size, axum::body::Body::from_stream(body)))
 }
 
 #[utoipa::path(put, path = "/api/v1/branches/{branch}/values/{path}", operation_id = "putValue", tag = "values",
@@ -156,7 +209,7 @@ pub(crate) async fn put_value(
     Params(p): Params<BranchPath>,
     Query(q): Query<WriteQuery>,
     headers: HeaderMap,
-    Body(body): Body,
+    value: ValueBody,
 ) -> Result<Response, ApiError> {
     let repo = state.repo().clone();
     let name = p.branch.clone();
@@ -178,7 +231,13 @@ pub(crate) async fn put_value(
                 ))
             }
         };
-        let change = Change::Set(path.clone(), body.to_vec());
+        let change = match value {
+            ValueBody::Bytes(bytes) => Change::Set(path.clone(), bytes),
+            // A large value is stored as it is read from the spool file, never held whole.
+            ValueBody::File(mut file, size) => {
+                Change::SetStored(path.clone(), repo.write_value(size, &mut file)?)
+            }
+        };
         match (if_match, create_only) {
             (Some(expected), _) => commit_if_head(&branch, expected, vec![change], &opts),
             (None, true) => {
@@ -435,6 +494,7 @@ pub(crate) fn commit_if_head(
                 let id = store.write(ObjectKind::Blob, &value)?;
                 tree.with(store, &path, Some(Entry::value(id)))?
             }
+            Change::SetStored(path, id) => tree.with(store, &path, Some(Entry::value(id)))?,
             Change::Remove(path) => tree.with(store, &path, None)?,
             Change::SetTree(path, t) => tree.with(store, &path, Some(Entry::Tree(t)))?,
             Change::Expect(..) => tree,

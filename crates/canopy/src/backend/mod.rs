@@ -11,6 +11,7 @@
 pub mod git;
 pub mod mem;
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ pub enum Error {
     CorruptObject { id: ObjectId, reason: String },
     #[error("{}: corrupt: {reason}", path.display())]
     CorruptFile { path: PathBuf, reason: String },
+    /// The reader an object was streamed from failed, or gave another size than announced.
+    #[error("cannot store the value: {0}")]
+    Source(String),
     #[error("object {id} not found")]
     MissingObject { id: ObjectId },
     #[error("object {id} is a {actual}, expected a {expected}")]
@@ -153,6 +157,22 @@ pub trait ContentAddressable: Send + Sync {
     /// Stores an object and returns its id. Writing an object that exists changes nothing.
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId>;
 
+    /// Stores an object of `size` bytes read from `data` and returns its id, without holding a
+    /// large one in memory. Stores nothing, and fails with [`Error::Source`], unless `data`
+    /// gives exactly `size` bytes. By default the bytes are read, then [`write`](Self::write)n.
+    fn write_stream(&self, kind: ObjectKind, size: u64, data: &mut dyn Read) -> Result<ObjectId> {
+        let bytes = read_exactly(data, size)?;
+        self.write(kind, &bytes)
+    }
+
+    /// The object with this id as a stream, for objects too large to hold in memory, or `None`
+    /// when it is not stored. The content is checked against the id as it is read: damage is
+    /// an error of the reader at the end, never silently wrong bytes. By default the object is
+    /// [`read`](Self::read) whole.
+    fn read_stream(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>> {
+        Ok(self.read(id)?.map(ObjectStream::whole))
+    }
+
     /// Makes every object written so far durable (as configured) before a reference names them.
     fn flush(&self) -> Result<()> {
         Ok(())
@@ -194,6 +214,51 @@ pub trait ContentAddressable: Send + Sync {
             });
         }
         Ok(obj.data)
+    }
+}
+
+/// An object being read: its kind and size, then its content from `reader`.
+pub struct ObjectStream<'a> {
+    pub kind: ObjectKind,
+    pub size: u64,
+    pub reader: Box<dyn Read + Send + 'a>,
+}
+
+impl ObjectStream<'_> {
+    /// An object already in memory, as a stream.
+    pub fn whole(obj: RawObject) -> ObjectStream<'static> {
+        ObjectStream {
+            kind: obj.kind,
+            size: obj.data.len() as u64,
+            reader: Box::new(std::io::Cursor::new(obj.data)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ObjectStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("kind", &self.kind)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Exactly `size` bytes of `data` ([`Error::Source`] when it gives fewer or more).
+pub fn read_exactly(data: &mut dyn Read, size: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(size.min(16 << 20) as usize);
+    data.take(size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Source(e.to_string()))?;
+    match (bytes.len() as u64).cmp(&size) {
+        std::cmp::Ordering::Equal => Ok(bytes),
+        std::cmp::Ordering::Less => Err(Error::Source(format!(
+            "the input ended after {} of the {size} bytes announced",
+            bytes.len()
+        ))),
+        std::cmp::Ordering::Greater => Err(Error::Source(format!(
+            "the input holds more than the {size} bytes announced"
+        ))),
     }
 }
 

@@ -11,7 +11,7 @@ mod tag;
 mod tree;
 
 pub use commit::{Commit, CommitHeader, Signature};
-pub use id::{HashKind, ObjectId};
+pub use id::{HashKind, Hasher, ObjectId};
 pub(crate) use id::{IdHash, IdMap, IdSet};
 pub use tag::Tag;
 pub use tree::{git_name_cmp, Mode, TreeEntry};

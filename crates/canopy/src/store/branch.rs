@@ -29,6 +29,8 @@ pub struct Branch {
 pub enum Change {
     /// Put a value at a path (replacing a directory there, creating directories on the way).
     Set(Path, Vec<u8>),
+    /// Put a value already stored ([`Repo::write_value`]) at a path, as [`Change::Set`] does.
+    SetStored(Path, ObjectId),
     /// Remove a value or a whole directory.
     Remove(Path),
     /// Put a whole tree at a path (the root included).
@@ -151,6 +153,25 @@ impl Branch {
         self.transaction_on_head().set(path.clone(), value).commit(opts)
     }
 
+    /// Sets the value at `path` to the `size` bytes read from `data`, in one commit, without
+    /// holding a large value in memory; returns the new head. Fails, committing nothing, unless
+    /// `data` gives exactly `size` bytes.
+    pub fn set_from(
+        &self,
+        path: &Path,
+        size: u64,
+        data: &mut dyn std::io::Read,
+        opts: &CommitOptions,
+    ) -> Result<ObjectId> {
+        if path.is_root() {
+            return Err(Error::NotAValue { path: path.clone() });
+        }
+        let blob = self.repo.write_value(size, data)?;
+        self.transaction_on_head()
+            .set_stored(path.clone(), blob)
+            .commit(opts)
+    }
+
     /// Stores `value` as JSON text at `path`, so that `git show` stays readable.
     pub fn set_json<T: Serialize + ?Sized>(
         &self,
@@ -261,6 +282,13 @@ impl Transaction {
         self
     }
 
+    /// Puts the value `blob`, already stored with [`Repo::write_value`], at `path`: how a value
+    /// too large to hold in memory is written.
+    pub fn set_stored(mut self, path: Path, blob: ObjectId) -> Transaction {
+        self.changes.push(Change::SetStored(path, blob));
+        self
+    }
+
     /// Puts `value` at `path` with `T`'s encoding ([`Contents::encode`]).
     pub fn set_as<T: Contents>(self, path: Path, value: &T) -> Result<Transaction> {
         let bytes = super::view::encode_as(&path, value)?;
@@ -313,10 +341,11 @@ impl Transaction {
         let mut blobs = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             blobs.push(match change {
-                Change::Set(path, _) if path.is_root() => {
+                Change::Set(path, _) | Change::SetStored(path, _) if path.is_root() => {
                     return Err(Error::NotAValue { path: path.clone() })
                 }
                 Change::Set(_, v) => Some(store.write(ObjectKind::Blob, v)?),
+                Change::SetStored(_, id) => Some(*id),
                 _ => None,
             });
         }
@@ -423,7 +452,7 @@ impl Transaction {
         let mut tree = tree.clone();
         for (change, blob) in self.changes.iter().zip(blobs) {
             tree = match change {
-                Change::Set(path, _) => {
+                Change::Set(path, _) | Change::SetStored(path, _) => {
                     let id = blob.unwrap_or_else(|| store.hash_kind().null_id());
                     tree.with(store, path, Some(Entry::value(id)))?
                 }

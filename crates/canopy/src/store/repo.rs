@@ -175,6 +175,13 @@ impl Repo {
         }
     }
 
+    /// Stores a value of `size` bytes read from `data` and returns its id, without holding a
+    /// large value in memory; [`Transaction::set_stored`](super::Transaction::set_stored) then
+    /// puts it at a path. Stores nothing unless `data` gives exactly `size` bytes.
+    pub fn write_value(&self, size: u64, data: &mut dyn std::io::Read) -> Result<ObjectId> {
+        Ok(self.objects().write_stream(ObjectKind::Blob, size, data)?)
+    }
+
     pub fn objects(&self) -> &dyn ContentAddressable {
         &*self.inner.objects
     }

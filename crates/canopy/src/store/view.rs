@@ -50,6 +50,36 @@ impl View {
         }
     }
 
+    /// The value at `path` as a stream (its size, then its bytes), for values too large to hold
+    /// in memory; `None` and errors as [`get`](Self::get). The bytes are checked against the
+    /// value's id as they are read.
+    pub fn open(&self, path: &Path) -> Result<Option<crate::backend::ObjectStream<'_>>> {
+        match self.find(path)? {
+            None => Ok(None),
+            Some(Entry::Value { id, .. }) => {
+                let stream = self
+                    .repo
+                    .objects()
+                    .read_stream(&id)?
+                    .ok_or(crate::backend::Error::MissingObject { id })?;
+                if stream.kind != ObjectKind::Blob {
+                    return Err(crate::backend::Error::WrongKind {
+                        id,
+                        expected: ObjectKind::Blob,
+                        actual: stream.kind,
+                    }
+                    .into());
+                }
+                Ok(Some(stream))
+            }
+            Some(Entry::Gitlink(commit)) => Err(Error::Submodule {
+                path: path.clone(),
+                commit,
+            }),
+            Some(Entry::Tree(_)) => Err(Error::NotAValue { path: path.clone() }),
+        }
+    }
+
     /// The value at `path` as a [`Contents`](crate::contents::Contents) type.
     pub fn get_as<T: crate::contents::Contents>(&self, path: &Path) -> Result<Option<T>> {
         self.get(path)?.map(|bytes| decode_as(path, &bytes)).transpose()

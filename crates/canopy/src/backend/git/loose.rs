@@ -17,7 +17,7 @@ use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use crate::backend::{Error, Result};
+use crate::backend::{Error, ObjectStream, Result};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 
 /// Git refuses loose headers longer than this.
@@ -137,6 +137,135 @@ impl LooseObjects {
         Ok(id)
     }
 
+    /// Stores an object of `size` bytes read from `src`, never holding it in memory: it is
+    /// compressed into a temporary file while hashed, then renamed to the name its hash gives
+    /// (Git's streamed loose write). Nothing is stored unless `src` gives exactly `size` bytes.
+    pub fn write_stream(&self, kind: ObjectKind, size: u64, src: &mut dyn Read) -> Result<ObjectId> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let (tmp_path, file) = create_temp(&self.dir, "tmp_obj_")?;
+        let written = self.compress_from(file, &tmp_path, kind, size, src);
+        let id = match written {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(e);
+            }
+        };
+        let path = self.path_of(&id);
+        if path.is_file() && freshen(&path) {
+            let _ = fs::remove_file(&tmp_path);
+            return Ok(id);
+        }
+        let fan_dir = path.parent().unwrap_or(&self.dir).to_path_buf();
+        // `gc` removes empty fan-out directories: create it again if it vanishes in between.
+        let mut attempts = 0;
+        loop {
+            if self.fsync && !fan_dir.is_dir() {
+                if let Ok(mut dirty) = self.dirty_dirs.lock() {
+                    dirty.insert(self.dir.clone());
+                }
+            }
+            fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
+            match fs::rename(&tmp_path, &path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 20 => attempts += 1,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp_path);
+                    return Err(io_err(&path)(e));
+                }
+            }
+        }
+        if self.fsync {
+            if let Ok(mut dirty) = self.dirty_dirs.lock() {
+                dirty.insert(fan_dir);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Compresses `"<kind> <size>\0"` and `size` bytes of `src` into `file`; the object's id.
+    fn compress_from(
+        &self,
+        file: fs::File,
+        path: &Path,
+        kind: ObjectKind,
+        size: u64,
+        src: &mut dyn Read,
+    ) -> Result<ObjectId> {
+        let header = format!("{kind} {size}\0");
+        let mut hasher = self.hash.hasher();
+        hasher.update(header.as_bytes());
+        let mut enc = ZlibEncoder::new(io::BufWriter::new(file), Compression::fast());
+        enc.write_all(header.as_bytes()).map_err(io_err(path))?;
+        let mut buf = vec![0u8; 256 << 10];
+        let mut left = size;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Source(e.to_string())),
+            };
+            if n as u64 > left {
+                return Err(Error::Source(format!(
+                    "the input holds more than the {size} bytes announced"
+                )));
+            }
+            left -= n as u64;
+            hasher.update(&buf[..n]);
+            enc.write_all(&buf[..n]).map_err(io_err(path))?;
+        }
+        if left > 0 {
+            return Err(Error::Source(format!(
+                "the input ended after {} of the {size} bytes announced",
+                size - left
+            )));
+        }
+        let file = enc
+            .finish()
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .map_err(io_err(path))?;
+        if self.fsync {
+            file.sync_all().map_err(io_err(path))?;
+        }
+        let mut perms = file.metadata().map_err(io_err(path))?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(path, perms).map_err(io_err(path))?;
+        Ok(hasher.finish())
+    }
+
+    /// The object as a stream, inflated as it is read and checked against its id at the end,
+    /// or `None` when it is not stored loose.
+    pub fn read_stream(&self, id: &ObjectId) -> Result<Option<ObjectStream<'static>>> {
+        let path = self.path_of(id);
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let compressed = file.metadata().map_err(io_err(&path))?.len();
+        let corrupt = |reason: String| Error::CorruptObject { id: *id, reason };
+        let mut dec = ZlibDecoder::new(io::BufReader::new(file));
+        let (kind, size) = read_header(&mut dec).map_err(corrupt)?;
+        if !plausible(size, compressed) {
+            return Err(corrupt(format!(
+                "header claims {size} bytes, more than the file can hold"
+            )));
+        }
+        let mut hasher = self.hash.hasher();
+        hasher.update(format!("{kind} {size}\0").as_bytes());
+        Ok(Some(ObjectStream {
+            kind,
+            size,
+            reader: Box::new(Verified {
+                inner: dec,
+                hasher: Some(hasher),
+                left: size,
+                id: *id,
+            }),
+        }))
+    }
+
     /// Fsyncs the directories that received objects, so their new names survive a crash.
     pub fn flush(&self) -> Result<()> {
         let dirs = match self.dirty_dirs.lock() {
@@ -177,9 +306,9 @@ impl LooseObjects {
     }
 }
 
-/// Inflates and checks a loose object file's bytes.
-pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String> {
-    let mut dec = ZlibDecoder::new(compressed);
+/// Reads a loose object's header (`"<kind> <size>\0"`) from the start of its inflated stream,
+/// checked as Git does: a known kind, a canonical decimal size, at most 32 bytes.
+fn read_header(dec: &mut impl Read) -> std::result::Result<(ObjectKind, u64), String> {
     let mut header = Vec::with_capacity(MAX_HEADER_LEN);
     let mut byte = [0u8; 1];
     loop {
@@ -212,9 +341,20 @@ pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or("size in header overflows")?;
-    // A zlib stream cannot expand more than ~1032:1; refuse sizes the file could not hold
-    // before allocating for them.
-    if size > (compressed.len() as u64).saturating_mul(1100) + 1024 {
+    Ok((kind, size))
+}
+
+/// Whether a zlib stream of `compressed` bytes could hold `size` bytes (it cannot expand more
+/// than ~1032:1): a header claiming more is refused before anything is allocated for it.
+fn plausible(size: u64, compressed: u64) -> bool {
+    size <= compressed.saturating_mul(1100) + 1024
+}
+
+/// Inflates and checks a loose object file's bytes.
+pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String> {
+    let mut dec = ZlibDecoder::new(compressed);
+    let (kind, size) = read_header(&mut dec)?;
+    if !plausible(size, compressed.len() as u64) {
         return Err(format!("header claims {size} bytes, more than the file can hold"));
     }
     let mut data = Vec::with_capacity(size as usize);
@@ -236,6 +376,58 @@ pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String
         return Err("garbage at end of loose object".into());
     }
     Ok(RawObject::new(kind, data))
+}
+
+/// An object's inflated content, read through: once its announced size has been read, the
+/// stream must end and the content must hash to the id, else the last read is an error.
+struct Verified<R> {
+    inner: R,
+    hasher: Option<crate::object::Hasher>,
+    left: u64,
+    id: ObjectId,
+}
+
+impl<R: Read> Read for Verified<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let damaged = |id: ObjectId, why: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("object {id} is corrupt: {why}"),
+            )
+        };
+        if self.left == 0 {
+            let Some(hasher) = self.hasher.take() else {
+                return Ok(0);
+            };
+            let mut rest = [0u8; 1];
+            if self.inner.read(&mut rest)? != 0 {
+                return Err(damaged(self.id, "content longer than its header says".into()));
+            }
+            let actual = hasher.finish();
+            if actual != self.id {
+                return Err(damaged(self.id, format!("content hashes to {actual}")));
+            }
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(damaged(
+                self.id,
+                format!("content ends {} bytes early", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        if self.left == 0 {
+            // Check at once, so that a reader that stops at the size still sees damage.
+            let mut end = [0u8; 0];
+            self.read(&mut end)?;
+        }
+        Ok(n)
+    }
 }
 
 /// Creates `<dir>/<prefix>XXXXXX` exclusively.

@@ -33,7 +33,7 @@ pub use pack_write::{PackInfo, PackWriter};
 use queue::WriteQueue;
 pub use refs::GitRefs;
 
-use super::{ContentAddressable, Error, Result, WriteBatch};
+use super::{ContentAddressable, Error, ObjectStream, Result, WriteBatch};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 
 /// Where a repository lives and how it is configured.
@@ -385,6 +385,26 @@ impl ContentAddressable for GitObjects {
             self.flush_queue()?;
         }
         Ok(id)
+    }
+
+    fn write_stream(&self, kind: ObjectKind, size: u64, data: &mut dyn std::io::Read) -> Result<ObjectId> {
+        if size < LARGE_OBJECT as u64 {
+            let bytes = crate::backend::read_exactly(data, size)?;
+            return self.write(kind, &bytes);
+        }
+        // Large objects go loose, as `write` puts them, but streamed.
+        self.inner.loose.write_stream(kind, size, data)
+    }
+
+    fn read_stream(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>> {
+        let inner = &*self.inner;
+        // Loose objects (where large values are written) stream; packed ones are read whole.
+        if !inner.queue.contains(id) && !inner.packs.contains(id)? {
+            if let Some(stream) = inner.loose.read_stream(id)? {
+                return Ok(Some(stream));
+            }
+        }
+        Ok(self.read(id)?.map(ObjectStream::whole))
     }
 
     fn flush(&self) -> Result<()> {
