@@ -152,6 +152,8 @@ fn gc_removes_what_dead_writers_left_but_nothing_a_live_one_uses() {
     // Two hours untouched: a dead writer's.
     let dead = [
         write("objects/ab/tmp_obj_dead", 7200),
+        // A large value being streamed in when its writer died.
+        write("objects/tmp_obj_streamed", 7200),
         write("objects/pack/tmp_pack_dead", 7200),
         write("objects/pack/tmp_idx_dead", 7200),
         // An unmarked lock far older than any live git keeps one.
@@ -161,11 +163,12 @@ fn gc_removes_what_dead_writers_left_but_nothing_a_live_one_uses() {
     // Being written right now, or locked a moment ago by another program.
     let alive = [
         write("objects/cd/tmp_obj_live", 0),
+        write("objects/tmp_obj_streaming", 0),
         write("objects/pack/tmp_pack_live", 0),
         write("refs/heads/feature.lock", 0),
     ];
     let report = sb.canopy(&store, &["--json", "gc"]).ok().json();
-    assert_eq!(report["leftovers_removed"], 5, "{report}");
+    assert_eq!(report["leftovers_removed"], 6, "{report}");
     for p in &dead {
         assert!(!p.exists(), "{} left", p.display());
     }

@@ -9,7 +9,8 @@
 //! deleted once the new pack (which holds everything reachable) is installed, and a pack with a
 //! `.keep` file is never touched.
 //!
-//! A writer that died leaves temporary files (`tmp_obj_*` in the fan-out directories,
+//! A writer that died leaves temporary files (`tmp_obj_*` in the fan-out directories, or at the
+//! top of `objects` for a value streamed in,
 //! `tmp_pack_*`/`tmp_idx_*` in `objects/pack`) and perhaps lock files. Temporary files go once
 //! untouched for [`TMP_GRACE`] (or the grace period, if shorter): a live writer appends to its
 //! file all the time, so an hour without a write means nobody will finish it. Lock files go by
@@ -268,8 +269,10 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         let _ = fs::remove_dir(&dir);
     }
 
-    // What dead writers left in the pack directory, and their locks.
-    if let Ok(entries) = fs::read_dir(&pack_dir) {
+    // What dead writers left in the pack directory and at the top of the object directory (a
+    // large value being streamed in), and their locks.
+    for dir in [&pack_dir, &objects_dir] {
+        let Ok(entries) = fs::read_dir(dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             let is_tmp = entry.file_name().to_str().is_some_and(|n| n.starts_with("tmp_"));
