@@ -397,7 +397,7 @@ fn base64_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    base64::Engine::decode_vec(&LENIENT, text, out).map_err(|e| e.to_string())
+    base64::Engine::decode_vec(&LENIENT, text, out).map_err(|e| format!("invalid base64 ({e})"))
 }
 
 #[cfg(test)]

@@ -374,16 +374,24 @@ fn get(ctx: &Ctx, path: &str, at: Option<&str>) -> Outcome {
         let Some(mut stream) = view.open(&p)? else {
             return Err(Failure::no(format!("path '{p}' not found")));
         };
+        let failed = |e: std::io::Error| Failure {
+            code: 3,
+            message: format!("reading '{p}': {e}"),
+        };
+        if stream.size < SPOOL_BYTES {
+            // A value of ordinary size is checked whole before any of it is printed.
+            let mut bytes = Vec::with_capacity(stream.size as usize);
+            stream.reader.read_to_end(&mut bytes).map_err(failed)?;
+            output::raw(&bytes);
+            return Ok(0);
+        }
         let mut out = std::io::stdout().lock();
         return match std::io::copy(&mut stream.reader, &mut out).and_then(|_| std::io::Write::flush(&mut out))
         {
             Ok(()) => Ok(0),
             // A closed pipe (`canopy get big | head`) is no error.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-            Err(e) => Err(Failure {
-                code: 3,
-                message: format!("reading '{p}': {e}"),
-            }),
+            Err(e) => Err(failed(e)),
         };
     }
     match view.get(&p)? {

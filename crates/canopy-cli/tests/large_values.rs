@@ -1,6 +1,6 @@
 //! Values larger than memory should hold: `canopy set` from a pipe, a redirected file or
-//! `--file`, `canopy get`, and the server's `PUT` and `GET`, each with a value of 256 MiB, each
-//! within 64 MiB of memory (the child's peak resident set, from the kernel). What comes back is
+//! `--file`, `canopy get`, `canopy gc`, and the server's `PUT` and `GET`, each with a value of
+//! 256 MiB, each within 64 MiB of memory (the child's peak resident set, from the kernel). What comes back is
 //! the value byte for byte, `git` reads it too, and `git fsck --strict` is clean. A value that
 //! ends before the size announced is refused and stores nothing.
 
@@ -145,10 +145,22 @@ fn set_and_get_stream_a_value_larger_than_memory_allows() {
         assert!(peak < MEMORY, "canopy get {path} peaked at {peak} bytes");
         eprintln!("get {path}: peak {} MiB", peak >> 20);
     }
+    // gc leaves the large value loose and unread, in bounded memory.
+    let (code, peak) = wait_with_peak(canopy(&sb, &store, &["gc", "--grace", "now"]).spawn().unwrap());
+    assert_eq!(code, 0, "canopy gc");
+    assert!(peak < MEMORY, "canopy gc peaked at {peak} bytes");
     let ids = sb.git_str(&store, &["rev-parse", "main:big/piped", "main:big/file"]);
     let ids: Vec<&str> = ids.lines().collect();
     assert_eq!(ids[0], ids[1]);
     assert_eq!(sb.git_str(&store, &["cat-file", "-s", ids[0]]), SIZE.to_string());
+    assert!(
+        store
+            .join("objects")
+            .join(&ids[0][..2])
+            .join(&ids[0][2..])
+            .is_file(),
+        "still loose after gc"
+    );
     let mut git = sb.git_command(&store, &["cat-file", "blob", ids[0]]);
     let mut child = git.stdout(Stdio::piped()).spawn().unwrap();
     assert_eq!(check_value(&mut child.stdout.take().unwrap()), SIZE);

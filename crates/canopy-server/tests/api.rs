@@ -263,6 +263,7 @@ async fn huge_bodies_are_413() {
     let s = start_with(
         canopy_server::Limits {
             max_body_bytes: 1000,
+            max_value_bytes: 1000,
             ..Default::default()
         },
         |_| {},

@@ -26,7 +26,7 @@ use super::loose::io_err;
 use super::pack_write::PackWriter;
 use super::{commit_graph, delta_encode, refs, RepoLayout};
 use crate::backend::{AtomicWrite, ContentAddressable, Error, Result};
-use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, Tag, TreeEntry};
+use crate::object::{Commit, HashKind, Mode, ObjectId, ObjectKind, RawObject, Tag, TreeEntry};
 
 /// Temporary files untouched for this long belong to a writer that is gone (Git's `prune`
 /// waits two weeks for `tmp_obj_*`; an hour is ample for a writer that streams into the file).
@@ -76,6 +76,12 @@ struct Pending {
     size: usize,
 }
 
+/// Where object `id` is, if it is stored loose.
+fn loose_path(objects_dir: &Path, id: &ObjectId) -> PathBuf {
+    let hex = id.to_hex();
+    objects_dir.join(&hex[..2]).join(&hex[2..])
+}
+
 /// Collects the repository at `layout`.
 pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
     let refuse = |reason: &str| Error::Unsupported {
@@ -122,12 +128,30 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
     let mut seen: HashSet<ObjectId> = HashSet::new();
     let mut commits: Vec<ObjectId> = Vec::new();
     let mut rest: Vec<Pending> = Vec::new();
+    // Large values stored loose stay loose, unread: packing one would hold it in memory.
+    let mut kept_loose: HashSet<ObjectId> = HashSet::new();
     let mut stack: Vec<(ObjectId, Vec<u8>)> = roots.iter().map(|id| (*id, Vec::new())).collect();
     while let Some((id, name)) = stack.pop() {
         if !seen.insert(id) {
             continue;
         }
-        let obj = objects.read(&id)?.ok_or(Error::MissingObject { id })?;
+        let stream = objects.read_stream(&id)?.ok_or(Error::MissingObject { id })?;
+        if stream.kind == ObjectKind::Blob
+            && stream.size >= super::LARGE_OBJECT as u64
+            && loose_path(&objects_dir, &id).is_file()
+        {
+            kept_loose.insert(id);
+            continue;
+        }
+        let obj = RawObject::new(
+            stream.kind,
+            crate::backend::read_exactly(&mut { stream.reader }, stream.size).map_err(|e| {
+                Error::CorruptObject {
+                    id,
+                    reason: e.to_string(),
+                }
+            })?,
+        );
         match obj.kind {
             ObjectKind::Commit => {
                 let c = Commit::parse(hash, &obj.data).map_err(|e| e.with_id(id))?;
@@ -255,6 +279,7 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
                 false
             } else {
                 match ObjectId::from_hex(format!("{fan:02x}{name}").as_bytes()) {
+                    Some(id) if kept_loose.contains(&id) => false,
                     Some(id) if installed.is_some() && seen.contains(&id) => true,
                     Some(_) => old,
                     None => false,

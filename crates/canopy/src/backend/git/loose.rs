@@ -400,7 +400,11 @@ impl<R: Read> Read for Verified<R> {
                 return Ok(0);
             };
             let mut rest = [0u8; 1];
-            if self.inner.read(&mut rest)? != 0 {
+            let more = self
+                .inner
+                .read(&mut rest)
+                .map_err(|e| damaged(self.id, format!("cannot inflate: {e}")))?;
+            if more != 0 {
                 return Err(damaged(self.id, "content longer than its header says".into()));
             }
             let actual = hasher.finish();
@@ -410,7 +414,10 @@ impl<R: Read> Read for Verified<R> {
             return Ok(0);
         }
         let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = self
+            .inner
+            .read(&mut buf[..want])
+            .map_err(|e| damaged(self.id, format!("cannot inflate: {e}")))?;
         if n == 0 {
             return Err(damaged(
                 self.id,
