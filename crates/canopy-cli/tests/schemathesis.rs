@@ -204,14 +204,27 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     }
     let table: Vec<String> = cases.iter().map(|(op, n)| format!("{n:>6}  {op}")).collect();
     eprintln!("requests per operation:\n{}", table.join("\n"));
-    let operations = serde_json::from_slice::<serde_json::Value>(&fetch_document(port)).unwrap()["paths"]
+    let document: serde_json::Value = serde_json::from_slice(&fetch_document(port)).unwrap();
+    let operations: Vec<String> = document["paths"]
         .as_object()
         .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
-        .sum::<usize>();
-    // Every operation but the watch stream was exercised.
-    assert_eq!(cases.len(), operations - 1, "operations tested: {cases:?}");
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect();
+    // Every operation was exercised but the watch stream (left out above) and the document
+    // itself (which schemathesis does not test).
+    let untested: Vec<&String> = operations.iter().filter(|op| !cases.contains_key(*op)).collect();
+    assert!(
+        untested
+            .iter()
+            .all(|op| op.ends_with("/watch") || op.ends_with("/openapi.json")),
+        "operations schemathesis did not reach: {untested:?}"
+    );
 }
 
 /// The OpenAPI document the server serves.

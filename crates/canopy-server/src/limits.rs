@@ -86,19 +86,8 @@ impl FromRequest<AppState> for Body {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Body, ApiError> {
         let max = state.limits().max_body_bytes;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the request body is larger than {max} bytes"),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max as u64) {
+        let too_large = || too_large("the request body", max as u64);
+        if declared_length(&req).is_some_and(|n| n > max as u64) {
             return Err(too_large());
         }
         match Bytes::from_request(req, state).await {
@@ -107,6 +96,23 @@ impl FromRequest<AppState> for Body {
             Err(rejection) => Err(ApiError::bad_request("bad_body", rejection.body_text())),
         }
     }
+}
+
+/// 413: `what` is over `max` bytes.
+fn too_large(what: &str, max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("{what} is larger than {max} bytes"),
+    )
+}
+
+/// The body's length as its `Content-Length` declares it, if it does.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Values up to this size are received in memory; larger ones are spooled to a temporary file
@@ -128,18 +134,8 @@ impl FromRequest<AppState> for ValueBody {
     async fn from_request(req: Request, state: &AppState) -> Result<ValueBody, ApiError> {
         use futures_util::StreamExt;
         let max = state.limits().max_value_bytes;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the value is larger than {max} bytes"),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || too_large("the value", max);
+        let declared = declared_length(&req);
         if declared.is_some_and(|n| n > max) {
             return Err(too_large());
         }

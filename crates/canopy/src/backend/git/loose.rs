@@ -91,50 +91,7 @@ impl LooseObjects {
         if path.is_file() && freshen(&path) {
             return Ok(id);
         }
-        let fan_dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-        // `gc` removes empty fan-out directories; if one vanishes between creating it and
-        // creating the temporary file in it, create it again (a file in it keeps it alive).
-        let mut attempts = 0;
-        let (tmp_path, file) = loop {
-            if self.fsync && !fan_dir.is_dir() {
-                // A new fan-out directory's own name must reach the disk too.
-                if let Ok(mut dirty) = self.dirty_dirs.lock() {
-                    dirty.insert(self.dir.clone());
-                }
-            }
-            fs::create_dir_all(&fan_dir).map_err(io_err(&fan_dir))?;
-            match create_temp(&fan_dir, "tmp_obj_") {
-                Err(Error::Io { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound && attempts < 20 =>
-                {
-                    attempts += 1
-                }
-                other => break other?,
-            }
-        };
-        let result = (|| {
-            let mut enc = ZlibEncoder::new(io::BufWriter::new(file), Compression::fast());
-            enc.write_all(format!("{} {}\0", kind, data.len()).as_bytes())?;
-            enc.write_all(data)?;
-            let file = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-            if self.fsync {
-                file.sync_all()?;
-            }
-            let mut perms = file.metadata()?.permissions();
-            perms.set_readonly(true);
-            fs::set_permissions(&tmp_path, perms)?;
-            fs::rename(&tmp_path, &path)
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp_path);
-            return Err(io_err(&path)(e));
-        }
-        if self.fsync {
-            if let Ok(mut dirty) = self.dirty_dirs.lock() {
-                dirty.insert(fan_dir);
-            }
-        }
-        Ok(id)
+        self.write_stream(kind, data.len() as u64, &mut &data[..])
     }
 
     /// Stores an object of `size` bytes read from `src`, never holding it in memory: it is
