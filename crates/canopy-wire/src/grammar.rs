@@ -48,8 +48,11 @@ const IGNORABLE: &str = r"[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]";
 fn step_pattern() -> String {
     let seg_bad = r"(?:\.\.|(?:\.[gG][iI][tT]|[gG][iI][tT]~1)[ .]*(?::[^/\\]*)?)(?:[/\\]|$)";
     let i = IGNORABLE;
+    // One or more characters, each a plain one or a `\` not starting a bad segment: written as
+    // a repetition of units rather than a lookahead for "not empty", so that a generator
+    // working from the pattern (schemathesis) makes steps that are never empty.
     format!(
-        r"(?!/|$)(?!\.\.?(?:/|$))(?!{i}*\.{i}*[gG]{i}*[iI]{i}*[tT]{i}*(?:/|$))(?!{seg_bad})[^/\\\x00]*(?:\\(?!{seg_bad})[^/\\\x00]*)*"
+        r"(?!\.\.?(?:/|$))(?!{i}*\.{i}*[gG]{i}*[iI]{i}*[tT]{i}*(?:/|$))(?!{seg_bad})(?:[^/\\\x00]|\\(?!{seg_bad}))+"
     )
 }
 
