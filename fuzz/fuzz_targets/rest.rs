@@ -20,7 +20,11 @@ const OPERATIONS: [(Method, &str, &str); 9] = [
     (Method::POST, "/api/v1/branches", "application/json"),
     (Method::POST, "/api/v1/branches/main/commits", "application/json"),
     (Method::POST, "/api/v1/branches/main/merge", "application/json"),
-    (Method::POST, "/api/v1/branches/main/counters/c", "application/json"),
+    (
+        Method::POST,
+        "/api/v1/branches/main/counters/c",
+        "application/json",
+    ),
     (Method::POST, "/api/v1/branches/main/queues/q", "application/json"),
     (Method::POST, "/api/v1/branches/main/pop/q", "application/json"),
     (Method::POST, "/api/v1/branches/main/logs/l", "application/json"),
@@ -31,11 +35,36 @@ const OPERATIONS: [(Method, &str, &str); 9] = [
 /// What the store holds before each input: (method, path, content type, body).
 const SEED: [(Method, &str, &str, &str); 7] = [
     (Method::PUT, "/api/v1/branches/main/values/v", "text/plain", "1"),
-    (Method::POST, "/api/v1/branches/main/counters/c", "application/json", r#"{"add": 5}"#),
-    (Method::POST, "/api/v1/branches/main/queues/q", "application/json", r#"{"item": 1}"#),
-    (Method::POST, "/api/v1/branches/main/logs/l", "application/json", r#"{"item": "a"}"#),
-    (Method::PUT, "/api/v1/branches/main/ropes/r", "text/plain", "hello"),
-    (Method::POST, "/api/v1/branches", "application/json", r#"{"name": "other"}"#),
+    (
+        Method::POST,
+        "/api/v1/branches/main/counters/c",
+        "application/json",
+        r#"{"add": 5}"#,
+    ),
+    (
+        Method::POST,
+        "/api/v1/branches/main/queues/q",
+        "application/json",
+        r#"{"item": 1}"#,
+    ),
+    (
+        Method::POST,
+        "/api/v1/branches/main/logs/l",
+        "application/json",
+        r#"{"item": "a"}"#,
+    ),
+    (
+        Method::PUT,
+        "/api/v1/branches/main/ropes/r",
+        "text/plain",
+        "hello",
+    ),
+    (
+        Method::POST,
+        "/api/v1/branches",
+        "application/json",
+        r#"{"name": "other"}"#,
+    ),
     (Method::PUT, "/api/v1/branches/other/values/v", "text/plain", "2"),
 ];
 
@@ -49,7 +78,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-async fn send(app: &axum::Router, method: Method, uri: &str, media: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    media: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -59,7 +94,9 @@ async fn send(app: &axum::Router, method: Method, uri: &str, media: &str, body: 
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, bytes.to_vec())
 }
 
@@ -72,7 +109,11 @@ fuzz_target!(|data: &[u8]| {
         let app = router(AppState::new(repo.clone(), true, Limits::default()));
         for (method, uri, media, body) in SEED {
             let (status, answer) = send(&app, method, uri, media, body.as_bytes().to_vec()).await;
-            assert!(status.is_success(), "seeding {uri}: {status} {}", String::from_utf8_lossy(&answer));
+            assert!(
+                status.is_success(),
+                "seeding {uri}: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
         }
         let (method, uri, media) = OPERATIONS[pick as usize % OPERATIONS.len()].clone();
         let (status, answer) = send(&app, method, uri, media, body.to_vec()).await;
@@ -84,15 +125,39 @@ fuzz_target!(|data: &[u8]| {
         let json: serde_json::Value = serde_json::from_slice(&answer)
             .unwrap_or_else(|e| panic!("{uri}: {status}, the answer is not JSON ({e})"));
         if !status.is_success() {
-            assert!(json["error"]["code"].is_string(), "{uri}: {status} without an error code: {json}");
+            assert!(
+                json["error"]["code"].is_string(),
+                "{uri}: {status} without an error code: {json}"
+            );
             // A refused request changed nothing.
-            let (status, value) = send(&app, Method::GET, "/api/v1/branches/main/values/v", "text/plain", vec![]).await;
+            let (status, value) = send(
+                &app,
+                Method::GET,
+                "/api/v1/branches/main/values/v",
+                "text/plain",
+                vec![],
+            )
+            .await;
             assert_eq!((status, value.as_slice()), (StatusCode::OK, &b"1"[..]));
-            let (status, _) = send(&app, Method::GET, "/api/v1/branches/main/counters/c", "text/plain", vec![]).await;
+            let (status, _) = send(
+                &app,
+                Method::GET,
+                "/api/v1/branches/main/counters/c",
+                "text/plain",
+                vec![],
+            )
+            .await;
             assert_eq!(status, StatusCode::OK);
         }
         // Whatever happened, every value of the branch can be listed and read.
-        let (status, tree) = send(&app, Method::GET, "/api/v1/branches/main/tree?recursive=true", "text/plain", vec![]).await;
+        let (status, tree) = send(
+            &app,
+            Method::GET,
+            "/api/v1/branches/main/tree?recursive=true",
+            "text/plain",
+            vec![],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&tree));
     });
 });
