@@ -9,7 +9,7 @@ use canopy::Path;
 use canopy_client::{Client, Error, LogOptions, TreeOptions, WriteOptions};
 use canopy_wire::{api, local, Content};
 
-use crate::commands::{Failure, Outcome};
+use crate::commands::{Failure, Outcome, ValueSource};
 use crate::output;
 use crate::{Cli, Command, CommitArgs};
 
@@ -101,19 +101,23 @@ impl Remote {
         if p.is_root() {
             return Err(Failure::usage("path '': the root is a directory, not a value"));
         }
+        if !self.json {
+            // Written out as it arrives: a large value is never held whole.
+            let mut out = std::io::stdout().lock();
+            self.client
+                .get_to(&self.branch, path, at, &mut out)
+                .map_err(|e| failure(e, Some(&p)))?;
+            return Ok(0);
+        }
         let v = self
             .client
             .get_at(&self.branch, path, at)
             .map_err(|e| failure(e, Some(&p)))?;
-        if self.json {
-            output::json(&local::ValueAt {
-                path: p.to_string(),
-                content: Content::of(&v.bytes),
-                commit: v.commit,
-            });
-        } else {
-            output::raw(&v.bytes);
-        }
+        output::json(&local::ValueAt {
+            path: p.to_string(),
+            content: Content::of(&v.bytes),
+            commit: v.commit,
+        });
         Ok(0)
     }
 
@@ -128,12 +132,13 @@ impl Remote {
         if p.is_root() {
             return Err(Failure::usage("path '': the root cannot hold a value"));
         }
-        let bytes = crate::commands::value_source(value, file)?.into_bytes()?;
         let opts = write_options(args, format!("set {p}"));
-        let commit = self
-            .client
-            .put_with(&self.branch, path, bytes, &opts)
-            .map_err(|e| failure(e, None))?;
+        let commit = match crate::commands::value_source(value, file)? {
+            ValueSource::Bytes(bytes) => self.client.put_with(&self.branch, path, bytes, &opts),
+            // Sent as it is read: a large value is never held whole.
+            ValueSource::File(mut f, size) => self.client.put_from(&self.branch, path, &mut f, size, &opts),
+        }
+        .map_err(|e| failure(e, None))?;
         if self.json {
             output::json(&api::Written { commit });
         }

@@ -1,5 +1,6 @@
 //! Values larger than memory should hold: `canopy set` from a pipe, a redirected file or
-//! `--file`, `canopy get`, `canopy gc`, and the server's `PUT` and `GET`, each with a value of
+//! `--file`, `canopy get`, `canopy gc`, the server's `PUT` and `GET`, and `canopy --remote`
+//! `set` and `get` against it, each with a value of
 //! 256 MiB, each within 64 MiB of memory (the child's peak resident set, from the kernel). What comes back is
 //! the value byte for byte, `git` reads it too, and `git fsck --strict` is clean. A value that
 //! ends before the size announced is refused and stores nothing.
@@ -257,6 +258,39 @@ fn the_server_streams_a_large_value_in_and_out() {
     let peak = hwm_of(served.pid()).unwrap();
     assert!(peak < MEMORY, "the server peaked at {peak} bytes serving {SIZE}");
     eprintln!("server GET: peak {} MiB", peak >> 20);
+
+    // The CLI against the server (`--remote`) streams too, both ways.
+    let url = format!("http://{}", served.addr);
+    let file = sb.path("value.bin");
+    write_value(
+        &mut std::io::BufWriter::new(std::fs::File::create(&file).unwrap()),
+        0,
+        SIZE,
+    )
+    .unwrap();
+    let set = canopy(
+        &sb,
+        &store,
+        &[
+            "--remote",
+            &url,
+            "set",
+            "remote/big",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    let (code, peak) = wait_with_peak({ set }.spawn().unwrap());
+    assert_eq!(code, 0, "canopy --remote set");
+    assert!(peak < MEMORY, "canopy --remote set peaked at {peak} bytes");
+    let mut get = canopy(&sb, &store, &["--remote", &url, "get", "remote/big"]);
+    let mut child = get.stdout(Stdio::piped()).spawn().unwrap();
+    let watched = watch_peak(child.id());
+    assert_eq!(check_value(&mut child.stdout.take().unwrap()), SIZE);
+    assert!(child.wait().unwrap().success());
+    let peak = watched.join().unwrap();
+    assert!(peak < MEMORY, "canopy --remote get peaked at {peak} bytes");
+    eprintln!("--remote get: peak {} MiB", peak >> 20);
     drop(served);
     sb.assert_fsck_clean(&store);
 }

@@ -80,10 +80,12 @@ impl std::fmt::Debug for Client {
 }
 
 /// Which body a request sends.
-enum Body {
+enum Body<'a> {
     None,
     Bytes(Vec<u8>),
     Json(serde_json::Value),
+    /// `size` bytes read from a reader as they are sent.
+    Stream(&'a mut dyn Read, u64),
 }
 
 /// `GET`, `PUT`, …
@@ -213,19 +215,9 @@ impl Client {
 
     /// Like [`Client::get`], at revision `at` (`main~2`, a commit id, …) when given.
     pub fn get_at(&self, branch: &str, path: &str, at: Option<&str>) -> Result<Value> {
-        let url = self.with_query(&self.value_url(branch, path)?, &[("at", at)]);
-        let response = self.send(Method::Get, &url, Body::None, &[])?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let commit = header("x-canopy-commit");
-        let hash = header("etag").map(|t| t.trim_matches('"').to_string());
-        let bytes = read_body(&url, response)?;
-        Ok(Value { bytes, commit, hash })
+        let mut bytes = Vec::new();
+        let value = self.get_to(branch, path, at, &mut bytes)?;
+        Ok(Value { bytes, ..value })
     }
 
     /// `PUT /branches/{b}/values/{path}`: sets the value, one commit; returns the commit.
@@ -268,6 +260,57 @@ impl Client {
         }
         let answer: CommitAnswer = self.json(Method::Put, &url, Body::Bytes(value.into()), &headers)?;
         Ok(answer.commit)
+    }
+
+    /// [`Client::put_with`] for a value read from `reader` (`size` bytes), sent as it is read:
+    /// a large value is never held in memory (the server streams it into the store).
+    pub fn put_from(
+        &self,
+        branch: &str,
+        path: &str,
+        reader: &mut dyn Read,
+        size: u64,
+        opts: &WriteOptions,
+    ) -> Result<String> {
+        let url = self.write_url(&self.value_url(branch, path)?, opts);
+        let mut headers = write_headers(opts);
+        if opts.if_absent {
+            headers.push(("if-none-match", "*".to_string()));
+        }
+        let answer: CommitAnswer = self.json(Method::Put, &url, Body::Stream(reader, size), &headers)?;
+        Ok(answer.commit)
+    }
+
+    /// [`Client::get_at`] with the value's bytes written to `out` as they arrive (a large
+    /// value is never held in memory); returns the commit read at and the value's hash.
+    pub fn get_to(
+        &self,
+        branch: &str,
+        path: &str,
+        at: Option<&str>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Value> {
+        let url = self.with_query(&self.value_url(branch, path)?, &[("at", at)]);
+        let response = self.send(Method::Get, &url, Body::None, &[])?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let commit = header("x-canopy-commit");
+        let hash = header("etag").map(|t| t.trim_matches('"').to_string());
+        let mut body = response.into_body().into_with_config().limit(u64::MAX).reader();
+        std::io::copy(&mut body, out).map_err(|e| Error::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Value {
+            bytes: Vec::new(),
+            commit,
+            hash,
+        })
     }
 
     /// `DELETE /branches/{b}/values/{path}`: removes a value or a whole directory; returns the
@@ -569,6 +612,13 @@ impl Client {
                 builder
                     .header("content-type", "application/json")
                     .body(v.to_string())
+                    .map_err(bad_request)?,
+            ),
+            Body::Stream(reader, size) => agent.run(
+                builder
+                    .header("content-type", "application/octet-stream")
+                    .header("content-length", size)
+                    .body(ureq::SendBody::from_reader(reader))
                     .map_err(bad_request)?,
             ),
         }
