@@ -253,13 +253,7 @@ impl Client {
         value: impl Into<Vec<u8>>,
         opts: &WriteOptions,
     ) -> Result<String> {
-        let url = self.write_url(&self.value_url(branch, path)?, opts);
-        let mut headers = write_headers(opts);
-        if opts.if_absent {
-            headers.push(("if-none-match", "*".to_string()));
-        }
-        let answer: CommitAnswer = self.json(Method::Put, &url, Body::Bytes(value.into()), &headers)?;
-        Ok(answer.commit)
+        self.put_body(branch, path, Body::Bytes(value.into()), opts)
     }
 
     /// [`Client::put_with`] for a value read from `reader` (`size` bytes), sent as it is read:
@@ -272,12 +266,17 @@ impl Client {
         size: u64,
         opts: &WriteOptions,
     ) -> Result<String> {
+        self.put_body(branch, path, Body::Stream(reader, size), opts)
+    }
+
+    /// `PUT` of a value's `body`, with the options' message, author and preconditions.
+    fn put_body(&self, branch: &str, path: &str, body: Body<'_>, opts: &WriteOptions) -> Result<String> {
         let url = self.write_url(&self.value_url(branch, path)?, opts);
         let mut headers = write_headers(opts);
         if opts.if_absent {
             headers.push(("if-none-match", "*".to_string()));
         }
-        let answer: CommitAnswer = self.json(Method::Put, &url, Body::Stream(reader, size), &headers)?;
+        let answer: CommitAnswer = self.json(Method::Put, &url, body, &headers)?;
         Ok(answer.commit)
     }
 
