@@ -166,6 +166,22 @@ fn set_and_get_stream_a_value_larger_than_memory_allows() {
     let mut child = git.stdout(Stdio::piped()).spawn().unwrap();
     assert_eq!(check_value(&mut child.stdout.take().unwrap()), SIZE);
     assert!(child.wait().unwrap().success());
+    // Packed by git (stored whole: one object, no base for a delta), it still streams out.
+    sb.git(&store, &["repack", "-a", "-d", "-q"]).ok();
+    let loose = store.join("objects").join(&ids[0][..2]).join(&ids[0][2..]);
+    assert!(!loose.exists(), "git repack left the value loose");
+    let mut get = canopy(&sb, &store, &["get", "big/file"]);
+    let mut child = get.stdout(Stdio::piped()).spawn().unwrap();
+    let peak = watch_peak(child.id());
+    let read = check_value(&mut child.stdout.take().unwrap());
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    let peak = peak.join().unwrap();
+    assert_eq!((code, read), (0, SIZE), "canopy get of a packed value");
+    assert!(
+        peak < MEMORY,
+        "canopy get of a packed value peaked at {peak} bytes"
+    );
+    eprintln!("get from a pack: peak {} MiB", peak >> 20);
     sb.assert_fsck_clean(&store);
     sb.canopy(&store, &["fsck"]).ok();
 }

@@ -209,18 +209,7 @@ impl LooseObjects {
                 "header claims {size} bytes, more than the file can hold"
             )));
         }
-        let mut hasher = self.hash.hasher();
-        hasher.update(format!("{kind} {size}\0").as_bytes());
-        Ok(Some(ObjectStream {
-            kind,
-            size,
-            reader: Box::new(Verified {
-                inner: dec,
-                hasher: Some(hasher),
-                left: size,
-                id: *id,
-            }),
-        }))
+        Ok(Some(Verified::stream(*id, kind, size, dec)))
     }
 
     /// Fsyncs the directories that received objects, so their new names survive a crash.
@@ -337,11 +326,29 @@ pub(crate) fn decode(compressed: &[u8]) -> std::result::Result<RawObject, String
 
 /// An object's inflated content, read through: once its announced size has been read, the
 /// stream must end and the content must hash to the id, else the last read is an error.
-struct Verified<R> {
+pub(super) struct Verified<R> {
     inner: R,
     hasher: Option<crate::object::Hasher>,
     left: u64,
     id: ObjectId,
+}
+
+impl<R: Read + Send + 'static> Verified<R> {
+    /// The object `id` of `kind` and `size`, whose content `inner` gives, as a checked stream.
+    pub(super) fn stream(id: ObjectId, kind: ObjectKind, size: u64, inner: R) -> ObjectStream<'static> {
+        let mut hasher = id.hash_kind().hasher();
+        hasher.update(format!("{kind} {size}\0").as_bytes());
+        ObjectStream {
+            kind,
+            size,
+            reader: Box::new(Verified {
+                inner,
+                hasher: Some(hasher),
+                left: size,
+                id,
+            }),
+        }
+    }
 }
 
 impl<R: Read> Read for Verified<R> {

@@ -398,10 +398,17 @@ impl ContentAddressable for GitObjects {
 
     fn read_stream(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>> {
         let inner = &*self.inner;
-        // Loose objects (where large values are written) stream; packed ones are read whole.
-        if !inner.queue.contains(id) && !inner.packs.contains(id)? {
-            if let Some(stream) = inner.loose.read_stream(id)? {
+        // Loose objects (where large values are written) stream, and so do large packed ones
+        // stored whole (git keeps files past `core.bigFileThreshold` out of deltas); the rest
+        // are read whole.
+        if !inner.queue.contains(id) {
+            if let Some(stream) = inner.packs.read_stream(id, LARGE_OBJECT as u64)? {
                 return Ok(Some(stream));
+            }
+            if !inner.packs.contains(id)? {
+                if let Some(stream) = inner.loose.read_stream(id)? {
+                    return Ok(Some(stream));
+                }
             }
         }
         Ok(self.read(id)?.map(ObjectStream::whole))

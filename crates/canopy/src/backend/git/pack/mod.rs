@@ -24,16 +24,19 @@ mod verify;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
+use flate2::bufread::ZlibDecoder;
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
+use super::loose::Verified;
 use super::pack_write::PackWriter;
-use crate::backend::{Error, Result};
+use crate::backend::{Error, ObjectStream, Result};
 use crate::object::{HashKind, ObjectId, ObjectKind, RawObject};
 use cache::{Base, BaseCache};
 pub use verify::{verify, PackProblem};
@@ -111,6 +114,53 @@ impl PackSet {
             }
         }
         Ok(None)
+    }
+
+    /// A plain (not deltified) entry of at least `min_size` bytes, as a stream: read from the
+    /// pack file and inflated as it is read, checked against its id at the end. `None` when
+    /// `id` is in no pack, is smaller, or is stored as a delta (such objects are read whole);
+    /// `None` too when the pack was removed since it was opened (a collection replaced it).
+    pub fn read_stream(&self, id: &ObjectId, min_size: u64) -> Result<Option<ObjectStream<'static>>> {
+        if id.hash_kind() != self.hash {
+            return Ok(None);
+        }
+        let Some(pack) = self.snapshot().iter().find(|p| p.lookup(id).is_some()).cloned() else {
+            return Ok(None);
+        };
+        let pos = pack.lookup(id).expect("found above");
+        let entry = pack.entry(pack.offset_at(pos)?)?;
+        let EntryKind::Plain(kind) = entry.kind else {
+            return Ok(None);
+        };
+        if entry.size < min_size {
+            return Ok(None);
+        }
+        pack.check_size(&entry)?;
+        // A file, not the mapping: pages read through a mapping count as the process's memory.
+        // A pack's name is its checksum, so a file found under the same name is the same pack.
+        let mut file = match File::open(&pack.pack_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: pack.pack_path.clone(),
+                    source: e,
+                })
+            }
+        };
+        let io = |source| Error::Io {
+            path: pack.pack_path.clone(),
+            source,
+        };
+        file.seek(SeekFrom::Start(entry.data_start as u64)).map_err(io)?;
+        let zlib = (pack.data_end - entry.data_start) as u64;
+        let input = BufReader::with_capacity(1 << 16, file.take(zlib));
+        Ok(Some(Verified::stream(
+            *id,
+            kind,
+            entry.size,
+            ZlibDecoder::new(input),
+        )))
     }
 
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
@@ -817,21 +867,8 @@ impl Pack {
         let at = entry.offset;
         let bad = |what: String| self.corrupt_pack(format!("entry at offset {at}: {what}"));
         let input = &self.pack[entry.data_start..self.data_end];
+        self.check_size(entry)?;
         let size = entry.size;
-        if size > MAX_OBJECT_SIZE {
-            return Err(bad(format!(
-                "size {size} exceeds the limit of {MAX_OBJECT_SIZE} bytes"
-            )));
-        }
-        let plausible = (input.len() as u64)
-            .saturating_mul(INFLATE_RATIO)
-            .saturating_add(INFLATE_SLACK);
-        if size > plausible {
-            return Err(bad(format!(
-                "size {size} is more than the {} bytes left in the pack can inflate to",
-                input.len()
-            )));
-        }
         let size = usize::try_from(size).map_err(|_| bad(format!("size {size} does not fit in memory")))?;
         let mut out = vec![0u8; size];
         let mut spare = [0u8; 64];
@@ -845,6 +882,27 @@ impl Pack {
             self.inflate_with(&mut z, input, &mut out, &mut spare, size, &bad)
         })?;
         Ok(out)
+    }
+
+    /// An entry's declared size within the limits: at most [`MAX_OBJECT_SIZE`], and no more
+    /// than what the rest of the pack could inflate to (a bomb's header is refused up front).
+    fn check_size(&self, entry: &Entry) -> Result<()> {
+        let at = entry.offset;
+        let bad = |what: String| self.corrupt_pack(format!("entry at offset {at}: {what}"));
+        let left = (self.data_end - entry.data_start) as u64;
+        let size = entry.size;
+        if size > MAX_OBJECT_SIZE {
+            return Err(bad(format!(
+                "size {size} exceeds the limit of {MAX_OBJECT_SIZE} bytes"
+            )));
+        }
+        let plausible = left.saturating_mul(INFLATE_RATIO).saturating_add(INFLATE_SLACK);
+        if size > plausible {
+            return Err(bad(format!(
+                "size {size} is more than the {left} bytes left in the pack can inflate to"
+            )));
+        }
+        Ok(())
     }
 
     fn inflate_with(

@@ -759,3 +759,33 @@ fn pack_set_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<PackSet>();
 }
+
+#[test]
+fn large_plain_entries_stream_and_are_checked() {
+    let h = HashKind::Sha1;
+    let content: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let mut s = Synth::new(h);
+    let base = s.plain("lying", 3, &content);
+    s.ofs("delta", base, &delta(content.len(), 5, &[0x91, 6, 5]));
+    s.plain("small", 3, b"small");
+    // An entry under its true id (the synthetic ones are named, not hashed).
+    let real = ObjectId::for_object(h, ObjectKind::Blob, &content);
+    s.plain("placeholder", 3, &content);
+    s.entries.last_mut().unwrap().0 = real;
+    let (_t, set) = s.open();
+    let read_all = |id: &ObjectId| -> Option<std::io::Result<Vec<u8>>> {
+        let mut stream = set.read_stream(id, 1000).unwrap()?;
+        assert_eq!(stream.kind, ObjectKind::Blob);
+        assert_eq!(stream.size, content.len() as u64);
+        let mut out = Vec::new();
+        Some(stream.reader.read_to_end(&mut out).map(|_| out))
+    };
+    assert_eq!(read_all(&real).unwrap().unwrap(), content);
+    // Content that does not hash to its id fails at the end, naming the object.
+    let err = read_all(&s.id("lying")).unwrap().unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    // Deltas, small entries and absent ids are not streamed (they are read whole).
+    assert!(read_all(&s.id("delta")).is_none());
+    assert!(read_all(&s.id("small")).is_none());
+    assert!(read_all(&s.id("absent")).is_none());
+}
