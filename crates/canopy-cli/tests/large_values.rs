@@ -310,3 +310,84 @@ fn the_server_streams_a_large_value_in_and_out() {
     drop(served);
     sb.assert_fsck_clean(&store);
 }
+
+/// Anonymous resident memory of a process, in bytes (`RssAnon`: heap and stacks, not mapped
+/// files).
+fn anon_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// `streams` watch streams on `main`, open while `commits` PUTs of 27 KB values are made, each
+/// read until it has seen every commit, then closed.
+fn watch_burst(served: &Served, streams: usize, first: usize, commits: usize) {
+    let readers: Vec<_> = (0..streams)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&served.addr).unwrap();
+            s.write_all(b"GET /api/v1/branches/main/watch HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(120))).unwrap();
+            std::thread::spawn(move || {
+                let (mut seen, mut buf) = (Vec::new(), [0u8; 16384]);
+                let events = |seen: &[u8]| seen.windows(13).filter(|w| w == b"event: change").count();
+                while events(&seen) < commits {
+                    let n = s.read(&mut buf).expect("the stream stays open");
+                    assert!(n > 0, "the stream ended early");
+                    seen.extend_from_slice(&buf[..n]);
+                }
+            })
+        })
+        .collect();
+    // Every stream is registered before the first commit: 'ready' is sent once it is.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    for i in first..first + commits {
+        let value: Vec<u8> = format!("{i}-").bytes().cycle().take(27_000).collect();
+        let path = format!("/api/v1/branches/main/values/v/{}", i % 20);
+        let (status, body) = served.raw(
+            "PUT",
+            &path,
+            &[("Content-Type", "application/octet-stream")],
+            &value,
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    for r in readers {
+        r.join().unwrap();
+    }
+}
+
+#[test]
+fn server_memory_returns_to_its_base_after_watch_streams() {
+    const COMMITS: usize = 200;
+    let sb = Sandbox::new();
+    let store = sb.init_store("store", "sha1");
+    let served = Served::start(&sb, &store);
+    let pid = served.pid();
+    // The base: after one stream has followed the same kind of work (caches are warm, the
+    // runtime's threads have come and gone).
+    watch_burst(&served, 1, 0, COMMITS);
+    std::thread::sleep(std::time::Duration::from_secs(14));
+    let base = anon_of(pid);
+    watch_burst(&served, 250, COMMITS, COMMITS);
+    let during = anon_of(pid);
+    // Freed memory is handed back when the last stream ends and again once the runtime's idle
+    // blocking threads have gone (about 11 s).
+    let started = std::time::Instant::now();
+    let mut after = anon_of(pid);
+    while after > base + (3 << 20) && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        after = anon_of(pid);
+    }
+    eprintln!(
+        "server memory (anonymous): base {} KiB, with 250 streams {} KiB, after {} KiB ({:?})",
+        base >> 10,
+        during >> 10,
+        after >> 10,
+        started.elapsed()
+    );
+    assert!(
+        after <= base + (3 << 20),
+        "memory did not come back: base {base} bytes, after the streams {after}"
+    );
+}
