@@ -166,6 +166,10 @@ fn set_and_get_stream_a_value_larger_than_memory_allows() {
     let mut child = git.stdout(Stdio::piped()).spawn().unwrap();
     assert_eq!(check_value(&mut child.stdout.take().unwrap()), SIZE);
     assert!(child.wait().unwrap().success());
+    // `canopy fsck` checks it in bounded memory too.
+    let (code, peak) = wait_with_peak(canopy(&sb, &store, &["fsck"]).spawn().unwrap());
+    assert_eq!(code, 0, "canopy fsck");
+    assert!(peak < MEMORY, "canopy fsck peaked at {peak} bytes");
     // Packed by git (stored whole: one object, no base for a delta), it still streams out.
     sb.git(&store, &["repack", "-a", "-d", "-q"]).ok();
     let loose = store.join("objects").join(&ids[0][..2]).join(&ids[0][2..]);

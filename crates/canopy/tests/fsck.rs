@@ -460,3 +460,42 @@ fn stale_temporary_files_are_removed_young_ones_kept() {
     assert!(young.exists());
     assert_eq!(s.head(), Some(s.b));
 }
+
+#[test]
+fn a_large_loose_blob_is_checked_as_a_stream() {
+    let s = Store::new();
+    // 2 MiB that do not compress: checked through a stream, not read whole.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let file = s._tmp.path().join("large.bin");
+    fs::write(&file, &data).unwrap();
+    let (ok, out) = git(&s.dir, &["hash-object", "-w", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let id = ObjectId::from_hex(out.trim().as_bytes()).unwrap();
+    let path = s.loose_path(&id);
+    assert!(fs::metadata(&path).unwrap().len() >= 1 << 20);
+    let report = s.check(false);
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    // A byte flipped in the middle of its content.
+    make_writable(&path);
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    fs::write(&path, &bytes).unwrap();
+    let report = s.check(false);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::CorruptObject && f.subject == id.to_hex()),
+        "{:#?}",
+        report.findings
+    );
+}
