@@ -14,7 +14,7 @@ pub use commit::{Commit, CommitHeader, Signature};
 pub use id::{HashKind, Hasher, ObjectId};
 pub(crate) use id::{IdHash, IdMap, IdSet};
 pub use tag::Tag;
-pub use tree::{git_name_cmp, Mode, TreeEntry};
+pub use tree::{git_name_cmp, Mode, TreeEntries, TreeEntry, TreeEntryRef};
 
 use std::fmt;
 

@@ -104,36 +104,15 @@ impl TreeEntry {
     /// Parses a tree object's content. Checks syntax only; name policy (no `..`, `.git`) is
     /// the caller's, so that trees Git wrote can still be listed and reported precisely.
     pub fn parse_all(hash: HashKind, data: &[u8]) -> Result<Vec<TreeEntry>, ObjectError> {
-        let mut entries = Vec::new();
-        let mut pos = 0;
-        let err = |offset, reason: &str| ObjectError::new(ObjectKind::Tree, offset, reason);
-        while pos < data.len() {
-            let rest = &data[pos..];
-            let sp = rest
-                .iter()
-                .position(|&c| c == b' ')
-                .ok_or_else(|| err(pos, "entry has no space after its mode"))?;
-            let mode = Mode::parse(&rest[..sp]).ok_or_else(|| err(pos, "malformed mode in tree entry"))?;
-            let name_start = pos + sp + 1;
-            let nul = data[name_start..]
-                .iter()
-                .position(|&c| c == 0)
-                .ok_or_else(|| err(name_start, "entry name is not NUL-terminated"))?;
-            if nul == 0 {
-                return Err(err(name_start, "empty filename in tree entry"));
-            }
-            let name = data[name_start..name_start + nul].to_vec();
-            let id_start = name_start + nul + 1;
-            let id_end = id_start + hash.len();
-            if id_end > data.len() {
-                return Err(err(id_start, "truncated object id in tree entry"));
-            }
-            let id = ObjectId::from_raw(hash, &data[id_start..id_end])
-                .ok_or_else(|| err(id_start, "bad object id length"))?;
-            entries.push(TreeEntry { mode, name, id });
-            pos = id_end;
-        }
-        Ok(entries)
+        TreeEntries::new(hash, data)
+            .map(|e| {
+                e.map(|e| TreeEntry {
+                    mode: e.mode,
+                    name: e.name.to_vec(),
+                    id: e.id(),
+                })
+            })
+            .collect()
     }
 
     /// Serialises entries into tree content, sorting them into Git's order. Names must be
@@ -202,5 +181,76 @@ mod tests {
         assert_eq!(Mode::parse(b"040000"), Some(Mode::Tree));
         assert_eq!(Mode::parse(b"160000"), Some(Mode::Gitlink));
         assert_eq!(Mode::parse(b"1006a4"), None);
+    }
+}
+
+/// One entry of a tree, borrowed from the tree's raw content (nothing copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeEntryRef<'a> {
+    pub mode: Mode,
+    pub name: &'a [u8],
+    /// The entry's raw object id.
+    pub raw_id: &'a [u8],
+    hash: HashKind,
+}
+
+impl TreeEntryRef<'_> {
+    pub fn id(&self) -> ObjectId {
+        ObjectId::from_raw(self.hash, self.raw_id).expect("the parser took exactly one id's bytes")
+    }
+}
+
+/// The entries of a tree's raw content, parsed one at a time as borrowed views (gitoxide's
+/// `TreeRefIter`): for walks that compare most entries and keep few. Checks syntax only, as
+/// [`TreeEntry::parse_all`]; after the first error, the iterator ends.
+pub struct TreeEntries<'a> {
+    hash: HashKind,
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> TreeEntries<'a> {
+    pub fn new(hash: HashKind, data: &'a [u8]) -> TreeEntries<'a> {
+        TreeEntries { hash, data, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for TreeEntries<'a> {
+    type Item = Result<TreeEntryRef<'a>, ObjectError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (data, pos) = (self.data, self.pos);
+        if pos >= data.len() {
+            return None;
+        }
+        let err = |offset, reason: &str| ObjectError::new(ObjectKind::Tree, offset, reason);
+        // Whatever happens, this is the last call that reads: an error ends the iteration.
+        self.pos = data.len();
+        let rest = &data[pos..];
+        let Some(sp) = rest.iter().position(|&c| c == b' ') else {
+            return Some(Err(err(pos, "entry has no space after its mode")));
+        };
+        let Some(mode) = Mode::parse(&rest[..sp]) else {
+            return Some(Err(err(pos, "malformed mode in tree entry")));
+        };
+        let name_start = pos + sp + 1;
+        let Some(nul) = data[name_start..].iter().position(|&c| c == 0) else {
+            return Some(Err(err(name_start, "entry name is not NUL-terminated")));
+        };
+        if nul == 0 {
+            return Some(Err(err(name_start, "empty filename in tree entry")));
+        }
+        let id_start = name_start + nul + 1;
+        let id_end = id_start + self.hash.len();
+        if id_end > data.len() {
+            return Some(Err(err(id_start, "truncated object id in tree entry")));
+        }
+        self.pos = id_end;
+        Some(Ok(TreeEntryRef {
+            mode,
+            name: &data[name_start..name_start + nul],
+            raw_id: &data[id_start..id_end],
+            hash: self.hash,
+        }))
     }
 }

@@ -8,7 +8,9 @@
 
 use super::{Repo, Result};
 use crate::backend::ContentAddressable;
-use crate::object::{escape_bytes, Mode, ObjectId};
+use std::cmp::Ordering;
+
+use crate::object::{escape_bytes, git_name_cmp, Mode, ObjectId, ObjectKind, TreeEntries, TreeEntryRef};
 use crate::path::Path;
 use crate::tree::{self, Entry, Tree, MAX_DEPTH};
 
@@ -179,6 +181,11 @@ fn diff_dirs(
         if o.same_as(n) {
             return Ok(());
         }
+        if let (Some(o), Some(n)) = (o.id(), n.id()) {
+            if diff_stored(store, here, o, n, out, depth)? {
+                return Ok(());
+            }
+        }
     }
     let empty = tree::Entries::new();
     let old_entries = old.map(|t| t.entries(store)).transpose()?;
@@ -226,6 +233,81 @@ fn diff_dirs(
         diff_entries(store, &path, o, n, out, depth)?;
     }
     Ok(())
+}
+
+/// Two stored directories compared on their raw entries, side by side in Git's tree order:
+/// entries the same on both sides (most of them, in a large directory) are skipped without
+/// building anything; the others become entries and are compared as such. Returns `false`,
+/// having added nothing, when a side's entries are out of order (a tree Git would not write):
+/// the caller then compares the loaded directories instead.
+fn diff_stored(
+    store: &dyn ContentAddressable,
+    here: &Path,
+    old: ObjectId,
+    new: ObjectId,
+    out: &mut Vec<PathChange>,
+    depth: usize,
+) -> Result<bool> {
+    let hash = store.hash_kind();
+    let (od, nd) = (
+        store.read_kind(&old, ObjectKind::Tree)?,
+        store.read_kind(&new, ObjectKind::Tree)?,
+    );
+    let (mut oi, mut ni) = (TreeEntries::new(hash, &od), TreeEntries::new(hash, &nd));
+    let (mut o, mut n) = (next(&mut oi, old)?, next(&mut ni, new)?);
+    let start = out.len();
+    let in_order = |a: &TreeEntryRef<'_>, b: &TreeEntryRef<'_>| {
+        git_name_cmp(a.name, a.mode.is_tree(), b.name, b.mode.is_tree()) == Ordering::Less
+    };
+    loop {
+        let order = match (&o, &n) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => git_name_cmp(a.name, a.mode.is_tree(), b.name, b.mode.is_tree()),
+        };
+        let a = if order.is_le() { o.take() } else { None };
+        let b = if order.is_ge() { n.take() } else { None };
+        if let Some(a) = a {
+            o = next(&mut oi, old)?;
+            if o.as_ref().is_some_and(|following| !in_order(&a, following)) {
+                out.truncate(start);
+                return Ok(false);
+            }
+        }
+        if let Some(b) = b {
+            n = next(&mut ni, new)?;
+            if n.as_ref().is_some_and(|following| !in_order(&b, following)) {
+                out.truncate(start);
+                return Ok(false);
+            }
+        }
+        if let (Some(a), Some(b)) = (a, b) {
+            if a.mode == b.mode && a.raw_id == b.raw_id {
+                continue;
+            }
+        }
+        let name = a.or(b).map(|e| e.name).unwrap_or_default();
+        let path = here.join(name).map_err(|e| tree::Error::InvalidEntry {
+            tree: if b.is_some() { new } else { old },
+            name: escape_bytes(name),
+            reason: e.to_string(),
+        })?;
+        let (a, b) = (
+            a.map(|e| Entry::stored(e.mode, e.id())),
+            b.map(|e| Entry::stored(e.mode, e.id())),
+        );
+        diff_entries(store, &path, a.as_ref(), b.as_ref(), out, depth)?;
+    }
+    Ok(true)
+}
+
+/// The next raw entry of the tree `id`; a syntax error names the tree.
+fn next<'a>(entries: &mut TreeEntries<'a>, id: ObjectId) -> Result<Option<TreeEntryRef<'a>>> {
+    Ok(entries
+        .next()
+        .transpose()
+        .map_err(|e| crate::backend::Error::from(e.with_id(id)))?)
 }
 
 impl Repo {
@@ -404,6 +486,33 @@ mod tests {
         assert_eq!(summary(&changes), vec![("d3/e3/k3".to_string(), 'M')]);
         // Root, d3 and d3/e3 on each side: six tree reads, no blob.
         assert_eq!(store.reads.load(Ordering::SeqCst), 6);
+    }
+
+    /// Raw tree content with entries in the order given (Git sorts them; a hostile writer may not).
+    fn raw_tree(store: &dyn ContentAddressable, entries: &[(&str, &str)]) -> Tree {
+        let mut data = Vec::new();
+        for (name, value) in entries {
+            let id = store.write(ObjectKind::Blob, value.as_bytes()).unwrap();
+            data.extend_from_slice(format!("100644 {name}\0").as_bytes());
+            data.extend_from_slice(id.as_bytes());
+        }
+        Tree::from_id(store.write(ObjectKind::Tree, &data).unwrap())
+    }
+
+    #[test]
+    fn trees_out_of_order_and_hostile_names() {
+        let store = MemObjects::new(HashKind::Sha1);
+        let sorted = raw_tree(&store, &[("a", "1"), ("b", "2"), ("c", "3")]);
+        // Out of order: compared as loaded directories, with the same answer.
+        let unsorted = raw_tree(&store, &[("c", "3"), ("b", "changed"), ("a", "1")]);
+        let changes = diff_trees(&store, &sorted, &unsorted, &Path::root()).unwrap();
+        assert_eq!(summary(&changes), vec![("b".to_string(), 'M')]);
+        let changes = diff_trees(&store, &unsorted, &sorted, &Path::root()).unwrap();
+        assert_eq!(summary(&changes), vec![("b".to_string(), 'M')]);
+        // A hostile name that changed is refused, naming the tree.
+        let hostile = raw_tree(&store, &[(".git", "x"), ("a", "1"), ("b", "2"), ("c", "3")]);
+        let err = diff_trees(&store, &sorted, &hostile, &Path::root()).unwrap_err();
+        assert!(err.to_string().contains(".git"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,15 @@ impl Entry {
         Entry::Value { id, mode: Mode::File }
     }
 
+    /// The entry a stored tree gives for `mode` and `id`.
+    pub fn stored(mode: Mode, id: ObjectId) -> Entry {
+        match mode {
+            Mode::Tree => Entry::Tree(Tree::from_id(id)),
+            Mode::Gitlink => Entry::Gitlink(id),
+            mode => Entry::Value { id, mode },
+        }
+    }
+
     pub fn kind(&self) -> EntryKind {
         match self {
             Entry::Value { .. } => EntryKind::Value,
@@ -350,11 +359,7 @@ fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
                 reason: err.to_string(),
             });
         }
-        let entry = match e.mode {
-            Mode::Tree => Entry::Tree(Tree::from_id(e.id)),
-            Mode::Gitlink => Entry::Gitlink(e.id),
-            mode => Entry::Value { id: e.id, mode },
-        };
+        let entry = Entry::stored(e.mode, e.id);
         match entries.entry(e.name) {
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
