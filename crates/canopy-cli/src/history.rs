@@ -32,6 +32,10 @@ pub struct LogArgs {
     /// Draw the commit graph on the left.
     #[arg(long)]
     graph: bool,
+    /// Print only how many commits would be listed (`git rev-list --count`). Without --since
+    /// or --author, no commit is read where the commit-graph lists it.
+    #[arg(long, conflicts_with = "graph")]
+    count: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -210,13 +214,33 @@ pub fn log(ctx: &Ctx, args: &LogArgs) -> Outcome {
         return Ok(0);
     }
     let history = branch.history()?;
-    let commits: Box<dyn Iterator<Item = canopy::store::Result<CommitInfo>>> = if path.is_root() {
-        Box::new(history)
+    let history = if path.is_root() {
+        history
     } else {
-        Box::new(history.touching(path))
+        history.touching(path)
     };
+    if args.count {
+        let count = if since.is_none() && args.author.is_none() {
+            history.ids().take(limit).try_fold(0, |n, id| id.map(|_| n + 1))?
+        } else {
+            let mut n = 0;
+            for info in history {
+                if n >= limit {
+                    break;
+                }
+                n += usize::from(shown(&info?));
+            }
+            n
+        };
+        if ctx.json {
+            output::json(&local::CommitCount { count });
+        } else {
+            output::lines([count.to_string()]);
+        }
+        return Ok(0);
+    }
     let mut count = 0;
-    for info in commits {
+    for info in history {
         if count >= limit {
             break;
         }

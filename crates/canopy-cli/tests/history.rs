@@ -864,7 +864,18 @@ fn log_path_simplifies_history_as_git_log_does() {
             if path == "doc" {
                 assert!(!log.contains(&side_doc), "{log}");
             }
+            let count = sb.canopy_ok(&store, &["log", "--count", path]);
+            let git = sb.git_str(&store, &["rev-list", "--count", "main", "--", path]);
+            assert_eq!(count.trim(), git.trim(), "{what}: log --count {path}");
         }
+        let count = sb.canopy_ok(&store, &["log", "--count"]);
+        let git = sb.git_str(&store, &["rev-list", "--count", "main"]);
+        assert_eq!(count.trim(), git.trim(), "{what}: log --count");
+        let json = sb
+            .canopy(&store, &["--json", "log", "--count", "--limit", "2"])
+            .ok()
+            .json();
+        assert_eq!(json["count"], 2, "{what}");
         let last = sb.canopy_ok(&store, &["last-modified", "doc", "-n", "5"]);
         let git = lines_of(&sb.git_ok(&store, &["log", "-n5", "--format=%H %s", "main", "--", "doc"]));
         assert_eq!(lines_of(last.as_bytes()), git, "{what}: last-modified doc");

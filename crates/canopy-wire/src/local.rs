@@ -168,6 +168,13 @@ pub struct PathEntry {
     pub commit: Option<String>,
 }
 
+/// `canopy log --count --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitCount {
+    /// How many commits `canopy log` would list with the same arguments.
+    pub count: usize,
+}
+
 /// `canopy init --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Initialized {

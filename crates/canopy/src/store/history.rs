@@ -25,6 +25,7 @@ use crate::backend::git::commit_graph::Graph;
 use crate::backend::{self, ContentAddressable};
 use crate::object::{
     Commit, CommitHeader, HashKind, IdHash, IdMap, IdSet, Mode, ObjectError, ObjectId, ObjectKind,
+    TreeEntries,
 };
 use crate::path::Path;
 
@@ -193,9 +194,9 @@ impl History {
         Ok(tree)
     }
 
-    /// Takes `id` off the queue: queues the parents the walk follows, and returns the commit if
-    /// it is shown.
-    fn step(&mut self, id: ObjectId) -> Result<Option<CommitInfo>> {
+    /// Takes `id` off the queue: queues the parents the walk follows, and returns what is known
+    /// of the commit if it is shown.
+    fn step(&mut self, id: ObjectId) -> Result<Option<Node>> {
         let node = match self.nodes.remove(&id) {
             Some(n) => n,
             None => self.load(id)?,
@@ -211,16 +212,47 @@ impl History {
         for p in follow {
             self.reach(p)?;
         }
-        if !shown {
-            return Ok(None);
-        }
+        Ok(shown.then_some(Node {
+            parents: Vec::new(),
+            ..node
+        }))
+    }
+
+    /// The whole commit, read (once) only now that it is shown.
+    fn show(&self, id: ObjectId, node: Node) -> Result<CommitInfo> {
         let hash = self.repo.hash_kind();
         let commit = match node.raw {
             Some(raw) => Commit::parse(hash, &raw),
             None => Commit::parse(hash, &self.repo.objects().read_kind(&id, ObjectKind::Commit)?),
         }
         .map_err(|e| e.with_id(id))?;
-        Ok(Some(CommitInfo { id, commit }))
+        Ok(CommitInfo { id, commit })
+    }
+
+    /// The next commit shown, and what the walk knows of it.
+    fn next_shown(&mut self) -> Option<Result<(ObjectId, Node)>> {
+        if let Some(e) = self.error.take() {
+            self.failed = true;
+            return Some(Err(e));
+        }
+        while !self.failed {
+            let (_, _, id) = self.queue.pop()?;
+            match self.step(id) {
+                Ok(Some(node)) => return Some(Ok((id, node))),
+                Ok(None) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+
+    /// The ids of the commits this walk shows, in the same order, without reading the commits
+    /// themselves: with a commit-graph, a walk reads no commit object (`git rev-list`).
+    pub fn ids(mut self) -> impl Iterator<Item = Result<ObjectId>> {
+        std::iter::from_fn(move || self.next_shown().map(|r| r.map(|(id, _)| id)))
     }
 
     /// `try_to_simplify_commit` of Git's default mode: the parents to follow, and whether the
@@ -257,22 +289,11 @@ impl Iterator for History {
     type Item = Result<CommitInfo>;
 
     fn next(&mut self) -> Option<Result<CommitInfo>> {
-        if let Some(e) = self.error.take() {
+        let shown = self.next_shown()?.and_then(|(id, node)| self.show(id, node));
+        if shown.is_err() {
             self.failed = true;
-            return Some(Err(e));
         }
-        while !self.failed {
-            let (_, _, id) = self.queue.pop()?;
-            match self.step(id) {
-                Ok(Some(info)) => return Some(Ok(info)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-        None
+        Some(shown)
     }
 }
 
@@ -333,30 +354,11 @@ impl PathLookup {
 
 /// The entry called `name` in a tree object's content, found without building the entry list.
 fn find_entry(hash: HashKind, data: &[u8], name: &[u8]) -> Result<Option<(Mode, ObjectId)>, ObjectError> {
-    let err = |offset, reason: &str| ObjectError::new(ObjectKind::Tree, offset, reason);
-    let mut pos = 0;
-    while pos < data.len() {
-        let rest = &data[pos..];
-        let sp = rest
-            .iter()
-            .position(|&c| c == b' ')
-            .ok_or_else(|| err(pos, "entry has no space after its mode"))?;
-        let nul = rest[sp + 1..]
-            .iter()
-            .position(|&c| c == 0)
-            .ok_or_else(|| err(pos + sp + 1, "entry name is not NUL-terminated"))?;
-        let id_start = sp + 1 + nul + 1;
-        let id_end = id_start + hash.len();
-        if id_end > rest.len() {
-            return Err(err(pos + id_start, "truncated object id in tree entry"));
+    for entry in TreeEntries::new(hash, data) {
+        let entry = entry?;
+        if entry.name == name {
+            return Ok(Some((entry.mode, entry.id())));
         }
-        if &rest[sp + 1..sp + 1 + nul] == name {
-            let mode = Mode::parse(&rest[..sp]).ok_or_else(|| err(pos, "malformed mode in tree entry"))?;
-            let id = ObjectId::from_raw(hash, &rest[id_start..id_end])
-                .ok_or_else(|| err(pos + id_start, "bad object id length"))?;
-            return Ok(Some((mode, id)));
-        }
-        pos += id_end;
     }
     Ok(None)
 }
