@@ -169,6 +169,36 @@ pub fn history(dir: &FsPath) -> BenchResult<usize> {
     Ok(n)
 }
 
+/// Walks the whole history of `main` for ids only (`History::ids`, as `git rev-list`);
+/// returns the number of commits.
+pub fn history_ids(dir: &FsPath) -> BenchResult<usize> {
+    let repo = Repo::open(dir).map_err(err("open"))?;
+    let main = repo.branch("main").map_err(err("branch"))?;
+    let mut n = 0;
+    for id in main.history().map_err(err("history"))?.ids() {
+        id.map_err(err("history"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `canopy log --count`; returns the count it printed.
+pub fn cli_log_count(bin: &FsPath, dir: &FsPath) -> BenchResult<usize> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--root")
+        .arg(dir)
+        .args(["log", "--count"])
+        .stdin(Stdio::null());
+    let out = cmd.output().map_err(err("canopy log --count"))?;
+    if !out.status.success() {
+        return Err("canopy log --count failed".into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("canopy log --count printed no count: {e}"))
+}
+
 /// `canopy log > /dev/null`.
 pub fn cli_log(bin: &FsPath, dir: &FsPath) -> BenchResult<()> {
     let mut cmd = Command::new(bin);

@@ -14,7 +14,7 @@
 
 use crate::backend::ContentAddressable;
 use crate::path::Path;
-use crate::tree::{Entry, Result, Tree};
+use crate::tree::{EntriesIter, Entry, Result, Tree};
 
 /// A path that could not be merged, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -150,20 +150,24 @@ fn merge_dir(
     let base_entries = base.unwrap_or(&empty).entries(store)?;
     let our_entries = ours.entries(store)?;
     let their_entries = theirs.entries(store)?;
-    let mut names: Vec<&Vec<u8>> = base_entries
-        .keys()
-        .chain(our_entries.keys())
-        .chain(their_entries.keys())
-        .collect();
-    names.sort();
-    names.dedup();
     let mut result = (*our_entries).clone();
-    for name in names {
-        let (b, o, t) = (
-            base_entries.get(name),
-            our_entries.get(name),
-            their_entries.get(name),
-        );
+    // The three directories are sorted by name: walk them side by side.
+    let (mut bi, mut oi, mut ti) = (
+        base_entries.iter().peekable(),
+        our_entries.iter().peekable(),
+        their_entries.iter().peekable(),
+    );
+    loop {
+        let name: &Vec<u8> = match [bi.peek(), oi.peek(), ti.peek()]
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| *n)
+            .min()
+        {
+            Some(name) => name,
+            None => break,
+        };
+        let (b, o, t) = (take(&mut bi, name), take(&mut oi, name), take(&mut ti, name));
         let both_same = same(o, t);
         let path_of = |name: &[u8]| {
             here.join(name).map_err(|e| crate::tree::Error::InvalidEntry {
@@ -195,15 +199,24 @@ fn merge_dir(
             Some(Entry::Tree(t)) if t.is_empty(store)? => {
                 result.remove(name);
             }
+            // Most names keep our entry: the copy of our directory has it already.
+            Some(e) if same(Some(&e), o) => {}
             Some(e) => {
                 result.insert(name.clone(), e);
             }
             None => {
-                result.remove(name);
+                if o.is_some() {
+                    result.remove(name);
+                }
             }
         }
     }
     Ok(Tree::from_entries(result))
+}
+
+/// The entry called `name` if it is the next of `entries`.
+fn take<'a>(entries: &mut std::iter::Peekable<EntriesIter<'a>>, name: &[u8]) -> Option<&'a Entry> {
+    entries.next_if(|(n, _)| n.as_slice() == name).map(|(_, e)| e)
 }
 
 #[allow(clippy::too_many_arguments)]

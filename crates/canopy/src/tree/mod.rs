@@ -93,6 +93,9 @@ pub enum EntryKind {
 /// The entries of one directory, keyed by name.
 pub type Entries = BTreeMap<Vec<u8>, Entry>;
 
+/// The entries of one directory in name order.
+pub type EntriesIter<'a> = std::collections::btree_map::Iter<'a, Vec<u8>, Entry>;
+
 /// An immutable directory; cloning is cheap.
 #[derive(Clone)]
 pub struct Tree(Arc<Node>);
