@@ -445,6 +445,17 @@ impl Scan {
         }
     }
 
+    /// A loose object file that does not hold its object: reported, and set aside by a repair.
+    fn corrupt_loose(&mut self, id: ObjectId, path: PathBuf, reason: &str) {
+        let file = self.rel(&path);
+        self.find(
+            FindingKind::CorruptObject,
+            id.to_hex(),
+            format!("{file}: {reason}"),
+        );
+        self.bad_loose.push(path);
+    }
+
     fn loose(&mut self, objects_dir: &Path, cutoff: SystemTime) -> Result<()> {
         let hash = self.hash;
         let store = LooseObjects::new(objects_dir.to_path_buf(), hash, false);
@@ -484,13 +495,7 @@ impl Scan {
                             continue;
                         }
                         Some(Err(reason)) => {
-                            let file = self.rel(&path);
-                            self.find(
-                                FindingKind::CorruptObject,
-                                id.to_hex(),
-                                format!("{file}: {reason}"),
-                            );
-                            self.bad_loose.push(path);
+                            self.corrupt_loose(id, path, &reason);
                             continue;
                         }
                         None => {}
@@ -516,15 +521,7 @@ impl Scan {
                         }
                         self.add_object(id, &obj, Source::Loose(path));
                     }
-                    Err(reason) => {
-                        let file = self.rel(&path);
-                        self.find(
-                            FindingKind::CorruptObject,
-                            id.to_hex(),
-                            format!("{file}: {reason}"),
-                        );
-                        self.bad_loose.push(path);
-                    }
+                    Err(reason) => self.corrupt_loose(id, path, &reason),
                 }
             }
         }
