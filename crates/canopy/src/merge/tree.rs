@@ -157,16 +157,12 @@ fn merge_dir(
         our_entries.iter().peekable(),
         their_entries.iter().peekable(),
     );
-    loop {
-        let name: &Vec<u8> = match [bi.peek(), oi.peek(), ti.peek()]
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| *n)
-            .min()
-        {
-            Some(name) => name,
-            None => break,
-        };
+    while let Some(name) = [bi.peek(), oi.peek(), ti.peek()]
+        .into_iter()
+        .flatten()
+        .map(|(n, _)| *n)
+        .min()
+    {
         let (b, o, t) = (take(&mut bi, name), take(&mut oi, name), take(&mut ti, name));
         let both_same = same(o, t);
         let path_of = |name: &[u8]| {
