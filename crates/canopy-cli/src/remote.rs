@@ -200,6 +200,9 @@ impl Remote {
         if args.since {
             return Err(Failure::usage("--since is not available with --remote"));
         }
+        if args.count {
+            return Err(Failure::usage("--count is not available with --remote"));
+        }
         if let Some(p) = &args.path {
             parse(p)?;
         }
@@ -241,6 +244,7 @@ struct LogArgs {
     since: bool,
     author: Option<String>,
     graph: bool,
+    count: bool,
 }
 
 impl LogArgs {
@@ -255,6 +259,7 @@ impl LogArgs {
             since: text("since").is_some(),
             author: text("author"),
             graph: log.is_some_and(|m| m.get_flag("graph")),
+            count: log.is_some_and(|m| m.get_flag("count")),
         }
     }
 }

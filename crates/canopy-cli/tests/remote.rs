@@ -184,6 +184,7 @@ fn exit_codes() {
         &["get", "a"],
         &["get", "a/b", "--at", "nowhere"],
         &["log", "--graph"],
+        &["log", "--count"],
         &["tree"],
     ] {
         let o = remote(url, args);
