@@ -57,7 +57,8 @@ fn probe_objects(pack_dir: &Path) -> Result<(), NotWritable> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let written = fs::create_dir_all(pack_dir)
-        .and_then(|()| fs::File::create_new(&probe))
+        // Not `create_new`: a probe left by a killed process with the same id is overwritten.
+        .and_then(|()| fs::File::create(&probe))
         .and_then(|mut f| f.write_all(&[0; 4096]));
     let _ = fs::remove_file(&probe);
     written.map_err(|e| NotWritable {

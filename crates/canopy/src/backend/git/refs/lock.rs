@@ -138,25 +138,36 @@ fn lock_and_mark(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Numbers this process's private lock names.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
 /// Creates `lock` already locked and marked, so that no one ever sees it otherwise: the file is
 /// made under a private name (`.<name>.<pid>-<n>.lock`, which Git and reference listings skip),
 /// locked and marked, then hard-linked to `lock` (which, like `O_EXCL`, fails if `lock`
 /// exists), and the private name is removed. A crash in between leaves only the private file,
 /// which is stale by the usual rule (`canopy gc` removes it).
 fn create_by_link(lock: &Path) -> io::Result<Created> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (Some(dir), Some(name)) = (lock.parent(), lock.file_name()) else {
         return Ok(Created::Unsupported);
     };
-    let mut private = OsString::from(".");
-    private.push(name.to_os_string().to_string_lossy().trim_end_matches(".lock"));
-    private.push(format!(
-        ".{}-{}.lock",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let private = dir.join(private);
-    let file = OpenOptions::new().write(true).create_new(true).open(&private)?;
+    let mut attempts = 0;
+    let (private, file) = loop {
+        let mut private = OsString::from(".");
+        private.push(name.to_os_string().to_string_lossy().trim_end_matches(".lock"));
+        private.push(format!(
+            ".{}-{}.lock",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let private = dir.join(private);
+        match OpenOptions::new().write(true).create_new(true).open(&private) {
+            Ok(file) => break (private, file),
+            // Left by an earlier process with the same id, killed between making and removing
+            // it (process ids are reused: 32,768 of them by default on Linux): another name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    };
     let linked = lock_and_mark(&file).and_then(|()| fs::hard_link(&private, lock));
     // Unlinked while still held (see the module documentation).
     let _ = fs::remove_file(&private);
@@ -450,6 +461,23 @@ mod tests {
             Inspection::Removed
         );
         assert!(!lock.exists());
+    }
+
+    /// Private files left by a killed process whose id this process now has do not stand in
+    /// the way (the crash test met one after some 30,000 processes).
+    #[test]
+    fn private_names_left_by_a_dead_process_with_the_same_id_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("main.lock");
+        let next = COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 16 {
+            fs::write(
+                dir.path().join(format!(".main.{}-{n}.lock", std::process::id())),
+                b"",
+            )
+            .unwrap();
+        }
+        assert!(matches!(try_take(&lock).unwrap(), Attempt::Taken(_)));
     }
 
     /// Lockers and recoverers racing over one name, with stale locks dropped in now and then:
