@@ -465,15 +465,8 @@ fn stale_temporary_files_are_removed_young_ones_kept() {
 fn a_large_loose_blob_is_checked_as_a_stream() {
     let s = Store::new();
     // 2 MiB that do not compress: checked through a stream, not read whole.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let data: Vec<u8> = (0..2 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut data = vec![0u8; 2 << 20];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom").unwrap(), &mut data).unwrap();
     let file = s._tmp.path().join("large.bin");
     fs::write(&file, &data).unwrap();
     let (ok, out) = git(&s.dir, &["hash-object", "-w", file.to_str().unwrap()]);
