@@ -90,6 +90,16 @@ fn canopy(sb: &Sandbox, store: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `canopy get PATH`, its output checked as it streams: (exit code, bytes read, peak memory).
+fn get_with_peak(sb: &Sandbox, store: &std::path::Path, path: &str) -> (i32, u64, u64) {
+    let mut get = canopy(sb, store, &["get", path]);
+    let mut child = get.stdout(Stdio::piped()).spawn().unwrap();
+    let peak = watch_peak(child.id());
+    let read = check_value(&mut child.stdout.take().unwrap());
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, read, peak.join().unwrap())
+}
+
 #[test]
 fn set_and_get_stream_a_value_larger_than_memory_allows() {
     let sb = Sandbox::new();
@@ -136,12 +146,7 @@ fn set_and_get_stream_a_value_larger_than_memory_allows() {
 
     // The same value three times: one object, read back whole by `canopy get` and by git.
     for path in ["big/piped", "big/redirected", "big/file"] {
-        let mut get = canopy(&sb, &store, &["get", path]);
-        let mut child = get.stdout(Stdio::piped()).spawn().unwrap();
-        let peak = watch_peak(child.id());
-        let read = check_value(&mut child.stdout.take().unwrap());
-        let code = child.wait().unwrap().code().unwrap_or(-1);
-        let peak = peak.join().unwrap();
+        let (code, read, peak) = get_with_peak(&sb, &store, path);
         assert_eq!((code, read), (0, SIZE), "canopy get {path}");
         assert!(peak < MEMORY, "canopy get {path} peaked at {peak} bytes");
         eprintln!("get {path}: peak {} MiB", peak >> 20);
@@ -174,12 +179,7 @@ fn set_and_get_stream_a_value_larger_than_memory_allows() {
     sb.git(&store, &["repack", "-a", "-d", "-q"]).ok();
     let loose = store.join("objects").join(&ids[0][..2]).join(&ids[0][2..]);
     assert!(!loose.exists(), "git repack left the value loose");
-    let mut get = canopy(&sb, &store, &["get", "big/file"]);
-    let mut child = get.stdout(Stdio::piped()).spawn().unwrap();
-    let peak = watch_peak(child.id());
-    let read = check_value(&mut child.stdout.take().unwrap());
-    let code = child.wait().unwrap().code().unwrap_or(-1);
-    let peak = peak.join().unwrap();
+    let (code, read, peak) = get_with_peak(&sb, &store, "big/file");
     assert_eq!((code, read), (0, SIZE), "canopy get of a packed value");
     assert!(
         peak < MEMORY,
