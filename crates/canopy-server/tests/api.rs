@@ -809,6 +809,18 @@ async fn documented_answers_to_fuzzed_requests() {
         let (status, answer) = s.post_json("branches", &body).await;
         assert_eq!(status, 400, "{body}: {answer}");
     }
+    // A pop takes no body or `null`, else an object: an array pops nothing.
+    s.post_json("branches/main/queues/jobs", &json!({"item": "a"}))
+        .await;
+    let before = s.head("main");
+    for body in [json!([]), json!(["m"]), json!("m"), json!(1)] {
+        let (status, answer) = s.post_json("branches/main/pop/jobs", &body).await;
+        assert_eq!((status, code(&answer)), (400, "bad_json"), "{body}: {answer}");
+    }
+    assert_eq!(s.head("main"), before);
+    let (status, answer) = s.post_json("branches/main/pop/jobs", &json!(null)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["value"], "a");
     // Branch names: 240 bytes at most, in a body or in the URL.
     let long = "b".repeat(241);
     let (status, body) = s

@@ -207,28 +207,30 @@ where
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
-        // Every body is an object; serde would also take a struct from an array.
-        if bytes.trim_ascii_start().first() != Some(&b'{') {
-            return Err(ApiError::bad_request(
-                "bad_json",
-                "invalid JSON body: expected a JSON object",
-            ));
-        }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(t) => Ok(Json(t)),
-            Err(e) => {
-                let at = e.path().to_string();
-                let inner = e.into_inner();
-                let message = if at.is_empty() || at == "." {
-                    format!("invalid JSON body: {inner}")
-                } else {
-                    format!("invalid JSON body at '{at}': {inner}")
-                };
-                Err(ApiError::bad_request("bad_json", message))
-            }
-        }
+        json_object(&bytes).map(Json)
     }
+}
+
+/// Parses a JSON object body into `T`; a malformed one is a 400 naming the field at fault.
+pub(crate) fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object; serde would also take a struct from an array.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "bad_json",
+            "invalid JSON body: expected a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if at.is_empty() || at == "." {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at '{at}': {inner}")
+        };
+        ApiError::bad_request("bad_json", message)
+    })
 }
 
 /// Refuses a body whose content type is not JSON (`application/json`, or any `…+json`).

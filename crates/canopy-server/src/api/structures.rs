@@ -218,8 +218,7 @@ pub(crate) async fn pop_queue(
         PopRequest::default()
     } else {
         super::require_json(&headers)?;
-        serde_json::from_slice(&body.0)
-            .map_err(|e| ApiError::bad_request("bad_json", format!("invalid JSON body: {e}")))?
+        super::json_object(&body.0)?
     };
     write_op(
         state,
