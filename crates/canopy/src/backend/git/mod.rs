@@ -14,6 +14,11 @@ pub mod config;
 mod delta_encode;
 pub mod fsck;
 pub mod gc;
+#[cfg(target_os = "linux")]
+pub mod journal;
+#[cfg(not(target_os = "linux"))]
+#[path = "journal_none.rs"]
+pub mod journal;
 mod loose;
 pub mod pack;
 pub mod pack_write;
@@ -23,10 +28,11 @@ mod repack;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 pub use config::{global_layers, Config};
+use journal::Journal;
 use loose::{io_err, LooseObjects};
 use pack::PackSet;
 pub use pack_write::{PackInfo, PackWriter};
@@ -141,11 +147,18 @@ impl RepoLayout {
     }
 
     /// The object and reference stores of this repository, paired so that an update of a
-    /// reference first makes the objects written through this object store durable.
+    /// reference first makes the objects written through this object store durable. With
+    /// `canopy.fsync`, both write through the store's [`journal`] (recovering what a writer
+    /// that died left in it first).
     pub fn stores(&self) -> Result<(GitObjects, GitRefs)> {
         let objects = self.objects()?;
         let refs = self.refs().flushing(objects.clone());
-        Ok((objects, refs))
+        if !self.fsync {
+            return Ok((objects, refs));
+        }
+        let journal = Journal::open(&self.git_dir, self.hash, &objects, &refs)?;
+        let _ = objects.inner.journal.set(journal.clone());
+        Ok((objects, refs.journaled(journal)))
     }
 }
 
@@ -190,6 +203,8 @@ struct ObjectsInner {
     rolling: Mutex<()>,
     /// Packs are rolled up when there are more than this many (0: never).
     pack_limit: usize,
+    /// Where durable batches are recorded instead of syncing their packs (see [`journal`]).
+    journal: OnceLock<Arc<Journal>>,
     /// The commit-graph last read, with the size and mtime of the file it came from; re-read
     /// when the file changes (`gc` and `git commit-graph write` replace it).
     graph: Mutex<Option<(GraphStamp, Option<Arc<commit_graph::Graph>>)>>,
@@ -214,6 +229,7 @@ impl GitObjects {
                 queue: WriteQueue::default(),
                 rolling: Mutex::new(()),
                 pack_limit: repack::ROLL_UP_ABOVE,
+                journal: OnceLock::new(),
                 graph: Mutex::new(None),
             }),
         })
@@ -242,6 +258,11 @@ impl GitObjects {
     /// How many packs the object directory holds (as this process last saw it).
     pub fn pack_count(&self) -> usize {
         self.inner.packs.len()
+    }
+
+    /// Looks at `objects/pack` again (packs installed or removed by others).
+    pub(crate) fn rescan(&self) -> Result<()> {
+        self.inner.packs.rescan().map(|_| ())
     }
 
     fn read_once(&self, id: &ObjectId) -> Result<Option<RawObject>> {
@@ -321,7 +342,7 @@ impl ObjectsInner {
 
     /// One batch of the queue as one pack, durable and readable when this returns.
     fn write_batch(&self, batch: &[queue::Waiting]) -> Result<()> {
-        let mut pack = self.begin_pack()?;
+        let mut pack = self.begin_pack()?.journaled(self.journal.get().map(|j| &**j));
         for w in batch {
             pack.add_known(w.id, w.kind, &w.data)?;
         }

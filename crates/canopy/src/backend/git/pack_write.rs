@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
+use super::journal::{self, Journal};
 use super::loose::{create_temp, fsync_dir, io_err};
 use super::pack::PackSet;
 use crate::backend::{Error, Result, WriteBatch};
@@ -42,6 +43,9 @@ pub struct PackWriter<'a> {
     fsync: bool,
     /// Installed packs: objects they hold are not written again, and they rescan on finish.
     packs: Option<&'a PackSet>,
+    /// Records the finished pack instead of syncing it, when it is small and this process owns
+    /// the journal.
+    journal: Option<&'a Journal>,
     tmp_path: PathBuf,
     out: Option<BufWriter<File>>,
     offset: u64,
@@ -94,6 +98,7 @@ impl<'a> PackWriter<'a> {
             hash,
             fsync,
             packs,
+            journal: None,
             tmp_path,
             out: Some(out),
             offset: header.len() as u64,
@@ -103,6 +108,13 @@ impl<'a> PackWriter<'a> {
             scratch: Vec::new(),
             raw_bytes: 0,
         })
+    }
+
+    /// The same writer, recording the finished pack in `journal` (when it is small enough and
+    /// this process owns the journal) instead of syncing the pack's files.
+    pub(super) fn journaled(mut self, journal: Option<&'a Journal>) -> PackWriter<'a> {
+        self.journal = journal;
+        self
     }
 
     /// How many objects the pack holds so far.
@@ -278,9 +290,13 @@ impl<'a> PackWriter<'a> {
         .map_err(io_err(&tmp))?;
         let pack_bytes = self.offset + self.hash.len() as u64;
 
-        // The index is written while the pack's data is synced, and synced beside it.
+        // The index is written while the pack's data is synced, and synced beside it — or
+        // neither is synced, and both are recorded in the journal once installed.
         let idx_bytes = self.index(&checksum);
-        let fsync = self.fsync;
+        let journal = self
+            .journal
+            .filter(|j| self.fsync && pack_bytes <= journal::MAX_JOURNALED_PACK as u64 && j.is_owned());
+        let fsync = self.fsync && journal.is_none();
         let pack_dir = &self.pack_dir;
         let (pack_synced, idx_written) = std::thread::scope(|s| {
             let pack_sync = fsync.then(|| s.spawn(move || file.sync_data()));
@@ -326,7 +342,7 @@ impl<'a> PackWriter<'a> {
             }
             fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
             fs::rename(&idx_tmp, &idx_path).map_err(io_err(&idx_path))?;
-            if self.fsync {
+            if fsync {
                 fsync_dir(&self.pack_dir)?;
             }
             Ok(())
@@ -334,6 +350,10 @@ impl<'a> PackWriter<'a> {
         if let Err(e) = install() {
             let _ = fs::remove_file(&idx_tmp);
             return Err(e);
+        }
+        if let Some(journal) = journal {
+            let pack = fs::read(&pack_path).map_err(io_err(&pack_path))?;
+            journal.append_pack(&stem, &idx_bytes, &pack)?;
         }
         if let Some(packs) = self.packs {
             packs.insert(&stem)?;

@@ -59,6 +59,8 @@ pub struct GitRefs {
     packed: Mutex<Option<PackedCache>>,
     /// The object store whose waiting objects must be durable before a reference names them.
     objects: Option<super::GitObjects>,
+    /// Where updates are recorded instead of syncing the reference's files.
+    journal: Option<Arc<super::journal::Journal>>,
 }
 
 #[derive(Debug)]
@@ -137,7 +139,15 @@ impl GitRefs {
             lock_timeout: LOCK_TIMEOUT,
             packed: Mutex::new(None),
             objects: None,
+            journal: None,
         }
+    }
+
+    /// The same references, recording each update in `journal` (when this process owns it)
+    /// instead of syncing the reference's lock file and directory.
+    pub fn journaled(mut self, journal: Arc<super::journal::Journal>) -> GitRefs {
+        self.journal = Some(journal);
+        self
     }
 
     /// The same references, flushing `objects` (writing whatever waits in memory, durably)
@@ -591,17 +601,22 @@ impl AtomicWrite for GitRefs {
                         self.check_df_conflicts(&target, self.packed()?.as_ref())?;
                     }
                     // The objects the reference will name are made durable while the lock's
-                    // content is synced; the reference moves only after both.
-                    lock.write_synced_while(format!("{id}\n").as_bytes(), self.fsync, || {
-                        match &self.objects {
-                            Some(objects) => crate::backend::ContentAddressable::flush_for(objects, &id),
-                            None => Ok(()),
-                        }
+                    // content is synced; the reference moves only after both. Through the
+                    // journal, nothing is synced here: the objects' record is synced before
+                    // the move, the move's own record after it.
+                    let journal = self.journal.as_ref().filter(|j| self.fsync && j.is_owned());
+                    let fsync = self.fsync && journal.is_none();
+                    lock.write_synced_while(format!("{id}\n").as_bytes(), fsync, || match &self.objects {
+                        Some(objects) => crate::backend::ContentAddressable::flush_for(objects, &id),
+                        None => Ok(()),
                     })?;
                     for log_name in &log_names {
                         self.append_reflog(log_name, &line)?;
                     }
-                    lock.rename_onto(&self.ref_path(&target), self.fsync)?;
+                    lock.rename_onto(&self.ref_path(&target), fsync)?;
+                    if let Some(journal) = journal {
+                        journal.append_ref(&target, old, new)?;
+                    }
                 }
                 None => {
                     if matches!(current, Current::Missing) {
