@@ -294,9 +294,10 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         let _ = fs::remove_dir(&dir);
     }
 
-    // What dead writers left in the pack directory and at the top of the object directory (a
-    // large value being streamed in), and their locks.
-    for dir in [&pack_dir, &objects_dir] {
+    // What dead writers left in the pack directory, at the top of the object directory (a
+    // large value being streamed in) and in the Git directory (a journal being made), and
+    // their locks.
+    for dir in [&pack_dir, &objects_dir, &layout.git_dir] {
         let Ok(entries) = fs::read_dir(dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
