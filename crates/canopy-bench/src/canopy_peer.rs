@@ -29,12 +29,22 @@ pub fn opts(n: usize, message: String) -> CommitOptions {
 pub fn init(dir: &FsPath, fsync: bool) -> BenchResult<()> {
     Repo::init(dir).map_err(err("canopy init"))?;
     if !fsync {
-        let config = dir.join("config");
-        let mut text = std::fs::read_to_string(&config).map_err(err("read config"))?;
-        text.push_str("[canopy]\n\tfsync = false\n");
-        std::fs::write(&config, text).map_err(err("write config"))?;
+        configure(dir, "fsync = false")?;
     }
     Ok(())
+}
+
+/// Creates a durable store that syncs each file a commit writes (`canopy.journal = false`).
+pub fn init_without_journal(dir: &FsPath) -> BenchResult<()> {
+    Repo::init(dir).map_err(err("canopy init"))?;
+    configure(dir, "journal = false")
+}
+
+fn configure(dir: &FsPath, setting: &str) -> BenchResult<()> {
+    let config = dir.join("config");
+    let mut text = std::fs::read_to_string(&config).map_err(err("read config"))?;
+    text.push_str(&format!("[canopy]\n\t{setting}\n"));
+    std::fs::write(&config, text).map_err(err("write config"))
 }
 
 pub fn parse_paths(keys: &[String]) -> BenchResult<Vec<Path>> {

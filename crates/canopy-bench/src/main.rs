@@ -281,6 +281,19 @@ fn commits_workload(dir: &Path, s: &Sizes, env: &Env, with_sizes: bool) -> Bench
         &mut |d| canopy_peer::commits(d, &paths[..n_sync], &vs[..n_sync]).map(|_| None),
     );
     sec.push(format!("Canopy (library, fsync on, first {n_sync})"), m);
+    let m = sample(
+        dir,
+        "canopy-fsync-on-no-journal",
+        reps,
+        n_sync as u64,
+        "commits",
+        &mut |d| canopy_peer::init_without_journal(d),
+        &mut |d| canopy_peer::commits(d, &paths[..n_sync], &vs[..n_sync]).map(|_| None),
+    );
+    sec.push(
+        format!("Canopy (library, fsync on, canopy.journal = false: each file synced, first {n_sync})"),
+        m,
+    );
     for (threads, shared) in [(16, false), (16, true)] {
         let name = if shared {
             "canopy-fsync-on-16-threads-one-branch"

@@ -844,6 +844,21 @@ mod tests {
     }
 
     #[test]
+    fn canopy_journal_false_syncs_each_file_instead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        drop(Repo::init(dir).unwrap());
+        let config = dir.join("config");
+        let mut text = fs::read_to_string(&config).unwrap();
+        text.push_str("[canopy]\n\tjournal = false\n");
+        fs::write(&config, text).unwrap();
+        let repo = Repo::open(dir).unwrap();
+        set(&repo, "a", "1");
+        assert!(!dir.join(FILE_NAME).exists());
+        git_fsck(dir);
+    }
+
+    #[test]
     fn a_store_that_journaled_for_over_a_second_checkpoints_when_dropped() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();

@@ -153,7 +153,9 @@ impl RepoLayout {
     pub fn stores(&self) -> Result<(GitObjects, GitRefs)> {
         let objects = self.objects()?;
         let refs = self.refs().flushing(objects.clone());
-        if !self.fsync {
+        // `canopy.journal = false`: sync each file instead (for filesystems where `syncfs` or
+        // advisory locks cannot be trusted).
+        if !self.fsync || self.config.get_bool("canopy.journal")? == Some(false) {
             return Ok((objects, refs));
         }
         let journal = Journal::open(&self.git_dir, self.hash, &objects, &refs)?;
