@@ -312,7 +312,7 @@ fn newest_first(
         }
         let inner = match bound.and_then(|b| b.split_first()) {
             None => None,
-            Some((here, rest)) => match name.cmp(here) {
+            Some((here, rest)) => match name.as_slice().cmp(here.as_slice()) {
                 std::cmp::Ordering::Greater => continue,
                 // On the cursor's own path: below, the bound still applies.
                 std::cmp::Ordering::Equal if !rest.is_empty() => Some(rest),
@@ -322,7 +322,7 @@ fn newest_first(
         };
         match entry {
             Entry::Tree(t) => newest_first(store, t, inner, limit, out)?,
-            Entry::Value { id, .. } => out.push((name.clone(), *id)),
+            Entry::Value { id, .. } => out.push((name.to_vec(), *id)),
             Entry::Gitlink(_) => {}
         }
     }

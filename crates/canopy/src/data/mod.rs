@@ -188,7 +188,7 @@ fn leaves(store: &dyn ContentAddressable, tree: &Tree, out: &mut Vec<(Vec<u8>, O
     for (name, entry) in tree.entries(store)?.iter() {
         match entry {
             Entry::Tree(t) => leaves(store, t, out)?,
-            Entry::Value { id, .. } => out.push((name.clone(), *id)),
+            Entry::Value { id, .. } => out.push((name.to_vec(), *id)),
             Entry::Gitlink(_) => {}
         }
     }

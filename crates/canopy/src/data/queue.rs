@@ -299,7 +299,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             };
             match entry {
                 Entry::Tree(t) => tree = t.clone(),
-                Entry::Value { id, .. } => return Ok(Some((name.clone(), *id))),
+                Entry::Value { id, .. } => return Ok(Some((name.to_vec(), *id))),
                 Entry::Gitlink(_) => {
                     return Err(malformed(&self.items_dir()?, "a submodule among the items"));
                 }

@@ -51,7 +51,7 @@ use super::{decode, encode, malformed};
 use crate::object::{ObjectId, ObjectKind};
 use crate::path::Path;
 use crate::store::{Branch, CommitOptions, Error, Result, View};
-use crate::tree::{Entries, Entry, Tree};
+use crate::tree::{Entries, Entry, Name, Tree};
 
 /// The size a chunk aims at.
 const TARGET: usize = 4096;
@@ -443,7 +443,7 @@ impl Rope {
                 }
                 Entry::Value { id, .. } if depth == levels && name.len() > levels => {
                     out.push(Chunk {
-                        key: name.clone(),
+                        key: name.to_vec(),
                         id: *id,
                     });
                 }
@@ -523,14 +523,14 @@ fn build(chunks: &[Chunk], depth: usize, levels: usize) -> Tree {
     let mut entries = Entries::new();
     if depth == levels {
         for c in chunks {
-            entries.insert(c.key.clone(), Entry::value(c.id));
+            entries.insert(c.key.as_slice().into(), Entry::value(c.id));
         }
     } else {
         let mut rest = chunks;
         while let Some(first) = rest.first() {
             let digit = first.key[depth];
             let n = rest.iter().take_while(|c| c.key[depth] == digit).count();
-            entries.insert(vec![digit], Entry::Tree(build(&rest[..n], depth + 1, levels)));
+            entries.insert(Name::from_slice(&[digit]), Entry::Tree(build(&rest[..n], depth + 1, levels)));
             rest = &rest[n..];
         }
     }

@@ -124,7 +124,7 @@ impl View {
             Some(Entry::Tree(t)) => Ok(t
                 .entries(self.repo.objects())?
                 .iter()
-                .map(|(name, e)| (name.clone(), e.kind()))
+                .map(|(name, e)| (name.to_vec(), e.kind()))
                 .collect()),
             Some(_) => Err(Error::NotADirectory { path: path.clone() }),
         }

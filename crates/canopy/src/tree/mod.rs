@@ -90,11 +90,15 @@ pub enum EntryKind {
     Gitlink,
 }
 
+/// The name of a directory entry. Names of up to 16 bytes are held inline, so that a lookup
+/// compares names stored in the map's own nodes rather than following a pointer per name.
+pub type Name = smallvec::SmallVec<[u8; 16]>;
+
 /// The entries of one directory, keyed by name.
-pub type Entries = BTreeMap<Vec<u8>, Entry>;
+pub type Entries = BTreeMap<Name, Entry>;
 
 /// The entries of one directory in name order.
-pub type EntriesIter<'a> = std::collections::btree_map::Iter<'a, Vec<u8>, Entry>;
+pub type EntriesIter<'a> = std::collections::btree_map::Iter<'a, Name, Entry>;
 
 /// An immutable directory; cloning is cheap.
 #[derive(Clone)]
@@ -174,7 +178,7 @@ impl Tree {
             let Entry::Tree(dir) = current else {
                 return Ok(None);
             };
-            match dir.entries(store)?.get(step) {
+            match dir.entries(store)?.get(step.as_slice()) {
                 Some(e) => current = e.clone(),
                 None => return Ok(None),
             }
@@ -238,7 +242,7 @@ impl Tree {
                 new_entries.remove(first);
             }
             Some(e) => {
-                new_entries.insert(first.to_vec(), e);
+                new_entries.insert(Name::from_slice(first), e);
             }
             None => {
                 if new_entries.remove(first).is_none() {
@@ -302,7 +306,7 @@ impl Tree {
             };
             raw.push(TreeEntry {
                 mode: e.mode(),
-                name: name.clone(),
+                name: name.to_vec(),
                 id,
             });
         }
@@ -363,7 +367,7 @@ fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
             });
         }
         let entry = Entry::stored(e.mode, e.id);
-        match entries.entry(e.name) {
+        match entries.entry(Name::from_vec(e.name)) {
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
             }
