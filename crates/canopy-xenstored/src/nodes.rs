@@ -260,6 +260,6 @@ fn child_names(tree: &Tree, repo: &Repo, node: &XsPath) -> Result<Vec<Vec<u8>>> 
         .entries(store)?
         .iter()
         .filter(|(_, e)| matches!(e, Entry::Tree(_)))
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| name.to_vec())
         .collect())
 }
