@@ -530,7 +530,10 @@ fn build(chunks: &[Chunk], depth: usize, levels: usize) -> Tree {
         while let Some(first) = rest.first() {
             let digit = first.key[depth];
             let n = rest.iter().take_while(|c| c.key[depth] == digit).count();
-            entries.insert(Name::from_slice(&[digit]), Entry::Tree(build(&rest[..n], depth + 1, levels)));
+            entries.insert(
+                Name::from_slice(&[digit]),
+                Entry::Tree(build(&rest[..n], depth + 1, levels)),
+            );
             rest = &rest[n..];
         }
     }

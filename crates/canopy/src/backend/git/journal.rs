@@ -6,10 +6,13 @@
 //! here). With the journal, the pack, its index and the reference are written and renamed into
 //! place exactly as before, visible to Git at once, but not synced; instead a copy of each —
 //! the pack's and index's bytes, then the reference's old and new value — is appended to
-//! `<git-dir>/canopy-journal`, a file of zeros written once and then overwritten in place, and
-//! made durable with one `fdatasync` each. A commit is acknowledged after its reference's record
-//! is synced, which follows its pack's record, so every acknowledged commit can be rebuilt from
-//! the journal after a power loss.
+//! `<git-dir>/canopy-journal`, a file of zeros written once and then overwritten in place. One
+//! `fdatasync` after the reference's record makes both durable; only then is the lock renamed
+//! onto the reference and the commit acknowledged. So a reference on disk never names objects
+//! that cannot be rebuilt from the journal after a power loss. (A move whose record is synced
+//! but whose rename a power loss undid is replayed: it had not been acknowledged, and now
+//! happens; that is allowed.) Packs that roll smaller ones up are journaled too, and synced
+//! before the packs they replace are deleted.
 //!
 //! **Checkpoints.** `syncfs` makes every file written so far durable, then the header's epoch
 //! is incremented (and synced): the records of the old epoch no longer count, and the file is
@@ -279,27 +282,38 @@ impl Journal {
         self.own(&mut st).is_some()
     }
 
-    /// Appends an installed pack (`pack-<hex>`, its index's and its own bytes) and syncs it.
+    /// Appends an installed pack (`pack-<hex>`, its index's and its own bytes), not synced
+    /// yet: the reference update that names its objects syncs it with its own record, and
+    /// [`sync`](Journal::sync) does for anyone else.
     pub fn append_pack(&self, stem: &str, idx: &[u8], pack: &[u8]) -> Result<()> {
         let mut payload = Vec::with_capacity(2 + stem.len() + 4 + idx.len() + pack.len());
         put_str(&mut payload, stem);
         payload.extend_from_slice(&(idx.len() as u32).to_le_bytes());
         payload.extend_from_slice(idx);
         payload.extend_from_slice(pack);
-        self.append(KIND_PACK, &payload)
+        self.append(KIND_PACK, &payload).map(|_| ())
     }
 
-    /// Appends a reference's move from `old` to `new` and syncs it.
+    /// Appends a reference's move from `old` to `new` and syncs the journal (this record and
+    /// every one before it).
     pub fn append_ref(&self, name: &str, old: Option<ObjectId>, new: Option<ObjectId>) -> Result<()> {
         let mut payload = Vec::with_capacity(2 + name.len() + 2 + 2 * self.hash.hex_len());
         put_str(&mut payload, name);
         for id in [old, new] {
             put_str(&mut payload, &id.map_or(String::new(), |id| id.to_hex()));
         }
-        self.append(KIND_REF, &payload)
+        let end = self.append(KIND_REF, &payload)?;
+        self.sync_to(end)
     }
 
-    fn append(&self, kind: u8, payload: &[u8]) -> Result<()> {
+    /// Makes every record appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let appended = self.lock().appended;
+        self.sync_to(appended)
+    }
+
+    /// Writes a record; returns where the journal's appended bytes end with it.
+    fn append(&self, kind: u8, payload: &[u8]) -> Result<u64> {
         let time = now_nanos();
         let record_len = (RECORD_HEAD + 8 + payload.len() + 4) as u64;
         let end = {
@@ -338,7 +352,7 @@ impl Journal {
             st.since.get_or_insert_with(Instant::now);
             st.appended
         };
-        self.sync_to(end)
+        Ok(end)
     }
 
     /// Returns once every byte appended up to `end` is durable: one `fdatasync` serves every
@@ -388,6 +402,11 @@ impl Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
+        // Objects written for no reference update (the store's last batch) are kept as a
+        // synced loose write would have kept them.
+        if let Err(e) = self.sync() {
+            tracing::warn!("journal sync failed: {e}");
+        }
         let long = self
             .lock()
             .since

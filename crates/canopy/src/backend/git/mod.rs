@@ -318,7 +318,8 @@ impl GitObjects {
             if let Ok(_rolling) = inner.rolling.try_lock() {
                 // The batch is durable whatever happens here; a roll-up that fails leaves every
                 // pack as it was, to be tried again after a later batch (or by `gc`).
-                let _ = repack::roll_up(&inner.objects_dir, &inner.packs, inner.hash, inner.fsync);
+                let journal = inner.journal.get().map(|j| &**j);
+                let _ = repack::roll_up(&inner.objects_dir, &inner.packs, inner.hash, inner.fsync, journal);
             }
         }
     }
@@ -439,6 +440,11 @@ impl ContentAddressable for GitObjects {
 
     fn flush(&self) -> Result<()> {
         self.flush_queue()?;
+        // Batches the journal holds are synced by the reference update that follows them;
+        // a flush on its own syncs them now.
+        if let Some(journal) = self.inner.journal.get() {
+            journal.sync()?;
+        }
         self.inner.loose.flush()
     }
 

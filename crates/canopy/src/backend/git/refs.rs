@@ -602,21 +602,21 @@ impl AtomicWrite for GitRefs {
                     }
                     // The objects the reference will name are made durable while the lock's
                     // content is synced; the reference moves only after both. Through the
-                    // journal, nothing is synced here: the objects' record is synced before
-                    // the move, the move's own record after it.
+                    // journal, neither is synced: the move's record, after the objects' record,
+                    // is, with one sync for both, before the move.
                     let journal = self.journal.as_ref().filter(|j| self.fsync && j.is_owned());
                     let fsync = self.fsync && journal.is_none();
                     lock.write_synced_while(format!("{id}\n").as_bytes(), fsync, || match &self.objects {
                         Some(objects) => crate::backend::ContentAddressable::flush_for(objects, &id),
                         None => Ok(()),
                     })?;
+                    if let Some(journal) = journal {
+                        journal.append_ref(&target, old, new)?;
+                    }
                     for log_name in &log_names {
                         self.append_reflog(log_name, &line)?;
                     }
                     lock.rename_onto(&self.ref_path(&target), fsync)?;
-                    if let Some(journal) = journal {
-                        journal.append_ref(&target, old, new)?;
-                    }
                 }
                 None => {
                     if matches!(current, Current::Missing) {

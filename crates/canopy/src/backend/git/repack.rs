@@ -14,6 +14,7 @@
 use std::fs::{self, File};
 use std::path::Path;
 
+use super::journal::Journal;
 use super::loose::io_err;
 use super::pack::PackSet;
 use super::pack_write::PackWriter;
@@ -29,7 +30,13 @@ const COMPANIONS: [&str; 4] = ["idx", "rev", "bitmap", "pack"];
 
 /// Rolls up the packs that break the geometric progression, if any; returns how many packs
 /// were folded into one.
-pub(super) fn roll_up(objects_dir: &Path, packs: &PackSet, hash: HashKind, fsync: bool) -> Result<usize> {
+pub(super) fn roll_up(
+    objects_dir: &Path,
+    packs: &PackSet,
+    hash: HashKind,
+    fsync: bool,
+    journal: Option<&Journal>,
+) -> Result<usize> {
     let pack_dir = objects_dir.join("pack");
     let info_dir = objects_dir.join("info");
     fs::create_dir_all(&info_dir).map_err(io_err(&info_dir))?;
@@ -62,13 +69,17 @@ pub(super) fn roll_up(objects_dir: &Path, packs: &PackSet, hash: HashKind, fsync
         return Ok(0);
     }
     let sources: Vec<String> = candidates[..n].iter().map(|c| c.0.clone()).collect();
-    let mut out = PackWriter::create(&pack_dir, hash, fsync)?;
+    let mut out = PackWriter::with_packs(&pack_dir, hash, fsync, None)?.journaled(journal);
     for stem in &sources {
         packs.copy_pack(stem, &mut out)?;
     }
     let Some(info) = out.finish()? else {
         return Ok(0);
     };
+    // Durable before the packs it replaces go: synced where it is, or recorded in the journal.
+    if let Some(journal) = journal {
+        journal.sync()?;
+    }
     let new_stem = format!("pack-{}", info.checksum.to_hex());
     packs.insert(&new_stem)?;
     let gone: Vec<String> = sources.into_iter().filter(|s| *s != new_stem).collect();
