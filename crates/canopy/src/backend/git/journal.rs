@@ -110,6 +110,17 @@ struct State {
     since: Option<Instant>,
 }
 
+/// The journal as this process takes it.
+struct Taken {
+    file: File,
+    epoch: u64,
+    /// Where the records left by earlier owners end.
+    end: u64,
+    /// When the first of them was written.
+    first: Option<u64>,
+    size: u64,
+}
+
 /// A record read back from the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Record {
@@ -207,12 +218,12 @@ impl Journal {
         if !st.tried {
             st.tried = true;
             match self.take() {
-                Ok(Some((file, epoch, end, first, size))) => {
-                    st.epoch = epoch;
-                    st.pos = end;
-                    st.first = first;
-                    st.size = size;
-                    st.file = Some(file);
+                Ok(Some(t)) => {
+                    st.epoch = t.epoch;
+                    st.pos = t.end;
+                    st.first = t.first;
+                    st.size = t.size;
+                    st.file = Some(t.file);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!("the journal {} cannot be used: {e}", self.path.display()),
@@ -221,12 +232,9 @@ impl Journal {
         st.file.as_ref()
     }
 
-    /// Opens (creating if needed) and locks the journal: the file, its epoch, where the records
-    /// left by earlier owners end, when the first of them was written, and the file's size.
-    /// `None` when another process holds it, or it holds records of a boot before this one
-    /// (they are replayed by the next open).
-    #[allow(clippy::type_complexity)]
-    fn take(&self) -> Result<Option<(File, u64, u64, Option<u64>, u64)>> {
+    /// Opens (creating if needed) and locks the journal. `None` when another process holds
+    /// it, or it holds records of a boot before this one (they are replayed by the next open).
+    fn take(&self) -> Result<Option<Taken>> {
         let path = &self.path;
         let file = match fs::OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
@@ -248,9 +256,13 @@ impl Journal {
         if header.boot != boot_id() && !records.is_empty() {
             return Ok(None);
         }
-        let size = file.metadata().map_err(io_err(path))?.len();
-        let first = records.first().map(|r| r.time);
-        Ok(Some((file, header.epoch, end, first, size)))
+        Ok(Some(Taken {
+            size: file.metadata().map_err(io_err(path))?.len(),
+            file,
+            epoch: header.epoch,
+            end,
+            first: records.first().map(|r| r.time),
+        }))
     }
 
     /// Writes a new journal of zeros with a header, durably, under a temporary name, and
@@ -578,18 +590,30 @@ fn replay(records: &[Record], objects: &GitObjects, refs: &GitRefs, git_dir: &Pa
         },
         message: "canopy: replayed from the journal after a restart".into(),
     };
-    // Each reference's moves in the journal: the value before the first, every value it was
-    // given, the value after the last and when that was recorded.
-    let mut moves: BTreeMap<&str, (Option<ObjectId>, Vec<ObjectId>, Option<ObjectId>, u64)> = BTreeMap::new();
+    let mut moves: BTreeMap<&str, Moves> = BTreeMap::new();
     for r in records {
         if let Entry::Ref { name, old, new } = &r.entry {
-            let m = moves.entry(name).or_insert((*old, Vec::new(), *new, r.time));
-            m.1.extend(*old);
-            m.1.extend(*new);
-            (m.2, m.3) = (*new, r.time);
+            let m = moves.entry(name).or_insert(Moves {
+                first: *old,
+                seen: Vec::new(),
+                last: *new,
+                time: r.time,
+            });
+            m.seen.extend(*old);
+            m.seen.extend(*new);
+            (m.last, m.time) = (*new, r.time);
         }
     }
-    for (name, (first, seen, last, time)) in moves {
+    for (
+        name,
+        Moves {
+            first,
+            seen,
+            last,
+            time,
+        },
+    ) in moves
+    {
         let current = match refs.read_ref(name) {
             Ok(Some(RefTarget::Direct(id))) => Some(id),
             Ok(Some(RefTarget::Symbolic(_))) => continue,
@@ -615,6 +639,17 @@ fn replay(records: &[Record], objects: &GitObjects, refs: &GitRefs, git_dir: &Pa
         }
     }
     Ok(())
+}
+
+/// One reference's moves in the journal.
+struct Moves {
+    /// Its value before the first.
+    first: Option<ObjectId>,
+    /// Every value the moves gave it or found.
+    seen: Vec<ObjectId>,
+    /// Its value after the last, and when that was recorded.
+    last: Option<ObjectId>,
+    time: u64,
 }
 
 /// Whether the file at `path` was modified after `time` (nanoseconds since the Unix epoch).
