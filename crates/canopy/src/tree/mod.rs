@@ -10,8 +10,7 @@
 //! tree holding `..`, `.git` or a name with `/` (which Git refuses to check out) is refused here
 //! with an error naming the tree, instead of being walked.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::backend::{self, ContentAddressable};
@@ -110,16 +109,7 @@ struct Node {
     id: OnceLock<ObjectId>,
     /// Known when the node was built in memory, or once it has been loaded.
     entries: OnceLock<Arc<Entries>>,
-    /// Lookups by name so far, until [`INDEX_AFTER`]; then a hash index of the entries answers
-    /// them (a lookup in it touches a cache line or two where the map's search touches a
-    /// dozen, which is what random reads over a large directory wait for).
-    lookups: AtomicU32,
-    index: OnceLock<HashMap<Name, Entry, foldhash::fast::RandomState>>,
 }
-
-/// A directory gets a hash index on its this-many-th lookup by name (one read of a directory
-/// does not pay for building one).
-const INDEX_AFTER: u32 = 32;
 
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,8 +131,6 @@ impl Tree {
         let node = Node {
             id: OnceLock::new(),
             entries: OnceLock::new(),
-            lookups: AtomicU32::new(0),
-            index: OnceLock::new(),
         };
         let _ = node.id.set(id);
         Tree(Arc::new(node))
@@ -153,8 +141,6 @@ impl Tree {
         let node = Node {
             id: OnceLock::new(),
             entries: OnceLock::new(),
-            lookups: AtomicU32::new(0),
-            index: OnceLock::new(),
         };
         let _ = node.entries.set(Arc::new(entries));
         Tree(Arc::new(node))
@@ -180,23 +166,6 @@ impl Tree {
         Ok(self.0.entries.get_or_init(|| loaded).clone())
     }
 
-    /// The entry named `name` in this directory.
-    pub fn child(&self, store: &dyn ContentAddressable, name: &[u8]) -> Result<Option<Entry>> {
-        if let Some(index) = self.0.index.get() {
-            return Ok(index.get(name).cloned());
-        }
-        let entries = self.entries(store)?;
-        if self.0.lookups.fetch_add(1, Ordering::Relaxed) + 1 >= INDEX_AFTER {
-            let index = self.0.index.get_or_init(|| {
-                let mut index = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
-                index.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
-                index
-            });
-            return Ok(index.get(name).cloned());
-        }
-        Ok(entries.get(name).cloned())
-    }
-
     /// Whether the directory has no entries.
     pub fn is_empty(&self, store: &dyn ContentAddressable) -> Result<bool> {
         Ok(self.entries(store)?.is_empty())
@@ -209,8 +178,8 @@ impl Tree {
             let Entry::Tree(dir) = current else {
                 return Ok(None);
             };
-            match dir.child(store, step)? {
-                Some(e) => current = e,
+            match dir.entries(store)?.get(step.as_slice()) {
+                Some(e) => current = e.clone(),
                 None => return Ok(None),
             }
         }
