@@ -975,6 +975,67 @@ mod tests {
     }
 
     #[test]
+    fn packs_rolled_up_through_the_journal_come_back_after_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        drop(Repo::init(dir).unwrap());
+        let config = dir.join("config");
+        let mut text = fs::read_to_string(&config).unwrap();
+        text.push_str("[canopy]\n\tautoPackLimit = 2\n");
+        fs::write(&config, text).unwrap();
+        let repo = Repo::open(dir).unwrap();
+        let mut head = None;
+        for i in 0..12 {
+            head = Some(set(&repo, &format!("k{i}"), &i.to_string()));
+        }
+        drop(repo);
+        let journaled = journaled_packs(dir);
+        let pack_dir = dir.join("objects/pack");
+        let on_disk: Vec<String> = fs::read_dir(&pack_dir)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_str()?
+                    .strip_suffix(".pack")
+                    .map(str::to_string)
+            })
+            .collect();
+        // Roll-ups ran (fewer packs than commits), and what they wrote was journaled.
+        assert!(on_disk.len() < 12, "{on_disk:?}");
+        assert!(
+            on_disk.iter().all(|p| journaled.contains(p)),
+            "{on_disk:?} vs {journaled:?}"
+        );
+        // A restart that tore every pack on disk: all of it comes back from the journal.
+        for stem in &on_disk {
+            let path = pack_dir.join(format!("{stem}.pack"));
+            let mut perms = fs::metadata(&path).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            fs::set_permissions(&path, perms).unwrap();
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(12)
+                .unwrap();
+        }
+        pretend_restart(dir);
+        let repo = Repo::open(dir).unwrap();
+        assert_eq!(repo.head_branch().unwrap().head().unwrap(), head);
+        let main = repo.head_branch().unwrap();
+        for i in 0..12 {
+            assert_eq!(
+                main.get(&key(&format!("k{i}"))).unwrap().as_deref(),
+                Some(i.to_string().as_bytes())
+            );
+        }
+        drop((main, repo));
+        git_fsck(dir);
+    }
+
+    #[test]
     fn a_reference_moved_or_deleted_after_the_records_is_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
