@@ -3,8 +3,10 @@
 //! requests per second, the median and 99th-percentile latency, and the peak resident memory.
 //!
 //! ```sh
-//! cargo run --release -p canopy-server --example load -- [CLIENTS] [PUTS] [--no-fsync]
+//! cargo run --release -p canopy-server --example load -- [CLIENTS] [PUTS] [--no-fsync | --no-journal]
 //! ```
+//!
+//! `--no-journal` keeps fsync on but syncs each file instead of the write-ahead journal.
 
 use std::time::{Duration, Instant};
 
@@ -18,14 +20,16 @@ async fn main() {
     let clients = numbers.first().copied().unwrap_or(200);
     let puts = numbers.get(1).copied().unwrap_or(50);
     let fsync = !args.iter().any(|a| a == "--no-fsync");
+    let journal = !args.iter().any(|a| a == "--no-journal");
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = dir.path().join("store");
     Repo::init(&root).expect("init");
-    if !fsync {
+    if !fsync || !journal {
         let config = root.join("config");
         let mut text = std::fs::read_to_string(&config).expect("config");
-        text.push_str("[canopy]\n\tfsync = false\n");
+        let setting = if fsync { "journal" } else { "fsync" };
+        text.push_str(&format!("[canopy]\n\t{setting} = false\n"));
         std::fs::write(&config, text).expect("config");
     }
     let repo = Repo::open(&root).expect("open");
@@ -99,7 +103,11 @@ async fn main() {
     let total = clients * puts;
     println!(
         "{clients} clients x {puts} PUTs (fsync {}): {ok} ok, {errors} >= 500, {failed} other; {present}/{total} values present; {:.1} s, {:.0} requests/s; latency median {:.1} ms, p99 {:.1} ms; peak RSS {} MiB",
-        if fsync { "on" } else { "off" },
+        match (fsync, journal) {
+            (false, _) => "off",
+            (true, true) => "on, journal",
+            (true, false) => "on, each file synced",
+        },
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         percentile(0.5),
