@@ -804,6 +804,30 @@ mod tests {
         repo.head_branch().unwrap().set(&key(k), v, &opts(k)).unwrap()
     }
 
+    /// A new store at `dir` with `setting` in its `[canopy]` section, opened.
+    fn store_with(dir: &Path, setting: &str) -> Repo {
+        drop(Repo::init(dir).unwrap());
+        let config = dir.join("config");
+        let mut text = fs::read_to_string(&config).unwrap();
+        text.push_str(&format!("[canopy]\n\t{setting}\n"));
+        fs::write(&config, text).unwrap();
+        Repo::open(dir).unwrap()
+    }
+
+    /// Cuts a (read-only) pack file down to `len` bytes, as a restart can leave it.
+    fn tear(path: &Path, len: u64) {
+        let mut perms = fs::metadata(path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(path, perms).unwrap();
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+    }
+
     fn records(dir: &Path) -> Vec<Record> {
         let path = dir.join(FILE_NAME);
         let file = File::open(&path).unwrap();
@@ -901,12 +925,7 @@ mod tests {
     fn canopy_journal_false_syncs_each_file_instead() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        drop(Repo::init(dir).unwrap());
-        let config = dir.join("config");
-        let mut text = fs::read_to_string(&config).unwrap();
-        text.push_str("[canopy]\n\tjournal = false\n");
-        fs::write(&config, text).unwrap();
-        let repo = Repo::open(dir).unwrap();
+        let repo = store_with(dir, "journal = false");
         set(&repo, "a", "1");
         assert!(!dir.join(FILE_NAME).exists());
         git_fsck(dir);
@@ -943,17 +962,7 @@ mod tests {
         assert_eq!(packs.len(), 3);
         let pack_dir = dir.join("objects/pack");
         let newest = pack_dir.join(format!("{}.pack", packs[2]));
-        let mut perms = fs::metadata(&newest).unwrap().permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        fs::set_permissions(&newest, perms).unwrap();
-        let len = fs::metadata(&newest).unwrap().len();
-        File::options()
-            .write(true)
-            .open(&newest)
-            .unwrap()
-            .set_len(len / 2)
-            .unwrap();
+        tear(&newest, fs::metadata(&newest).unwrap().len() / 2);
         for ext in ["pack", "idx"] {
             fs::remove_file(pack_dir.join(format!("{}.{ext}", packs[1]))).unwrap();
         }
@@ -978,12 +987,7 @@ mod tests {
     fn packs_rolled_up_through_the_journal_come_back_after_a_restart() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        drop(Repo::init(dir).unwrap());
-        let config = dir.join("config");
-        let mut text = fs::read_to_string(&config).unwrap();
-        text.push_str("[canopy]\n\tautoPackLimit = 2\n");
-        fs::write(&config, text).unwrap();
-        let repo = Repo::open(dir).unwrap();
+        let repo = store_with(dir, "autoPackLimit = 2");
         let mut head = None;
         for i in 0..12 {
             head = Some(set(&repo, &format!("k{i}"), &i.to_string()));
@@ -1009,17 +1013,7 @@ mod tests {
         );
         // A restart that tore every pack on disk: all of it comes back from the journal.
         for stem in &on_disk {
-            let path = pack_dir.join(format!("{stem}.pack"));
-            let mut perms = fs::metadata(&path).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perms.set_readonly(false);
-            fs::set_permissions(&path, perms).unwrap();
-            File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(12)
-                .unwrap();
+            tear(&pack_dir.join(format!("{stem}.pack")), 12);
         }
         pretend_restart(dir);
         let repo = Repo::open(dir).unwrap();
