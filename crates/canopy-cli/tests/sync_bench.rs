@@ -34,6 +34,8 @@ fn timed(mut cmd: Command) -> (f64, f64) {
     use std::os::unix::process::ExitStatusExt;
     cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
     let t = Instant::now();
+    // Reaped by `wait4` below, which also reports its memory.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().unwrap();
     let mut status = 0;
     // SAFETY: `rusage` is plain data, and `wait4` fills it for this child only.
