@@ -252,8 +252,8 @@ impl Journal {
             return Ok(None);
         }
         let header = read_header(&file, path)?;
-        let (records, end) = read_records(&file, header.epoch, self.hash, path)?;
-        if header.boot != boot_id() && !records.is_empty() {
+        let (end, first) = scan(&file, header.epoch, path)?;
+        if header.boot != boot_id() && first.is_some() {
             return Ok(None);
         }
         Ok(Some(Taken {
@@ -261,7 +261,7 @@ impl Journal {
             file,
             epoch: header.epoch,
             end,
-            first: records.first().map(|r| r.time),
+            first,
         }))
     }
 
@@ -505,6 +505,43 @@ fn read_records(file: &File, epoch: u64, hash: HashKind, path: &Path) -> Result<
         pos += RECORD_HEAD as u64 + len + 4;
     }
     Ok((records, pos))
+}
+
+/// Where the records of `epoch` end, and when the first was written, reading only their heads
+/// and checking the last one whole. Enough within the boot that wrote them: only the last
+/// record can be incomplete (its writer killed in the middle of writing it); after a restart,
+/// [`read_records`] checks every one.
+fn scan(file: &File, epoch: u64, path: &Path) -> Result<(u64, Option<u64>)> {
+    let size = file.metadata().map_err(io_err(path))?.len();
+    let (mut pos, mut first, mut last) = (HEADER, None, None);
+    let mut head = [0u8; RECORD_HEAD + 8];
+    while pos + (RECORD_HEAD + 8 + 4) as u64 <= size {
+        if read_at_most(file, &mut head, pos).map_err(io_err(path))? < head.len() {
+            break;
+        }
+        let magic = u32::from_le_bytes(head[..4].try_into().unwrap());
+        let rec_epoch = u64::from_le_bytes(head[4..12].try_into().unwrap());
+        let len = u32::from_le_bytes(head[13..17].try_into().unwrap()) as u64;
+        let end = pos + RECORD_HEAD as u64 + len + 4;
+        if magic != RECORD_MAGIC || rec_epoch != epoch || len < 8 || end > size {
+            break;
+        }
+        first.get_or_insert(u64::from_le_bytes(head[17..25].try_into().unwrap()));
+        last = Some((pos, len));
+        pos = end;
+    }
+    if let Some((start, len)) = last {
+        let mut record = vec![0u8; RECORD_HEAD + len as usize + 4];
+        let whole = read_at_most(file, &mut record, start).map_err(io_err(path))? == record.len();
+        let (body, crc) = record.split_at(RECORD_HEAD + len as usize);
+        if !whole || crc32fast::hash(&body[4..]) != u32::from_le_bytes(crc.try_into().unwrap()) {
+            pos = start;
+            if start == HEADER {
+                first = None;
+            }
+        }
+    }
+    Ok((pos, first))
 }
 
 fn parse_record(kind: u8, payload: &[u8], hash: HashKind) -> Option<Record> {
@@ -1055,6 +1092,45 @@ mod tests {
         let names: Vec<String> = repo.branches().unwrap().into_iter().map(|b| b.0).collect();
         assert_eq!(names, ["main"]);
         assert!(repo.commit_info(c2).is_ok());
+    }
+
+    #[test]
+    fn a_record_torn_by_a_killed_writer_is_overwritten_by_the_next_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let repo = Repo::init(dir).unwrap();
+        set(&repo, "a", "1");
+        let c2 = set(&repo, "b", "2");
+        drop(repo);
+        let path = dir.join(FILE_NAME);
+        let file = File::open(&path).unwrap();
+        let (_, end) = read_records(
+            &file,
+            read_header(&file, &path).unwrap().epoch,
+            HashKind::Sha1,
+            &path,
+        )
+        .unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&[0xff; 4], end - 4)
+            .unwrap();
+        assert_eq!(records(dir).len(), 3);
+        let repo = Repo::open(dir).unwrap();
+        let c3 = set(&repo, "c", "3");
+        drop(repo);
+        let r = records(dir);
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert_eq!(
+            r[4].entry,
+            Entry::Ref {
+                name: "refs/heads/main".into(),
+                old: Some(c2),
+                new: Some(c3)
+            }
+        );
     }
 
     #[test]
