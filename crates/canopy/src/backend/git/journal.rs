@@ -189,19 +189,25 @@ impl Journal {
         if !matches!(file.try_lock(), Ok(())) {
             return Ok(());
         }
+        // A journal that cannot be read (a header or a record that checks but does not parse)
+        // is set aside, and a new one made when needed: it must not keep the store from opening.
+        let set_aside = |e: Error| {
+            let aside = self.path.with_extension("damaged");
+            tracing::warn!("{e}; moved to {}", aside.display());
+            fs::rename(&self.path, &aside).map_err(io_err(&aside))
+        };
         let header = match read_header(&file, &self.path) {
             Ok(h) => h,
-            Err(e) => {
-                // Nothing in it can be trusted: set it aside (a new one is made when needed).
-                let aside = self.path.with_extension("damaged");
-                tracing::warn!("{e}; moved to {}", aside.display());
-                return fs::rename(&self.path, &aside).map_err(io_err(&aside));
-            }
+            Err(e) => return set_aside(e),
         };
         if header.boot == boot_id() {
             return Ok(());
         }
-        let (records, _) = read_records(&file, header.epoch, self.hash, &self.path)?;
+        let records = match read_records(&file, header.epoch, self.hash, &self.path) {
+            Ok((records, _)) => records,
+            Err(e @ Error::CorruptFile { .. }) => return set_aside(e),
+            Err(e) => return Err(e),
+        };
         if !records.is_empty() {
             tracing::warn!(
                 "replaying {} journal records after a restart ({})",
@@ -565,6 +571,7 @@ fn parse_record(kind: u8, payload: &[u8], hash: HashKind) -> Option<Record> {
         }
         KIND_REF => {
             let name = get_str(payload, &mut at)?;
+            crate::backend::check_ref_name(&name).ok()?;
             let mut id = || -> Option<Option<ObjectId>> {
                 let hex = get_str(payload, &mut at)?;
                 if hex.is_empty() {
@@ -1131,6 +1138,37 @@ mod tests {
                 new: Some(c3)
             }
         );
+    }
+
+    #[test]
+    fn a_record_naming_a_hostile_reference_sets_the_journal_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let repo = Repo::init(dir).unwrap();
+        let c1 = set(&repo, "a", "1");
+        // A record that checks (its CRC is right) but moves `../../outside`.
+        let journal = Journal::open(
+            dir,
+            HashKind::Sha1,
+            &GitObjects::open(&dir.join("objects"), HashKind::Sha1, false).unwrap(),
+            &GitRefs::new(dir.to_path_buf(), HashKind::Sha1, false),
+        )
+        .unwrap();
+        drop(repo);
+        let mut payload = Vec::new();
+        put_str(&mut payload, "../../outside");
+        put_str(&mut payload, "");
+        put_str(&mut payload, &c1.to_hex());
+        journal.append(KIND_REF, &payload).unwrap();
+        drop(journal);
+        pretend_restart(dir);
+        let repo = Repo::open(dir).unwrap();
+        assert!(dir.join("canopy-journal.damaged").exists());
+        assert!(!dir.join("../outside").exists() && !tmp.path().parent().unwrap().join("outside").exists());
+        assert_eq!(repo.head_branch().unwrap().head().unwrap(), Some(c1));
+        set(&repo, "b", "2");
+        drop(repo);
+        git_fsck(dir);
     }
 
     #[test]
