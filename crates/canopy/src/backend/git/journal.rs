@@ -55,6 +55,16 @@ use super::{GitObjects, GitRefs};
 use crate::backend::{AtomicWrite, ContentAddressable, Error, Expected, RefLog, RefTarget, Result};
 use crate::object::{HashKind, ObjectId, Signature};
 
+/// How long taking the journal waits for its lock: a process that spawns a child shares the
+/// lock with it until the child's `exec` closes its copy of the descriptor.
+#[cfg(not(test))]
+const TAKE_WAIT: Duration = Duration::from_millis(20);
+/// Longer in tests, where other tests' children can hold the lock for a while on a busy machine.
+#[cfg(test)]
+const TAKE_WAIT: Duration = Duration::from_secs(2);
+/// How long opening a store after a restart waits for the lock to replay the journal.
+const RECOVERY_WAIT: Duration = Duration::from_secs(2);
+
 /// The journal's file name in the Git directory.
 pub const FILE_NAME: &str = "canopy-journal";
 /// Packs at most this large are journaled; larger ones are synced where they are.
@@ -62,7 +72,12 @@ pub const MAX_JOURNALED_PACK: usize = 1 << 20;
 /// An epoch whose first record is older than this is checkpointed before the next append.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// A store dropped after journaling for longer than this checkpoints.
+#[cfg(not(test))]
 const CHECKPOINT_ON_DROP_AFTER: Duration = Duration::from_secs(1);
+/// Longer in tests, whose commits a loaded machine can make take a second, and which count the
+/// records a store leaves.
+#[cfg(test)]
+const CHECKPOINT_ON_DROP_AFTER: Duration = Duration::from_secs(5);
 
 const MAGIC: &[u8; 8] = b"CNPYJRN1";
 const RECORD_MAGIC: u32 = 0x434a_5231;
@@ -186,9 +201,6 @@ impl Journal {
             // No journal yet, or one this process may not write: nothing it could recover.
             Err(_) => return Ok(()),
         };
-        if !matches!(file.try_lock(), Ok(())) {
-            return Ok(());
-        }
         // A journal that cannot be read (a header or a record that checks but does not parse)
         // is set aside, and a new one made when needed: it must not keep the store from opening.
         let set_aside = |e: Error| {
@@ -196,13 +208,20 @@ impl Journal {
             tracing::warn!("{e}; moved to {}", aside.display());
             fs::rename(&self.path, &aside).map_err(io_err(&aside))
         };
+        // Within the boot that wrote it, there is nothing to recover: no lock needed to tell.
+        if matches!(read_header(&file, &self.path), Ok(h) if h.boot == boot_id()) {
+            return Ok(());
+        }
+        // After a restart (or with a damaged header): the first process to open the store
+        // recovers it (another one that holds the lock is recovering it, or has).
+        if !lock_within(&file, RECOVERY_WAIT) {
+            return Ok(());
+        }
         let header = match read_header(&file, &self.path) {
+            Ok(h) if h.boot == boot_id() => return Ok(()),
             Ok(h) => h,
             Err(e) => return set_aside(e),
         };
-        if header.boot == boot_id() {
-            return Ok(());
-        }
         let records = match read_records(&file, header.epoch, self.hash, &self.path) {
             Ok((records, _)) => records,
             Err(e @ Error::CorruptFile { .. }) => return set_aside(e),
@@ -254,7 +273,7 @@ impl Journal {
             }
             Err(e) => return Err(io_err(path)(e)),
         };
-        if !matches!(file.try_lock(), Ok(())) {
+        if !lock_within(&file, TAKE_WAIT) {
             return Ok(None);
         }
         let header = read_header(&file, path)?;
@@ -785,6 +804,20 @@ fn boot_id() -> String {
     s.trim().to_string()
 }
 
+/// Takes the file's OS lock, trying for at most `wait`.
+fn lock_within(file: &File, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return true,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
@@ -976,7 +1009,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_that_journaled_for_over_a_second_checkpoints_when_dropped() {
+    fn a_store_that_journaled_long_enough_checkpoints_when_dropped() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let repo = Repo::init(dir).unwrap();
