@@ -101,7 +101,17 @@ impl Branch {
             return (None, None);
         };
         let (tx, rx) = mpsc::sync_channel(1);
-        let handler = move |_event: notify::Result<notify::Event>| {
+        let handler = move |event: notify::Result<notify::Event>| {
+            // The write-ahead journal's appends move no reference: they wake nobody.
+            let journal_only = event.as_ref().is_ok_and(|e| {
+                !e.paths.is_empty()
+                    && e.paths.iter().all(|p| {
+                        p.file_name() == Some(std::ffi::OsStr::new(crate::backend::git::journal::FILE_NAME))
+                    })
+            });
+            if journal_only {
+                return;
+            }
             // A full channel already holds a wake-up: this one adds nothing.
             let _ = tx.try_send(());
         };

@@ -8,6 +8,9 @@ use super::{GitObjects, GitRefs};
 use crate::backend::Result;
 use crate::object::{HashKind, ObjectId};
 
+/// The journal's file name in the Git directory (never made here).
+pub const FILE_NAME: &str = "canopy-journal";
+
 /// No pack is journaled.
 pub const MAX_JOURNALED_PACK: usize = 0;
 
