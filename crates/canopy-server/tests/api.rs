@@ -151,6 +151,18 @@ async fn if_match_is_test_and_set_on_the_head() {
         .unwrap();
     assert_eq!(r.status(), 412);
     assert_eq!(s.get_text("main", "k").await.1, "2");
+    // If-None-Match on a write is `*` or nothing: empty is refused, nothing written.
+    let before = s.head("main");
+    let r = s
+        .client
+        .put(s.api("branches/main/values/fresh"))
+        .header("if-none-match", "")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(s.head("main"), before);
     // If-None-Match: * only creates.
     let r = s
         .client

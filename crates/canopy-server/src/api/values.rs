@@ -222,7 +222,6 @@ pub(crate) async fn put_value(
         let if_match = if_match(&repo, &headers)?;
         let create_only = match headers.get(header::IF_NONE_MATCH) {
             None => false,
-            Some(v) if v.is_empty() => false,
             Some(v) if v.as_bytes().trim_ascii() == b"*" => true,
             Some(_) => {
                 return Err(ApiError::bad_request(
