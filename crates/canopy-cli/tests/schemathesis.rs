@@ -104,7 +104,8 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         .arg(&root)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Kept: a failure shows the incidents the server logged.
+        .stderr(std::fs::File::create(root.with_extension("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let _server = Server(server);
@@ -187,8 +188,9 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         );
         assert!(
             out.status.success(),
-            "schemathesis found differences between the document and the server:\n{report}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "schemathesis found differences between the document and the server:\n{report}\n{}\nthe server's log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(root.with_extension("serve.log")).unwrap_or_default()
         );
         assert!(
             report.contains("passed"),
