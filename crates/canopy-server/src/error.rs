@@ -161,6 +161,9 @@ impl From<StoreError> for ApiError {
                 "locked",
                 format!("'{name}' is locked by another writer ({holder}); retry"),
             ),
+            StoreError::Backend(BackendError::NameConflict { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "name_conflict", message)
+            }
             StoreError::Backend(BackendError::InvalidRefName(_)) => {
                 ApiError::bad_request("bad_branch_name", message)
             }

@@ -122,6 +122,7 @@ pub const ERROR_CODES: &[(u16, &str, &[&str])] = &[
             "conflict",
             "wrong_type",
             "branch_exists",
+            "name_conflict",
             "exists",
             "not_a_value",
             "not_a_directory",

@@ -319,6 +319,14 @@ async fn branches_list_create_delete() {
         .post_json("branches", &json!({"name": "feature/x", "from": "main"}))
         .await;
     assert_eq!((status, code(&body)), (409, "branch_exists"));
+    // A name that is a directory of branches, or has a branch as a directory: a conflict with
+    // the branches there, not a server error; and reading it finds no branch.
+    for name in ["feature", "feature/x/y", "main/sub"] {
+        let (status, body) = s.post_json("branches", &json!({"name": name})).await;
+        assert_eq!((status, code(&body)), (409, "name_conflict"), "{name}: {body}");
+    }
+    let (status, body) = s.get_json("branches/feature/counters/0").await;
+    assert_eq!((status, code(&body)), (404, "no_such_branch"), "{body}");
     let (status, body) = s
         .post_json("branches", &json!({"name": "bad..name", "from": "main"}))
         .await;

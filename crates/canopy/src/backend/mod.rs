@@ -53,6 +53,10 @@ pub enum Error {
     },
     #[error("reference '{name}': {reason}")]
     BadRef { name: String, reason: String },
+    /// The reference cannot be created: one named like a directory on its path exists
+    /// (`refs/heads/a` blocks `refs/heads/a/b`), or references live below its name.
+    #[error("reference '{name}': {reason}")]
+    NameConflict { name: String, reason: String },
     #[error("{}: not a Canopy store or Git repository", .0.display())]
     NotARepository(PathBuf),
     #[error("{}: {reason}", path.display())]

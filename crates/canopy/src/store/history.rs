@@ -251,8 +251,20 @@ impl History {
 
     /// The ids of the commits this walk shows, in the same order, without reading the commits
     /// themselves: with a commit-graph, a walk reads no commit object (`git rev-list`).
-    pub fn ids(mut self) -> impl Iterator<Item = Result<ObjectId>> {
-        std::iter::from_fn(move || self.next_shown().map(|r| r.map(|(id, _)| id)))
+    pub fn ids(self) -> impl Iterator<Item = Result<ObjectId>> {
+        let graph = match (&self.graph, &self.path, &self.error) {
+            (Some(g), None, None) if self.shallow.is_empty() => Some(g.clone()),
+            _ => None,
+        };
+        let (mut by_position, mut by_id) = match graph {
+            Some(g) => (Some(GraphIds::new(self, g)), None),
+            None => (None, Some(self)),
+        };
+        std::iter::from_fn(move || match (&mut by_position, &mut by_id) {
+            (Some(walk), _) => walk.next(),
+            (None, Some(history)) => history.next_shown().map(|r| r.map(|(id, _)| id)),
+            (None, None) => None,
+        })
     }
 
     /// `try_to_simplify_commit` of Git's default mode: the parents to follow, and whether the
@@ -294,6 +306,132 @@ impl Iterator for History {
             self.failed = true;
         }
         Some(shown)
+    }
+}
+
+/// A queued commit of [`GraphIds`]: by its position when the commit-graph lists it, else by id.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Pos(u32),
+    Id(ObjectId),
+}
+
+/// [`History::ids`] without a path, on a commit-graph: the same walk and order, but commits the
+/// graph lists are queued, marked and followed by their positions in it, as `git rev-list` does,
+/// so a parent is never turned into an id and looked up again. Commits newer than the graph are
+/// read as objects (through the [`History`] it was made from) until the walk enters the graph.
+struct GraphIds {
+    history: History,
+    graph: Arc<Graph>,
+    queue: BinaryHeap<(i64, u64, Key)>,
+    /// One bit per position: reached.
+    seen: Vec<u64>,
+    parents: Vec<u32>,
+}
+
+impl GraphIds {
+    fn new(mut history: History, graph: Arc<Graph>) -> GraphIds {
+        let queued = std::mem::take(&mut history.queue).into_vec();
+        let mut walk = GraphIds {
+            history,
+            seen: vec![0; graph.len().div_ceil(64)],
+            graph,
+            queue: BinaryHeap::with_capacity(queued.len()),
+            parents: Vec::new(),
+        };
+        for (time, order, id) in queued {
+            let key = match walk.graph.position(&id) {
+                Some(pos) => {
+                    walk.mark(pos);
+                    walk.history.nodes.remove(&id);
+                    Key::Pos(pos as u32)
+                }
+                None => Key::Id(id),
+            };
+            walk.queue.push((time, order, key));
+        }
+        walk
+    }
+
+    /// Marks `pos` reached; false if it was already.
+    fn mark(&mut self, pos: usize) -> bool {
+        let (word, bit) = (pos / 64, 1u64 << (pos % 64));
+        let new = self.seen[word] & bit == 0;
+        self.seen[word] |= bit;
+        new
+    }
+
+    fn corrupt(reason: &str) -> Error {
+        Error::Backend(backend::Error::CorruptFile {
+            path: "objects/info/commit-graph".into(),
+            reason: reason.into(),
+        })
+    }
+
+    fn reach_position(&mut self, pos: u32) -> Result<()> {
+        if pos as usize >= self.graph.len() {
+            return Err(Self::corrupt("a parent position is out of range"));
+        }
+        if self.mark(pos as usize) {
+            let time = self
+                .graph
+                .time_at(pos as usize)
+                .ok_or_else(|| Self::corrupt("truncated commit data"))?;
+            self.history.counter += 1;
+            self.queue
+                .push((time, u64::MAX - self.history.counter, Key::Pos(pos)));
+        }
+        Ok(())
+    }
+
+    fn reach_id(&mut self, id: ObjectId) -> Result<()> {
+        if let Some(pos) = self.graph.position(&id) {
+            return self.reach_position(pos as u32);
+        }
+        self.history.reach(id)?;
+        if let Some((time, order, id)) = self.history.queue.pop() {
+            self.queue.push((time, order, Key::Id(id)));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, key: Key) -> Result<ObjectId> {
+        match key {
+            Key::Pos(pos) => {
+                let mut parents = std::mem::take(&mut self.parents);
+                parents.clear();
+                self.graph
+                    .parent_positions(pos as usize, &mut parents)
+                    .ok_or_else(|| Self::corrupt("truncated parent data"))?;
+                for &p in &parents {
+                    self.reach_position(p)?;
+                }
+                self.parents = parents;
+                self.graph
+                    .id_at(pos as usize)
+                    .ok_or_else(|| Self::corrupt("truncated commit ids"))
+            }
+            Key::Id(id) => {
+                let node = match self.history.nodes.remove(&id) {
+                    Some(n) => n,
+                    None => self.history.load(id)?,
+                };
+                for p in node.parents {
+                    self.reach_id(p)?;
+                }
+                Ok(id)
+            }
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<ObjectId>> {
+        if self.history.failed {
+            return None;
+        }
+        let (_, _, key) = self.queue.pop()?;
+        let result = self.step(key);
+        self.history.failed = result.is_err();
+        Some(result)
     }
 }
 

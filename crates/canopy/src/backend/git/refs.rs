@@ -350,7 +350,7 @@ impl GitRefs {
             let prefix = &name[..i];
             let is_file = fs::symlink_metadata(self.ref_path(prefix)).is_ok_and(|m| !m.is_dir());
             if is_file || packed.get(prefix).is_some() {
-                return Err(Error::BadRef {
+                return Err(Error::NameConflict {
                     name: name.to_string(),
                     reason: format!("cannot create it: reference '{prefix}' exists"),
                 });
@@ -365,7 +365,7 @@ impl GitRefs {
     fn check_df_conflicts(&self, name: &str, packed: &PackedRefs) -> Result<()> {
         self.check_parent_conflicts(name, packed)?;
         let below = format!("{name}/");
-        let conflict = |what: String| Error::BadRef {
+        let conflict = |what: String| Error::NameConflict {
             name: name.to_string(),
             reason: format!("cannot create it: {what} exists"),
         };
@@ -874,7 +874,7 @@ impl LockFile {
                         e.kind(),
                         io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists
                     ) {
-                        return Err(Error::BadRef {
+                        return Err(Error::NameConflict {
                             name: name.to_string(),
                             reason: format!(
                                 "cannot create it: a file is in the way of directory '{}'",
@@ -1734,7 +1734,7 @@ mod tests {
             .update("refs/heads/a/b", Expected::Absent, Some(fake(2)), &log(""))
             .unwrap_err();
         assert!(
-            matches!(&err, Error::BadRef { name, reason } if name == "refs/heads/a/b" && reason.contains("refs/heads/a")),
+            matches!(&err, Error::NameConflict { name, reason } if name == "refs/heads/a/b" && reason.contains("refs/heads/a")),
             "{err}"
         );
         assert!(refs
@@ -1743,10 +1743,10 @@ mod tests {
         let err = refs
             .update("refs/heads/c", Expected::Absent, Some(fake(2)), &log(""))
             .unwrap_err();
-        assert!(matches!(err, Error::BadRef { .. }), "{err}");
+        assert!(matches!(err, Error::NameConflict { .. }), "{err}");
         assert!(matches!(
             refs.set_symbolic("refs/heads/c", "refs/heads/a"),
-            Err(Error::BadRef { .. })
+            Err(Error::NameConflict { .. })
         ));
         no_locks_left(tmp.path());
 
@@ -1778,11 +1778,11 @@ mod tests {
         .unwrap();
         assert!(matches!(
             refs.update("refs/heads/p/x", Expected::Any, Some(fake(1)), &log("")),
-            Err(Error::BadRef { .. })
+            Err(Error::NameConflict { .. })
         ));
         assert!(matches!(
             refs.update("refs/heads/q", Expected::Any, Some(fake(1)), &log("")),
-            Err(Error::BadRef { .. })
+            Err(Error::NameConflict { .. })
         ));
         no_locks_left(tmp.path());
     }
