@@ -122,11 +122,7 @@ fn assert_agrees(dir: &FsPath, tip: &str, paths: &[&str], what: &str) {
         assert_eq!(canopy_log(&repo, id, None, path), want, "{what}: log -- '{path}'");
         if path.is_empty() {
             // The id-only walk (by graph positions when there is a graph) lists the same.
-            let ids: Vec<String> = repo
-                .history(&[id])
-                .ids()
-                .map(|c| c.unwrap().to_hex())
-                .collect();
+            let ids: Vec<String> = repo.history(&[id]).ids().map(|c| c.unwrap().to_hex()).collect();
             assert_eq!(ids, want, "{what}: ids");
             continue;
         }

@@ -14,7 +14,7 @@
 
 use crate::backend::ContentAddressable;
 use crate::path::Path;
-use crate::tree::{EntriesIter, Entry, Result, Tree};
+use crate::tree::{is_empty_dir, Entry, Item, Listing, Name, Result, Tree};
 
 /// A path that could not be merged, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -108,17 +108,6 @@ pub fn merge_trees(
     Ok(TreeMerge { tree, conflicts })
 }
 
-/// Whether two optional entries are known to be identical (same kind, mode and id).
-fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(Entry::Tree(x)), Some(Entry::Tree(y))) => x.same_as(y),
-        (Some(Entry::Value { id: i, mode: m }), Some(Entry::Value { id: j, mode: n })) => i == j && m == n,
-        (Some(Entry::Gitlink(i)), Some(Entry::Gitlink(j))) => i == j,
-        _ => false,
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn merge_dir(
     store: &dyn ContentAddressable,
@@ -146,16 +135,25 @@ fn merge_dir(
             return Ok(ours.clone());
         }
     }
+    // The three directories, each in name order (raw for stored ones: no map is built for
+    // them), walked side by side; the result is built in the same order.
+    let hash = store.hash_kind();
     let empty = Tree::empty();
-    let base_entries = base.unwrap_or(&empty).entries(store)?;
-    let our_entries = ours.entries(store)?;
-    let their_entries = theirs.entries(store)?;
-    let mut result = (*our_entries).clone();
-    // The three directories are sorted by name: walk them side by side.
+    let listings = [
+        Listing::of(store, base.unwrap_or(&empty))?,
+        Listing::of(store, ours)?,
+        Listing::of(store, theirs)?,
+    ];
+    let [base_items, our_items, their_items] = [
+        listings[0].items(hash)?,
+        listings[1].items(hash)?,
+        listings[2].items(hash)?,
+    ];
+    let mut result: Vec<(Name, Entry)> = Vec::with_capacity(our_items.len() + their_items.len() / 8);
     let (mut bi, mut oi, mut ti) = (
-        base_entries.iter().peekable(),
-        our_entries.iter().peekable(),
-        their_entries.iter().peekable(),
+        base_items.iter().peekable(),
+        our_items.iter().peekable(),
+        their_items.iter().peekable(),
     );
     while let Some(name) = [bi.peek(), oi.peek(), ti.peek()]
         .into_iter()
@@ -164,10 +162,10 @@ fn merge_dir(
         .min()
     {
         let (b, o, t) = (take(&mut bi, name), take(&mut oi, name), take(&mut ti, name));
-        let both_same = same(o, t);
+        let both_same = Item::same(o, t);
         let path_of = |name: &[u8]| {
             here.join(name).map_err(|e| crate::tree::Error::InvalidEntry {
-                tree: ours.id().unwrap_or_else(|| store.hash_kind().null_id()),
+                tree: ours.id().unwrap_or_else(|| hash.null_id()),
                 name: crate::object::escape_bytes(name),
                 reason: e.to_string(),
             })
@@ -175,44 +173,49 @@ fn merge_dir(
         // Equal changes on both sides still need a look when some value below counts them twice.
         let look_inside = both_same
             && twice_anywhere
-            && !same(b, o)
+            && !Item::same(b, o)
             && match o {
-                Some(Entry::Tree(_)) => true,
-                Some(Entry::Value { .. }) => resolve.counts_twice(Some(&path_of(name)?)),
+                Some(e) if e.is_tree() => true,
+                Some(e) if e.is_value() => resolve.counts_twice(Some(&path_of(name)?)),
                 _ => false,
             };
+        let entry = |item: Option<Item<'_>>| item.map(|i| i.to_entry(hash));
         let merged = if both_same && !look_inside {
-            o.cloned()
-        } else if same(b, o) {
-            t.cloned()
-        } else if same(b, t) {
-            o.cloned()
+            entry(o)
+        } else if Item::same(b, o) {
+            entry(t)
+        } else if Item::same(b, t) {
+            entry(o)
         } else {
             let path = path_of(name)?;
-            merge_entry(store, &path, b, o, t, side, resolve, conflicts, depth)?
+            let (b, o, t) = (entry(b), entry(o), entry(t));
+            merge_entry(
+                store,
+                &path,
+                b.as_ref(),
+                o.as_ref(),
+                t.as_ref(),
+                side,
+                resolve,
+                conflicts,
+                depth,
+            )?
         };
         match merged {
-            Some(Entry::Tree(t)) if t.is_empty(store)? => {
-                result.remove(name);
-            }
-            // Most names keep our entry: the copy of our directory has it already.
-            Some(e) if same(Some(&e), o) => {}
-            Some(e) => {
-                result.insert(name.clone(), e);
-            }
-            None => {
-                if o.is_some() {
-                    result.remove(name);
-                }
-            }
+            Some(Entry::Tree(t)) if is_empty_dir(store, &t)? => {}
+            Some(e) => result.push((Name::from_slice(name), e)),
+            None => {}
         }
     }
-    Ok(Tree::from_entries(result))
+    Ok(Tree::from_entries(result.into_iter().collect()))
 }
 
-/// The entry called `name` if it is the next of `entries`.
-fn take<'a>(entries: &mut std::iter::Peekable<EntriesIter<'a>>, name: &[u8]) -> Option<&'a Entry> {
-    entries.next_if(|(n, _)| n.as_slice() == name).map(|(_, e)| e)
+/// The entry called `name` if it is the next of `items`.
+fn take<'a>(
+    items: &mut std::iter::Peekable<std::slice::Iter<'_, (&[u8], Item<'a>)>>,
+    name: &[u8],
+) -> Option<Item<'a>> {
+    items.next_if(|(n, _)| *n == name).map(|(_, e)| *e)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -357,30 +357,155 @@ fn load(store: &dyn ContentAddressable, id: &ObjectId) -> Result<Entries> {
     let data = store.read_kind(id, ObjectKind::Tree)?;
     let raw =
         TreeEntry::parse_all(store.hash_kind(), &data).map_err(|e| backend::Error::from(e.with_id(*id)))?;
-    let mut entries = Entries::new();
+    let mut entries: Vec<(Name, Entry)> = Vec::with_capacity(raw.len());
     for e in raw {
-        if let Err(err) = check_step(&e.name) {
+        check_name(id, &e.name)?;
+        entries.push((Name::from_vec(e.name), Entry::stored(e.mode, e.id)));
+    }
+    // Git's order puts a directory where its name with a '/' would go, so a stored tree is
+    // sorted by name but for a few neighbours: the sort is one pass, and duplicates are next to
+    // each other after it. The map is then built from sorted entries, without a search per name.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    check_unique(id, entries.iter().map(|(n, _)| n.as_slice()))?;
+    Ok(entries.into_iter().collect())
+}
+
+/// Refuses a stored entry name Canopy will not read through, naming the tree.
+fn check_name(tree: &ObjectId, name: &[u8]) -> Result<()> {
+    check_step(name).map_err(|err| Error::InvalidEntry {
+        tree: *tree,
+        name: escape_bytes(name),
+        reason: err.to_string(),
+    })
+}
+
+/// Refuses a name that appears twice in sorted `names`.
+fn check_unique<'a>(tree: &ObjectId, names: impl Iterator<Item = &'a [u8]>) -> Result<()> {
+    let mut previous: Option<&[u8]> = None;
+    for name in names {
+        if previous == Some(name) {
             return Err(Error::InvalidEntry {
-                tree: *id,
-                name: escape_bytes(&e.name),
-                reason: err.to_string(),
+                tree: *tree,
+                name: escape_bytes(name),
+                reason: "duplicate entry".into(),
             });
         }
-        let entry = Entry::stored(e.mode, e.id);
-        match entries.entry(Name::from_vec(e.name)) {
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(entry);
-            }
-            std::collections::btree_map::Entry::Occupied(taken) => {
-                return Err(Error::InvalidEntry {
-                    tree: *id,
-                    name: escape_bytes(taken.key()),
-                    reason: "duplicate entry".into(),
-                });
+        previous = Some(name);
+    }
+    Ok(())
+}
+
+/// One directory's entries for a walk over several directories side by side (a merge): the
+/// loaded map when the directory is in memory, else the raw object, read without building a
+/// map. [`Listing::items`] gives both as borrowed views in name order.
+pub(crate) enum Listing {
+    Loaded(Arc<Entries>),
+    Raw { id: ObjectId, data: Vec<u8> },
+}
+
+/// One entry of a [`Listing`].
+#[derive(Clone, Copy)]
+pub(crate) enum Item<'a> {
+    Loaded(&'a Entry),
+    Raw { mode: Mode, id: &'a [u8] },
+}
+
+impl Listing {
+    pub(crate) fn of(store: &dyn ContentAddressable, tree: &Tree) -> Result<Listing> {
+        match (tree.0.entries.get(), tree.id()) {
+            (Some(entries), _) => Ok(Listing::Loaded(entries.clone())),
+            (None, Some(id)) => Ok(Listing::Raw {
+                id,
+                data: store.read_kind(&id, ObjectKind::Tree)?,
+            }),
+            (None, None) => unreachable!("a tree node always has entries or an id"),
+        }
+    }
+
+    /// The entries in name order; a stored name is checked as [`Tree::entries`] checks it.
+    pub(crate) fn items(&self, hash: crate::object::HashKind) -> Result<Vec<(&[u8], Item<'_>)>> {
+        match self {
+            Listing::Loaded(entries) => Ok(entries
+                .iter()
+                .map(|(n, e)| (n.as_slice(), Item::Loaded(e)))
+                .collect()),
+            Listing::Raw { id, data } => {
+                let mut items = Vec::with_capacity(data.len() / 40);
+                for e in crate::object::TreeEntries::new(hash, data) {
+                    let e = e.map_err(|e| backend::Error::from(e.with_id(*id)))?;
+                    check_name(id, e.name)?;
+                    items.push((
+                        e.name,
+                        Item::Raw {
+                            mode: e.mode,
+                            id: e.raw_id,
+                        },
+                    ));
+                }
+                items.sort_by(|a, b| a.0.cmp(b.0));
+                check_unique(id, items.iter().map(|(n, _)| *n))?;
+                Ok(items)
             }
         }
     }
-    Ok(entries)
+}
+
+impl Item<'_> {
+    /// The entry, built (a stored directory becomes an unloaded [`Tree`]).
+    pub(crate) fn to_entry(self, hash: crate::object::HashKind) -> Entry {
+        match self {
+            Item::Loaded(e) => e.clone(),
+            Item::Raw { mode, id } => Entry::stored(
+                mode,
+                ObjectId::from_raw(hash, id).expect("the parser took exactly one id's bytes"),
+            ),
+        }
+    }
+
+    pub(crate) fn is_tree(self) -> bool {
+        match self {
+            Item::Loaded(e) => matches!(e, Entry::Tree(_)),
+            Item::Raw { mode, .. } => mode.is_tree(),
+        }
+    }
+
+    pub(crate) fn is_value(self) -> bool {
+        match self {
+            Item::Loaded(e) => matches!(e, Entry::Value { .. }),
+            Item::Raw { mode, .. } => !mode.is_tree() && mode != Mode::Gitlink,
+        }
+    }
+
+    /// Mode and raw id, when the entry has an id (an unwritten directory has none).
+    fn stored(&self) -> Option<(Mode, &[u8])> {
+        match self {
+            Item::Loaded(e) => match e {
+                Entry::Value { id, mode } => Some((*mode, id.as_bytes())),
+                Entry::Gitlink(id) => Some((Mode::Gitlink, id.as_bytes())),
+                Entry::Tree(t) => t.0.id.get().map(|id| (Mode::Tree, id.as_bytes())),
+            },
+            Item::Raw { mode, id } => Some((*mode, id)),
+        }
+    }
+
+    /// Whether two optional entries are known to be identical (same kind, mode and id; two
+    /// unwritten directories only when they are the same node).
+    pub(crate) fn same(a: Option<Item<'_>>, b: Option<Item<'_>>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(Item::Loaded(Entry::Tree(x))), Some(Item::Loaded(Entry::Tree(y)))) => x.same_as(y),
+            (Some(x), Some(y)) => matches!((x.stored(), y.stored()), (Some(p), Some(q)) if p == q),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `tree` holds nothing, without reading a stored one (only the empty tree's id is empty).
+pub(crate) fn is_empty_dir(store: &dyn ContentAddressable, tree: &Tree) -> Result<bool> {
+    match tree.id() {
+        Some(id) => Ok(id == store.hash_kind().empty_tree()),
+        None => tree.is_empty(store),
+    }
 }
 
 #[cfg(test)]
@@ -447,5 +572,61 @@ mod tests {
             let err = Tree::from_id(id).entries(&store).unwrap_err();
             assert!(matches!(err, Error::InvalidEntry { .. }), "{err}");
         }
+    }
+
+    /// A merge walks stored directories raw, without loading them: it refuses the same names,
+    /// and a name given twice, naming the tree.
+    #[test]
+    fn a_merge_refuses_hostile_and_duplicate_entries() {
+        use crate::merge::tree::{merge_trees, ConflictSide, Resolution};
+        let store = MemObjects::new(HashKind::Sha1);
+        let v1 = store.write(ObjectKind::Blob, b"1").unwrap();
+        let v2 = store.write(ObjectKind::Blob, b"2").unwrap();
+        let stored = |entries: &[(&[u8], ObjectId)]| {
+            let mut raw: Vec<TreeEntry> = entries
+                .iter()
+                .map(|(name, id)| TreeEntry {
+                    mode: Mode::File,
+                    name: name.to_vec(),
+                    id: *id,
+                })
+                .collect();
+            let id = store
+                .write(ObjectKind::Tree, &TreeEntry::serialize(&mut raw))
+                .unwrap();
+            Tree::from_id(id)
+        };
+        let base = stored(&[(b"a", v1)]);
+        let theirs = stored(&[(b"a", v2)]);
+        let mut resolve = |_: &Path, _: Option<&Entry>, _: Option<&Entry>, _: Option<&Entry>| {
+            Ok(Resolution::Conflict("changed on both sides".into()))
+        };
+        for ours in [
+            stored(&[(b".git", v2), (b"a", v1), (b"b", v2)]),
+            stored(&[(b"..", v2), (b"b", v2)]),
+            stored(&[(b"a", v2), (b"a", v1), (b"b", v2)]),
+        ] {
+            let err = match merge_trees(&store, &base, &ours, &theirs, ConflictSide::Ours, &mut resolve) {
+                Ok(_) => panic!("merged a tree holding a hostile or duplicate name"),
+                Err(e) => e,
+            };
+            assert!(matches!(err, Error::InvalidEntry { .. }), "{err}");
+            assert!(ours.entries(&store).is_err(), "loading refuses it too");
+        }
+        // An ordinary merge still goes through the raw walk.
+        let ours = stored(&[(b"a", v1), (b"b", v2)]);
+        let merged = merge_trees(&store, &base, &ours, &theirs, ConflictSide::Ours, &mut resolve).unwrap();
+        assert!(merged.conflicts.is_empty());
+        let names: Vec<Vec<u8>> = merged
+            .tree
+            .entries(&store)
+            .unwrap()
+            .keys()
+            .map(|k| k.to_vec())
+            .collect();
+        assert_eq!(names, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert!(
+            matches!(merged.tree.find(&store, &p("a")).unwrap(), Some(Entry::Value { id, .. }) if id == v2)
+        );
     }
 }
