@@ -166,6 +166,11 @@ impl Tree {
         Ok(self.0.entries.get_or_init(|| loaded).clone())
     }
 
+    /// Whether the entries are in memory (built, or loaded already).
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.0.entries.get().is_some()
+    }
+
     /// Whether the directory has no entries.
     pub fn is_empty(&self, store: &dyn ContentAddressable) -> Result<bool> {
         Ok(self.entries(store)?.is_empty())
@@ -459,6 +464,15 @@ impl Item<'_> {
                 mode,
                 ObjectId::from_raw(hash, id).expect("the parser took exactly one id's bytes"),
             ),
+        }
+    }
+
+    /// The id of a stored directory whose entries are not in memory.
+    pub(crate) fn unread_tree(self, hash: crate::object::HashKind) -> Option<ObjectId> {
+        match self {
+            Item::Loaded(Entry::Tree(t)) if !t.is_loaded() => t.id(),
+            Item::Raw { mode, id } if mode.is_tree() => ObjectId::from_raw(hash, id),
+            _ => None,
         }
     }
 

@@ -346,9 +346,8 @@ impl ObjectsInner {
     /// One batch of the queue as one pack, durable and readable when this returns.
     fn write_batch(&self, batch: &[queue::Waiting]) -> Result<()> {
         let mut pack = self.begin_pack()?.journaled(self.journal.get().map(|j| &**j));
-        for w in batch {
-            pack.add_known(w.id, w.kind, &w.data)?;
-        }
+        let objects: Vec<_> = batch.iter().map(|w| (w.id, w.kind, &w.data[..])).collect();
+        pack.add_batch(&objects)?;
         pack.finish()?;
         Ok(())
     }
