@@ -158,6 +158,12 @@ pub trait ContentAddressable: Send + Sync {
     /// Whether the object is stored (without necessarily reading it).
     fn contains(&self, id: &ObjectId) -> Result<bool>;
 
+    /// [`contains`](Self::contains) as far as this handle knows, without looking for packs
+    /// another process has added since: for checks where a miss costs only a redundant write.
+    fn contains_known(&self, id: &ObjectId) -> Result<bool> {
+        self.contains(id)
+    }
+
     /// Stores an object and returns its id. Writing an object that exists changes nothing.
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId>;
 

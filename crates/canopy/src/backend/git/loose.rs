@@ -403,7 +403,15 @@ impl<R: Read> Read for Verified<R> {
 
 /// Creates `<dir>/<prefix>XXXXXX` exclusively.
 pub(crate) fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, fs::File)> {
+    create_temp_with(dir, prefix, false)
+}
+
+/// [`create_temp`]; with `read_only`, the file is created read-only (as packs and their
+/// indexes are kept) and still written through the handle returned, saving a `chmod` later.
+/// A missing `dir` is created.
+pub(crate) fn create_temp_with(dir: &Path, prefix: &str, read_only: bool) -> Result<(PathBuf, fs::File)> {
     use std::sync::atomic::{AtomicU64, Ordering};
+    let mut created = false;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let pid = u64::from(std::process::id());
     loop {
@@ -414,9 +422,20 @@ pub(crate) fn create_temp(dir: &Path, prefix: &str) -> Result<(PathBuf, fs::File
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tag = (pid << 40) ^ (n << 20) ^ nanos;
         let path = dir.join(format!("{prefix}{:06x}", tag & 0xff_ffff_ffff));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if read_only {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o444);
+        }
+        match options.open(&path) {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !created && !dir.is_dir() => {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+                created = true;
+            }
             Err(e) => return Err(io_err(&path)(e)),
         }
     }

@@ -395,6 +395,11 @@ impl ContentAddressable for GitObjects {
         Ok(inner.packs.rescan()? && inner.packs.contains(id)?)
     }
 
+    fn contains_known(&self, id: &ObjectId) -> Result<bool> {
+        let inner = &*self.inner;
+        Ok(inner.queue.contains(id) || inner.packs.contains(id)? || inner.loose.contains(id))
+    }
+
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let inner = &*self.inner;
         let id = ObjectId::for_object(inner.hash, kind, data);

@@ -1,9 +1,11 @@
 //! Writing pack files: many objects in one `objects/pack/pack-<hash>.pack` with its version 2
 //! `.idx`, instead of one loose file per object.
 //!
-//! Objects are streamed, each deflated on its own (no deltas), into `objects/pack/tmp_pack_*`
-//! with a placeholder object count. [`PackWriter::finish`] patches the count, hashes the file
-//! for the trailer, writes the index (`tmp_idx_*`: fanout, sorted ids, CRC32 of each entry's raw
+//! Objects are appended, each deflated on its own (no deltas), with a placeholder object count:
+//! in memory while the pack is small (up to 1 MiB: a batch of commits), else streamed into
+//! `objects/pack/tmp_pack_*`. [`PackWriter::finish`] patches the count, hashes the pack for the
+//! trailer (a held pack is then written to its temporary file in one call; both files are
+//! created read-only, as Git keeps them), writes the index (`tmp_idx_*`: fanout, sorted ids, CRC32 of each entry's raw
 //! bytes, 31-bit offsets and the 64-bit table for larger ones, the pack trailer, its own hash),
 //! fdatasyncs both when configured, then renames the `.pack` into place first and the `.idx` last —
 //! Git and Canopy only see a pack once its index exists, so a reader never sees half a pack —
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 use super::journal::{self, Journal};
-use super::loose::{create_temp, fsync_dir, io_err};
+use super::loose::{create_temp_with, fsync_dir, io_err};
 use super::pack::PackSet;
 use crate::backend::{Error, Result, WriteBatch};
 use crate::object::{HashKind, IdHash, ObjectId, ObjectKind};
@@ -48,8 +50,8 @@ pub struct PackWriter<'a> {
     /// Records the finished pack instead of syncing it, when it is small and this process owns
     /// the journal.
     journal: Option<&'a Journal>,
-    tmp_path: PathBuf,
-    out: Option<BufWriter<File>>,
+    /// Where the bytes go; `None` once finished.
+    out: Option<Out>,
     offset: u64,
     /// (id, offset, crc32) of every entry, in pack order.
     entries: Vec<(ObjectId, u64, u32)>,
@@ -60,6 +62,17 @@ pub struct PackWriter<'a> {
     /// Bytes of object content added (before compression).
     raw_bytes: u64,
 }
+
+/// Where a pack's bytes go: memory while it is small (most batches: the file is then created,
+/// written and hashed in one go when it is finished), a temporary file once it grows past
+/// [`IN_MEMORY`].
+enum Out {
+    Memory(Vec<u8>),
+    File { path: PathBuf, file: BufWriter<File> },
+}
+
+/// The largest pack held in memory until it is finished.
+const IN_MEMORY: usize = 1 << 20;
 
 /// What [`PackWriter::finish`] installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,23 +99,17 @@ impl<'a> PackWriter<'a> {
         fsync: bool,
         packs: Option<&'a PackSet>,
     ) -> Result<PackWriter<'a>> {
-        fs::create_dir_all(pack_dir).map_err(io_err(pack_dir))?;
-        let (tmp_path, file) = create_temp(pack_dir, "tmp_pack_")?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
         // The count is patched in by `finish`.
         let header = [b'P', b'A', b'C', b'K', 0, 0, 0, 2, 0, 0, 0, 0];
-        if let Err(e) = out.write_all(&header) {
-            let _ = fs::remove_file(&tmp_path);
-            return Err(io_err(&tmp_path)(e));
-        }
+        let mut buffer = Vec::with_capacity(4096);
+        buffer.extend_from_slice(&header);
         Ok(PackWriter {
             pack_dir: pack_dir.to_path_buf(),
             hash,
             fsync,
             packs,
             journal: None,
-            tmp_path,
-            out: Some(out),
+            out: Some(Out::Memory(buffer)),
             offset: header.len() as u64,
             entries: Vec::new(),
             seen: HashMap::default(),
@@ -157,7 +164,7 @@ impl<'a> PackWriter<'a> {
         self.scratch.clear();
         entry_header(kind, data.len() as u64, &mut self.scratch);
         compress_into(&mut self.deflate, data, &mut self.scratch)
-            .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
+            .map_err(|e| io_err(&self.file_path())(io::Error::other(e)))?;
         self.append_scratch(id)?;
         self.raw_bytes += data.len() as u64;
         Ok(id)
@@ -218,7 +225,7 @@ impl<'a> PackWriter<'a> {
         });
         let streams = a
             .and_then(|a| Ok(a.into_iter().chain(b?)))
-            .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
+            .map_err(|e| io_err(&self.file_path())(io::Error::other(e)))?;
         for (&(id, kind, data), zlib) in todo.iter().zip(streams) {
             if self.seen.contains_key(&id) {
                 continue;
@@ -253,7 +260,7 @@ impl<'a> PackWriter<'a> {
         let dist = ofs_distance(self.offset - base_offset);
         self.scratch.extend_from_slice(&dist);
         compress_into(&mut self.deflate, delta, &mut self.scratch)
-            .map_err(|e| io_err(&self.tmp_path)(io::Error::other(e)))?;
+            .map_err(|e| io_err(&self.file_path())(io::Error::other(e)))?;
         self.append_scratch(id)?;
         self.raw_bytes += data.len() as u64;
         Ok(id)
@@ -306,20 +313,30 @@ impl<'a> PackWriter<'a> {
     fn append(&mut self, id: ObjectId, head: &[u8], rest: Option<&[u8]>) -> Result<()> {
         if self.entries.len() >= MAX_OBJECTS {
             return Err(Error::Unsupported {
-                path: self.tmp_path.clone(),
+                path: self.file_path(),
                 reason: format!("a pack holds at most {MAX_OBJECTS} objects"),
             });
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(head);
-        let out = self.out.as_mut().ok_or_else(|| finished(&self.tmp_path))?;
-        out.write_all(head).map_err(io_err(&self.tmp_path))?;
         let mut len = head.len() as u64;
         if let Some(rest) = rest {
             crc.update(rest);
-            out.write_all(rest).map_err(io_err(&self.tmp_path))?;
             len += rest.len() as u64;
         }
+        self.spill_if_over(len)?;
+        let path = self.file_path();
+        let written = match self.out.as_mut().ok_or_else(|| finished(&path))? {
+            Out::Memory(buffer) => {
+                buffer.extend_from_slice(head);
+                buffer.extend_from_slice(rest.unwrap_or_default());
+                Ok(())
+            }
+            Out::File { file, .. } => file
+                .write_all(head)
+                .and_then(|()| file.write_all(rest.unwrap_or_default())),
+        };
+        written.map_err(io_err(&path))?;
         self.entries.push((id, self.offset, crc.finalize()));
         self.seen.insert(id, self.offset);
         self.offset += len;
@@ -329,35 +346,58 @@ impl<'a> PackWriter<'a> {
     /// Completes the pack and installs it (`.pack`, then `.idx`); the objects are readable when
     /// this returns. A writer with no objects installs nothing and returns `None`.
     pub fn finish(mut self) -> Result<Option<PackInfo>> {
-        let out = self.out.take().ok_or_else(|| finished(&self.tmp_path))?;
-        let tmp = self.tmp_path.clone();
+        let out = self.out.take().ok_or_else(|| finished(&self.pack_dir))?;
         if self.entries.is_empty() {
-            drop(out);
-            let _ = fs::remove_file(&tmp);
+            if let Out::File { path, file } = out {
+                drop(file);
+                let _ = fs::remove_file(&path);
+            }
             return Ok(None);
         }
-        let mut file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
         let count = self.entries.len() as u32;
-        let checksum = (|| -> io::Result<ObjectId> {
-            file.seek(SeekFrom::Start(8))?;
-            file.write_all(&count.to_be_bytes())?;
-            // The temporary file is write-only: hash it through a second handle.
-            let mut reader = File::open(&tmp)?;
-            let mut h = self.hash.hasher();
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    break;
+        // The whole pack, when it was small enough to be held.
+        let mut whole = None;
+        let (tmp, file, checksum) = match out {
+            Out::Memory(mut buffer) => {
+                buffer[8..12].copy_from_slice(&count.to_be_bytes());
+                let mut h = self.hash.hasher();
+                h.update(&buffer);
+                let sum = h.finish();
+                buffer.extend_from_slice(sum.as_bytes());
+                let (tmp, mut file) = create_temp_with(&self.pack_dir, "tmp_pack_", true)?;
+                if let Err(e) = file.write_all(&buffer) {
+                    drop(file);
+                    let _ = fs::remove_file(&tmp);
+                    return Err(io_err(&tmp)(e));
                 }
-                h.update(&buf[..n]);
+                whole = Some(buffer);
+                (tmp, file, sum)
             }
-            let sum = h.finish();
-            file.seek(SeekFrom::End(0))?;
-            file.write_all(sum.as_bytes())?;
-            Ok(sum)
-        })()
-        .map_err(io_err(&tmp))?;
+            Out::File { path: tmp, file } => {
+                let mut file = file.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
+                let checksum = (|| -> io::Result<ObjectId> {
+                    file.seek(SeekFrom::Start(8))?;
+                    file.write_all(&count.to_be_bytes())?;
+                    // The temporary file is write-only: hash it through a second handle.
+                    let mut reader = File::open(&tmp)?;
+                    let mut h = self.hash.hasher();
+                    let mut buf = vec![0u8; 64 << 10];
+                    loop {
+                        let n = reader.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&buf[..n]);
+                    }
+                    let sum = h.finish();
+                    file.seek(SeekFrom::End(0))?;
+                    file.write_all(sum.as_bytes())?;
+                    Ok(sum)
+                })()
+                .map_err(io_err(&tmp))?;
+                (tmp, file, checksum)
+            }
+        };
         let pack_bytes = self.offset + self.hash.len() as u64;
 
         // The index is written while the pack's data is synced, and synced beside it — or
@@ -370,8 +410,8 @@ impl<'a> PackWriter<'a> {
         let pack_dir = &self.pack_dir;
         let (pack_synced, idx_written) = std::thread::scope(|s| {
             let pack_sync = fsync.then(|| s.spawn(move || file.sync_data()));
-            let idx_written = create_temp(pack_dir, "tmp_idx_").and_then(|(idx_tmp, mut idx_file)| {
-                match idx_file.write_all(&idx_bytes).and_then(|_| {
+            let idx_written = create_temp_with(pack_dir, "tmp_idx_", true).and_then(
+                |(idx_tmp, mut idx_file)| match idx_file.write_all(&idx_bytes).and_then(|_| {
                     if fsync {
                         idx_file.sync_data()
                     } else {
@@ -383,8 +423,8 @@ impl<'a> PackWriter<'a> {
                         let _ = fs::remove_file(&idx_tmp);
                         Err(io_err(&idx_tmp)(e))
                     }
-                }
-            });
+                },
+            );
             let pack_synced = pack_sync.map_or(Ok(()), |h| {
                 h.join()
                     .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
@@ -401,6 +441,8 @@ impl<'a> PackWriter<'a> {
         let pack_path = self.pack_dir.join(format!("{stem}.pack"));
         let idx_path = self.pack_dir.join(format!("{stem}.idx"));
         let install = || -> Result<()> {
+            // Created read-only where the platform allows it.
+            #[cfg(not(unix))]
             for p in [&tmp, &idx_tmp] {
                 set_readonly(p).map_err(io_err(p))?;
             }
@@ -422,7 +464,10 @@ impl<'a> PackWriter<'a> {
             return Err(e);
         }
         if let Some(journal) = journal {
-            let pack = fs::read(&pack_path).map_err(io_err(&pack_path))?;
+            let pack = match whole {
+                Some(pack) => pack,
+                None => fs::read(&pack_path).map_err(io_err(&pack_path))?,
+            };
             journal.append_pack(&stem, &idx_bytes, &pack)?;
         }
         if let Some(packs) = self.packs {
@@ -437,6 +482,33 @@ impl<'a> PackWriter<'a> {
         }))
     }
 
+    /// The temporary file's path, or the pack directory while the pack is in memory.
+    fn file_path(&self) -> PathBuf {
+        match &self.out {
+            Some(Out::File { path, .. }) => path.clone(),
+            _ => self.pack_dir.clone(),
+        }
+    }
+
+    /// Moves the pack to a temporary file if `more` bytes would take it past [`IN_MEMORY`].
+    fn spill_if_over(&mut self, more: u64) -> Result<()> {
+        let Some(Out::Memory(buffer)) = &self.out else {
+            return Ok(());
+        };
+        if buffer.len() as u64 + more <= IN_MEMORY as u64 {
+            return Ok(());
+        }
+        let (path, file) = create_temp_with(&self.pack_dir, "tmp_pack_", true)?;
+        let mut file = BufWriter::with_capacity(1 << 20, file);
+        if let Err(e) = file.write_all(buffer) {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(io_err(&path)(e));
+        }
+        self.out = Some(Out::File { path, file });
+        Ok(())
+    }
+
     /// The `.idx` v2 content for the entries written.
     fn index(&mut self, pack_checksum: &ObjectId) -> Vec<u8> {
         index_bytes(self.hash, &mut self.entries, pack_checksum)
@@ -446,8 +518,9 @@ impl<'a> PackWriter<'a> {
 impl Drop for PackWriter<'_> {
     fn drop(&mut self) {
         // Not finished: abandon the temporary file.
-        if self.out.take().is_some() {
-            let _ = fs::remove_file(&self.tmp_path);
+        if let Some(Out::File { path, file }) = self.out.take() {
+            drop(file);
+            let _ = fs::remove_file(&path);
         }
     }
 }
@@ -531,6 +604,7 @@ fn finished(path: &Path) -> Error {
     }
 }
 
+#[cfg(not(unix))]
 fn set_readonly(path: &Path) -> io::Result<()> {
     let mut perms = fs::metadata(path)?.permissions();
     perms.set_readonly(true);
@@ -640,7 +714,12 @@ mod tests {
         let store = super::super::GitObjects::open(&objects, HashKind::Sha1, false).unwrap();
         let w = store.begin_pack().unwrap();
         assert!(w.finish().unwrap().is_none());
-        assert_eq!(fs::read_dir(objects.join("pack")).unwrap().count(), 0);
+        let files = |dir: &Path| fs::read_dir(dir).map_or(0, |d| d.count());
+        assert_eq!(
+            files(&objects.join("pack")),
+            0,
+            "nothing written, not even a temporary file"
+        );
 
         let mut w = store.begin_pack().unwrap();
         let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
@@ -732,6 +811,38 @@ mod tests {
         w.add(ObjectKind::Blob, b"x").unwrap();
         drop(w);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // Past the in-memory size, the pack goes to a temporary file: dropped, it goes too.
+        let mut w = PackWriter::create(tmp.path(), HashKind::Sha256, true).unwrap();
+        let noise = |seed: u32| -> Vec<u8> {
+            let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+            (0..300_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect()
+        };
+        for seed in 0..5 {
+            w.add(ObjectKind::Blob, &noise(seed)).unwrap();
+        }
+        assert!(w.bytes_written() > IN_MEMORY as u64);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "the temporary file");
+        drop(w);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // Finished, a spilled pack reads back like a held one.
+        let objects = tmp.path().join("objects");
+        let store = super::super::GitObjects::open(&objects, HashKind::Sha1, false).unwrap();
+        let mut w = store.begin_pack().unwrap();
+        let ids: Vec<ObjectId> = (0..5)
+            .map(|seed| w.add(ObjectKind::Blob, &noise(seed)).unwrap())
+            .collect();
+        let info = w.finish().unwrap().unwrap();
+        assert!(info.pack_bytes > IN_MEMORY as u64);
+        for (seed, id) in ids.iter().enumerate() {
+            assert_eq!(store.read(id).unwrap().unwrap().data, noise(seed as u32));
+        }
     }
 
     #[test]

@@ -570,12 +570,14 @@ impl AtomicWrite for GitRefs {
         }
         for _ in 0..MAX_ATTEMPTS {
             let target = self.update_target(name)?;
-            if new.is_some() {
+            // A reference that is a file has directories, not references, above it.
+            if new.is_some() && !self.ref_path(&target).is_file() {
                 self.check_parent_conflicts(&target, self.packed()?.as_ref())?;
             }
             let mut lock = self.lock(&target)?;
-            // Holding the lock, check that `name` still leads to `target`.
-            if self.update_target(name)? != target {
+            // Holding the lock, check that `name` still leads to `target` (a direct reference
+            // that became symbolic is seen just below).
+            if name != target && self.update_target(name)? != target {
                 continue;
             }
             let current = match self.read_ref(&target) {
@@ -863,31 +865,6 @@ impl LockFile {
         let mut retry = Retry::until(timeout);
         let mut vanished = 0;
         loop {
-            if let Some(parent) = path.parent() {
-                if let Err(e) = fs::create_dir_all(parent) {
-                    if e.kind() == io::ErrorKind::NotFound && vanished < 50 {
-                        // A concurrent deletion removed a directory on the way: again.
-                        vanished += 1;
-                        continue;
-                    }
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists
-                    ) {
-                        return Err(Error::NameConflict {
-                            name: name.to_string(),
-                            reason: format!(
-                                "cannot create it: a file is in the way of directory '{}'",
-                                parent.display()
-                            ),
-                        });
-                    }
-                    return Err(Error::Io {
-                        path: parent.to_path_buf(),
-                        source: e,
-                    });
-                }
-            }
             match lock::try_take(&path) {
                 Ok(lock::Attempt::Taken(file)) => {
                     return Ok(LockFile {
@@ -905,8 +882,36 @@ impl LockFile {
                         });
                     }
                 }
-                // A concurrent deletion removed the (empty) parent directory: create it again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < 50 => vanished += 1,
+                // The parent directory is missing (a new name, or a concurrent deletion removed
+                // it while empty): create it, then take the lock again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < 50 => {
+                    vanished += 1;
+                    let Some(parent) = path.parent() else {
+                        return Err(Error::Io { path, source: e });
+                    };
+                    match fs::create_dir_all(parent) {
+                        Ok(()) => {}
+                        // Removed again on the way: again.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists
+                            ) =>
+                        {
+                            return Err(in_the_way(name, parent));
+                        }
+                        Err(source) => {
+                            return Err(Error::Io {
+                                path: parent.to_path_buf(),
+                                source,
+                            })
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                    return Err(in_the_way(name, path.parent().unwrap_or(&path)));
+                }
                 Err(source) => return Err(Error::Io { path, source }),
             }
         }
@@ -980,6 +985,17 @@ impl Drop for LockFile {
 // ----- helpers ------------------------------------------------------------------------------
 
 /// Errors that mean "there is no file here": missing, or a directory or non-directory in the way.
+/// A reference whose directory cannot be made because a file (another reference) has its name.
+fn in_the_way(name: &str, dir: &Path) -> Error {
+    Error::NameConflict {
+        name: name.to_string(),
+        reason: format!(
+            "cannot create it: a file is in the way of directory '{}'",
+            dir.display()
+        ),
+    }
+}
+
 fn is_absent(e: &io::Error) -> bool {
     matches!(
         e.kind(),
