@@ -680,7 +680,7 @@ fn segment(s: &str) -> String {
 
 /// A checked path as URL segments: each step encoded, joined with `/`.
 fn path_segments(p: &canopy::Path) -> String {
-    p.steps().iter().map(|s| encode(s)).collect::<Vec<_>>().join("/")
+    p.steps().map(encode).collect::<Vec<_>>().join("/")
 }
 
 fn encode(bytes: &[u8]) -> String {

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 /// Why a step or path is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -27,15 +29,84 @@ pub enum PathError {
 pub const MAX_PATH_BYTES: usize = 4096;
 
 /// A validated path. The empty path names the root.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+///
+/// Held as its steps joined by `/` in one buffer (inline up to 32 bytes), so that a lookup
+/// reads the path from where it is rather than following a pointer per step; no step holds a
+/// `/`, so the steps are always recovered exactly.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Path {
-    steps: Vec<Vec<u8>>,
+    bytes: SmallVec<[u8; 32]>,
+}
+
+/// The steps of a [`Path`], first to last (or last to first).
+#[derive(Clone, Debug)]
+pub struct Steps<'a> {
+    /// What is left, joined by `/`; `None` once every step was taken.
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Steps<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match rest.iter().position(|&c| c == b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self
+            .rest
+            .map_or(0, |r| 1 + r.iter().filter(|&&c| c == b'/').count());
+        (n, Some(n))
+    }
+}
+
+impl<'a> DoubleEndedIterator for Steps<'a> {
+    fn next_back(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match rest.iter().rposition(|&c| c == b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[..i]);
+                Some(&rest[i + 1..])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+impl ExactSizeIterator for Steps<'_> {}
+
+impl Ord for Path {
+    /// Step by step, each step's bytes in order (a path sorts before the paths below it).
+    fn cmp(&self, other: &Path) -> std::cmp::Ordering {
+        // No step holds `/` or NUL: comparing with `/` as the smallest byte is comparing steps.
+        let key = |c: &u8| if *c == b'/' { 0 } else { *c };
+        self.bytes.iter().map(key).cmp(other.bytes.iter().map(key))
+    }
+}
+
+impl PartialOrd for Path {
+    fn partial_cmp(&self, other: &Path) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Path {
     /// The root of the tree.
     pub fn root() -> Path {
-        Path { steps: Vec::new() }
+        Path::default()
     }
 
     /// Parses `a/b/c`. The empty string names the root. Steps are never empty (so no leading,
@@ -54,12 +125,12 @@ impl Path {
                 path: crate::object::escape_bytes(&s[..60]),
             });
         }
-        let mut steps = Vec::new();
         for step in s.split(|&c| c == b'/') {
             check_step(step).map_err(|e| e.in_path(crate::object::escape_bytes(s)))?;
-            steps.push(step.to_vec());
         }
-        Ok(Path { steps })
+        Ok(Path {
+            bytes: SmallVec::from_slice(s),
+        })
     }
 
     /// A path from already separated steps, each checked.
@@ -68,65 +139,94 @@ impl Path {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        let mut out = Vec::new();
+        let mut out = Path::root();
         for s in steps {
             check_step(s.as_ref()).map_err(|e| e.in_path(crate::object::escape_bytes(s.as_ref())))?;
-            out.push(s.as_ref().to_vec());
+            out.push(s.as_ref());
         }
-        Ok(Path { steps: out })
+        Ok(out)
     }
 
-    pub fn steps(&self) -> &[Vec<u8>] {
-        &self.steps
+    /// Appends a step already checked.
+    fn push(&mut self, step: &[u8]) {
+        if !self.bytes.is_empty() {
+            self.bytes.push(b'/');
+        }
+        self.bytes.extend_from_slice(step);
+    }
+
+    /// The steps, first to last.
+    pub fn steps(&self) -> Steps<'_> {
+        Steps {
+            rest: (!self.bytes.is_empty()).then_some(&self.bytes[..]),
+        }
+    }
+
+    /// The last step (`None` at the root).
+    pub fn last_step(&self) -> Option<&[u8]> {
+        self.steps().next_back()
     }
 
     pub fn is_root(&self) -> bool {
-        self.steps.is_empty()
+        self.bytes.is_empty()
     }
 
+    /// The number of steps.
     pub fn len(&self) -> usize {
-        self.steps.len()
+        self.steps().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.bytes.is_empty()
     }
 
     /// This path with one more step (which must be valid; checked).
     pub fn join(&self, step: &[u8]) -> Result<Path, PathError> {
         check_step(step).map_err(|e| e.in_path(format!("{self}/{}", crate::object::escape_bytes(step))))?;
-        let mut steps = self.steps.clone();
-        steps.push(step.to_vec());
-        Ok(Path { steps })
+        let mut out = self.clone();
+        out.push(step);
+        Ok(out)
     }
 
     /// The parent path and last step, or `None` at the root.
     pub fn split_last(&self) -> Option<(Path, &[u8])> {
-        let (last, rest) = self.steps.split_last()?;
-        Some((Path { steps: rest.to_vec() }, last))
+        if self.bytes.is_empty() {
+            return None;
+        }
+        Some(match self.bytes.iter().rposition(|&c| c == b'/') {
+            Some(i) => (
+                Path {
+                    bytes: SmallVec::from_slice(&self.bytes[..i]),
+                },
+                &self.bytes[i + 1..],
+            ),
+            None => (Path::root(), &self.bytes[..]),
+        })
     }
 
     /// Whether `self` equals `prefix` or lies below it.
     pub fn starts_with(&self, prefix: &Path) -> bool {
-        self.steps.starts_with(&prefix.steps)
+        prefix.bytes.is_empty()
+            || self.bytes.starts_with(&prefix.bytes)
+                && (self.bytes.len() == prefix.bytes.len() || self.bytes[prefix.bytes.len()] == b'/')
     }
 
     /// The path as bytes, steps joined by `/`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.steps.join(&b'/')
+        self.bytes.to_vec()
+    }
+
+    /// The path as bytes, steps joined by `/`, borrowed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
 impl fmt::Display for Path {
     /// Steps joined by `/`, non-UTF-8 bytes escaped as `\xNN`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.steps.iter().enumerate() {
-            if i > 0 {
-                f.write_str("/")?;
-            }
-            f.write_str(&crate::object::escape_bytes(s))?;
-        }
-        Ok(())
+        // `/` is ASCII, so no escaped sequence spans a step boundary.
+        f.write_str(&crate::object::escape_bytes(&self.bytes))
     }
 }
 
@@ -248,6 +348,42 @@ mod tests {
             "x/",
         ] {
             assert!(Path::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest::proptest! {
+        /// One buffer behaves as the list of steps it stands for: the same steps back (both
+        /// ways), count, order, prefixes, parent and last step.
+        #[test]
+        fn a_path_is_its_steps(
+            a in proptest::collection::vec("[a-c/.~\\-]{1,3}", 0..4),
+            b in proptest::collection::vec("[a-c/.~\\-]{1,3}", 0..4),
+        ) {
+            let clean = |v: Vec<String>| -> Vec<Vec<u8>> {
+                v.into_iter()
+                    .map(|s| s.replace('/', "-").into_bytes())
+                    .filter(|s| check_step(s).is_ok())
+                    .collect()
+            };
+            let (sa, sb) = (clean(a), clean(b));
+            let (pa, pb) = (Path::from_steps(&sa).unwrap(), Path::from_steps(&sb).unwrap());
+            let back: Vec<&[u8]> = pa.steps().collect();
+            proptest::prop_assert_eq!(&back, &sa.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let mut reversed: Vec<&[u8]> = pa.steps().rev().collect();
+            reversed.reverse();
+            proptest::prop_assert_eq!(&reversed, &back);
+            proptest::prop_assert_eq!(pa.len(), sa.len());
+            proptest::prop_assert_eq!(pa.is_root(), sa.is_empty());
+            proptest::prop_assert_eq!(pa.cmp(&pb), sa.cmp(&sb));
+            proptest::prop_assert_eq!(pa == pb, sa == sb);
+            proptest::prop_assert_eq!(pa.starts_with(&pb), sa.starts_with(&sb));
+            proptest::prop_assert_eq!(pa.last_step(), sa.last().map(Vec::as_slice));
+            if let Some((parent, last)) = pa.split_last() {
+                proptest::prop_assert_eq!(parent, Path::from_steps(&sa[..sa.len() - 1]).unwrap());
+                proptest::prop_assert_eq!(last, &sa[sa.len() - 1][..]);
+            }
+            proptest::prop_assert_eq!(Path::parse_bytes(&pa.to_bytes()).unwrap(), pa.clone());
+            proptest::prop_assert_eq!(pa.to_bytes(), sa.join(&b'/'));
         }
     }
 }

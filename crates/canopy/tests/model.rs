@@ -58,8 +58,7 @@ fn check(branch: &Branch, model: &Model) {
         .map(|(p, kind)| {
             assert_eq!(kind, EntryKind::Value);
             p.steps()
-                .iter()
-                .map(|s| String::from_utf8(s.clone()).unwrap())
+                .map(|s| String::from_utf8(s.to_vec()).unwrap())
                 .collect()
         })
         .collect();

@@ -418,8 +418,7 @@ async fn list_tree(
 }
 
 fn last_step(path: &Path) -> String {
-    path.steps()
-        .last()
+    path.last_step()
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .unwrap_or_default()
 }

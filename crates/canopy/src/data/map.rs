@@ -160,7 +160,7 @@ impl<K: Serialize + DeserializeOwned, V: Contents> Map<K, V> {
         let view = self.branch.view()?;
         Ok(super::values_below(&view, &self.path)?
             .iter()
-            .filter(|p| p.steps().last().is_some_and(|s| s == KEY))
+            .filter(|p| p.last_step().is_some_and(|s| s == KEY))
             .count())
     }
 

@@ -227,7 +227,7 @@ pub(crate) fn anchored_pattern(path: &Path) -> Result<String> {
 pub(crate) fn check_structure_path(path: &Path) -> Result<()> {
     let reason = if path.is_root() {
         "a structure needs a path below the root"
-    } else if path.steps().first().map(Vec::as_slice) == Some(ATTRIBUTES.as_bytes()) {
+    } else if path.steps().next() == Some(ATTRIBUTES.as_bytes()) {
         "the root .gitattributes holds the structures' merge drivers; a structure cannot be it or lie below it"
     } else {
         return Ok(());

@@ -461,7 +461,7 @@ impl PathLookup {
     }
 
     fn entry(&mut self, store: &dyn ContentAddressable, root: ObjectId) -> Result<PathEntry> {
-        let steps = self.path.steps();
+        let steps: Vec<&[u8]> = self.path.steps().collect();
         let mut visited = Vec::new();
         let (mut dir, mut depth) = (root, 0);
         let found = loop {
@@ -473,7 +473,7 @@ impl PathLookup {
                 break Some((Mode::Tree, dir));
             }
             let data = store.read_kind(&dir, ObjectKind::Tree)?;
-            match find_entry(self.hash, &data, &steps[depth]).map_err(|e| e.with_id(dir))? {
+            match find_entry(self.hash, &data, steps[depth]).map_err(|e| e.with_id(dir))? {
                 Some((mode, id)) if depth + 1 == steps.len() => break Some((mode, id)),
                 Some((Mode::Tree, id)) => {
                     dir = id;

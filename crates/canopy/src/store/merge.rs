@@ -159,7 +159,7 @@ impl Resolve for ValueResolver<'_> {
             v.as_ref().map(|(b, _)| b.as_slice())
         }
         let ctx = self.sides.context(path.to_string(), self.favor);
-        let merged = if path.steps().len() == 1 && path.to_bytes() == ATTRIBUTES {
+        let merged = if path.len() == 1 && path.to_bytes() == ATTRIBUTES {
             merge_attributes_file(&self.drivers, &ctx, bytes(&bv), bytes(&ov), bytes(&tv))
                 .ok_or_else(|| Conflict::new("both sides changed the attributes differently"))
         } else {

@@ -44,8 +44,8 @@ pub(crate) fn renamed_from(
         .filter_map(|c| c.old.map(|o| (c.path, o.id, o.mode)))
         .filter(|(_, _, m)| *m != Mode::Gitlink)
         .collect();
-    let name = path.steps().last();
-    let same_name = |p: &Path| p.steps().last() == name;
+    let name = path.last_step();
+    let same_name = |p: &Path| p.last_step() == name;
     // Exact renames first: the same content.
     let exact: Vec<&(Path, ObjectId, Mode)> = removed.iter().filter(|(_, i, _)| *i == id).collect();
     if let Some(&(p, i, _)) = exact.iter().find(|(p, _, _)| same_name(p)).or(exact.first()) {
@@ -287,7 +287,7 @@ impl Candidate {
 
 /// The file name: what follows the last `/`.
 fn basename(path: &Path) -> &[u8] {
-    path.steps().last().map_or(&[][..], Vec::as_slice)
+    path.last_step().unwrap_or_default()
 }
 
 fn basename_same(a: &Path, b: &Path) -> bool {

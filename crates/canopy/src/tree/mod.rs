@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::backend::{self, ContentAddressable};
 use crate::object::{escape_bytes, Mode, ObjectId, ObjectKind, TreeEntry};
-use crate::path::{check_step, Path};
+use crate::path::{check_step, Path, Steps};
 
 /// Git's default `core.maxTreeDepth`: deeper trees are refused rather than walked.
 pub const MAX_DEPTH: usize = 2048;
@@ -183,7 +183,7 @@ impl Tree {
             let Entry::Tree(dir) = current else {
                 return Ok(None);
             };
-            match dir.entries(store)?.get(step.as_slice()) {
+            match dir.entries(store)?.get(step) {
                 Some(e) => current = e.clone(),
                 None => return Ok(None),
             }
@@ -203,13 +203,14 @@ impl Tree {
     /// are created; a value on the way is replaced by a directory; directories left empty by a
     /// removal disappear (Git cannot store them). Setting the root to a value is refused.
     pub fn with(&self, store: &dyn ContentAddressable, path: &Path, entry: Option<Entry>) -> Result<Tree> {
-        match path.steps().split_first() {
+        let mut steps = path.steps();
+        match steps.next() {
             None => match entry {
                 Some(Entry::Tree(t)) => Ok(t),
                 None => Ok(Tree::empty()),
                 Some(_) => Err(Error::NotADirectory { path: Path::root() }),
             },
-            Some((first, rest)) => self.with_steps(store, first, rest, entry),
+            Some(first) => self.with_steps(store, first, steps, entry),
         }
     }
 
@@ -217,13 +218,13 @@ impl Tree {
         &self,
         store: &dyn ContentAddressable,
         first: &[u8],
-        rest: &[Vec<u8>],
+        mut rest: Steps<'_>,
         entry: Option<Entry>,
     ) -> Result<Tree> {
         let entries = self.entries(store)?;
-        let new_child = match rest.split_first() {
+        let new_child = match rest.next() {
             None => entry,
-            Some((next, rest)) => {
+            Some(next) => {
                 let child = match entries.get(first) {
                     Some(Entry::Tree(t)) => t.clone(),
                     // Nothing to remove below a value or an absent name.
