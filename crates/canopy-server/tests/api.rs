@@ -778,6 +778,18 @@ async fn documented_answers_to_fuzzed_requests() {
     }
     let (status, body) = s.get_json("commits/main~~~x").await;
     assert_eq!((status, code(&body)), (400, "bad_rev"), "{body}");
+    // An author with a control character would break the commit's header: a 400, nothing
+    // written, and the branch reads as before.
+    let head = s.head("main");
+    for author in ["a\u{0}b <x@y>", "a <x\n@y>", "a\u{1b} <x@y>"] {
+        let (status, body) = s
+            .post_json("branches/main/counters/c", &json!({"add": 1, "author": author}))
+            .await;
+        assert_eq!((status, code(&body)), (400, "bad_identity"), "{author:?}: {body}");
+    }
+    assert_eq!(s.head("main"), head, "nothing was written");
+    let (status, body) = s.get_json("branches/main/counters/c").await;
+    assert_eq!((status, body), (200, json!({"value": 0})));
     // Unknown query parameters are refused, not ignored: by operations that take some and by
     // those that take none, reads and writes alike; nothing is written.
     for rest in [

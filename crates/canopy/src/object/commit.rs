@@ -42,7 +42,10 @@ impl Signature {
         }
         let name = s[..lt].trim();
         let email = s[lt + 1..gt].trim();
-        if name.is_empty() || email.contains(['<', '>', '\n']) || name.contains(['<', '>', '\n']) {
+        // `<`, `>` would end the parts early; a control character (NUL, a newline) would break
+        // the header line the identity is written on.
+        let bad = |c: char| matches!(c, '<' | '>') || c.is_control();
+        if name.is_empty() || email.contains(bad) || name.contains(bad) {
             return None;
         }
         Some(Signature {
@@ -302,6 +305,35 @@ pub(super) fn split_headers(data: &[u8]) -> Result<(Headers, &[u8], usize), (usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An identity that would break the header line it is written on is refused; what is
+    /// accepted serialises into a commit that parses back.
+    #[test]
+    fn identities_with_control_characters_are_refused() {
+        for bad in [
+            "a\0b <x@y>",
+            "a <x\0@y>",
+            "a\nb <x@y>",
+            "a <x@\ry>",
+            "a\u{7f} <x@y>",
+            "<x@y>",
+            "a <x<y>",
+        ] {
+            assert!(
+                Signature::parse_name_email(bad, 0, 0).is_none(),
+                "{bad:?} accepted"
+            );
+        }
+        let who = Signature::parse_name_email("  Ann Née  < ann@x.org > ", 5, 60).unwrap();
+        assert_eq!((who.name.as_str(), who.email.as_str()), ("Ann Née", "ann@x.org"));
+        let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
+        who.write(&mut raw);
+        raw.extend_from_slice(b"\ncommitter ");
+        who.write(&mut raw);
+        raw.extend_from_slice(b"\n\nmessage\n");
+        let commit = Commit::parse(HashKind::Sha1, &raw).unwrap();
+        assert_eq!(commit.author, who);
+    }
 
     const RAW: &[u8] = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
 parent ce013625030ba8dba906f756967f9e9ca394464a\n\

@@ -199,10 +199,14 @@ struct ObjectsInner {
     objects_dir: PathBuf,
     fsync: bool,
     loose: LooseObjects,
-    packs: PackSet,
+    packs: Arc<PackSet>,
     queue: WriteQueue,
     /// Held while packs are being rolled up (one roll-up at a time in a process).
-    rolling: Mutex<()>,
+    rolling: Arc<Mutex<()>>,
+    /// The thread rolling packs up, off the writers' path; joined when the store is dropped.
+    roller: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Set when a batch asked for a roll-up while one was running: it runs once more.
+    roll_again: Arc<std::sync::atomic::AtomicBool>,
     /// Packs are rolled up when there are more than this many (0: never).
     pack_limit: usize,
     /// Where durable batches are recorded instead of syncing their packs (see [`journal`]).
@@ -227,9 +231,11 @@ impl GitObjects {
                 objects_dir: objects_dir.to_path_buf(),
                 fsync,
                 loose: LooseObjects::new(objects_dir.to_path_buf(), hash, fsync),
-                packs: PackSet::open(objects_dir, hash)?,
+                packs: Arc::new(PackSet::open(objects_dir, hash)?),
                 queue: WriteQueue::default(),
-                rolling: Mutex::new(()),
+                rolling: Arc::new(Mutex::new(())),
+                roller: Mutex::new(None),
+                roll_again: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 pack_limit: repack::ROLL_UP_ABOVE,
                 journal: OnceLock::new(),
                 graph: Mutex::new(None),
@@ -310,17 +316,55 @@ impl GitObjects {
         Ok(())
     }
 
-    /// After leading a batch: roll up small packs if there are too many.
+    /// After leading a batch: roll up small packs if there are too many — on a thread of its
+    /// own, so that the writer that led the batch (and is waiting to move its reference) does
+    /// not wait for it. The batch is durable whatever happens there; a roll-up that fails
+    /// leaves every pack as it was, to be tried again after a later batch (or by `gc`).
     fn after_flush(&self, flushed: queue::Flushed) {
+        use std::sync::atomic::Ordering;
         let inner = &*self.inner;
         let limit = inner.pack_limit;
-        if matches!(flushed, queue::Flushed::Led(_)) && limit > 0 && inner.packs.len() > limit {
-            if let Ok(_rolling) = inner.rolling.try_lock() {
-                // The batch is durable whatever happens here; a roll-up that fails leaves every
-                // pack as it was, to be tried again after a later batch (or by `gc`).
-                let journal = inner.journal.get().map(|j| &**j);
-                let _ = repack::roll_up(&inner.objects_dir, &inner.packs, inner.hash, inner.fsync, journal);
+        if !matches!(flushed, queue::Flushed::Led(_)) || limit == 0 || inner.packs.len() <= limit {
+            return;
+        }
+        let mut roller = inner.roller.lock().unwrap_or_else(|e| e.into_inner());
+        if roller.as_ref().is_some_and(|r| !r.is_finished()) {
+            inner.roll_again.store(true, Ordering::Release);
+            return;
+        }
+        if let Some(done) = roller.take() {
+            let _ = done.join();
+        }
+        let (dir, packs, hash, fsync) = (
+            inner.objects_dir.clone(),
+            inner.packs.clone(),
+            inner.hash,
+            inner.fsync,
+        );
+        let (rolling, again, journal) = (
+            inner.rolling.clone(),
+            inner.roll_again.clone(),
+            inner.journal.get().cloned(),
+        );
+        let roll = move || loop {
+            again.store(false, Ordering::Release);
+            if let Ok(_rolling) = rolling.try_lock() {
+                let _ = repack::roll_up(&dir, &packs, hash, fsync, journal.as_deref());
             }
+            if !again.load(Ordering::Acquire) {
+                break;
+            }
+        };
+        if cfg!(target_arch = "wasm32") {
+            roll();
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("canopy-roll-up".into())
+            .spawn(roll.clone());
+        match spawned {
+            Ok(thread) => *roller = Some(thread),
+            Err(_) => roll(),
         }
     }
 }
@@ -357,6 +401,12 @@ impl Drop for ObjectsInner {
     fn drop(&mut self) {
         // Objects nobody flushed are still worth keeping, as a loose write would have kept them.
         let _ = self.queue.flush(|batch| self.write_batch(batch));
+        // A roll-up under way finishes (a process that exits right after its commit, like
+        // `canopy set`, still keeps the pack count bounded).
+        let roller = self.roller.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(roller) = roller {
+            let _ = roller.join();
+        }
     }
 }
 

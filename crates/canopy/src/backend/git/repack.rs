@@ -120,6 +120,43 @@ fn geometric_split(counts: &[usize]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::ContentAddressable;
+    use crate::object::ObjectKind;
+
+    /// Roll-ups run on their own thread after the batch that calls for them; dropping the
+    /// store waits for the one under way, so the count stays bounded even for a process that
+    /// exits right after its commit.
+    #[test]
+    fn packs_are_rolled_up_off_the_writers_path_and_stay_few() {
+        let tmp = tempfile::tempdir().unwrap();
+        let objects = tmp.path().join("objects");
+        let open = || super::super::GitObjects::open(&objects, HashKind::Sha1, false).unwrap();
+        let mut ids = Vec::new();
+        for round in 0..3 {
+            let store = open().with_pack_limit(3);
+            for i in 0..20 {
+                let data = format!("value {round} {i}");
+                ids.push((store.write(ObjectKind::Blob, data.as_bytes()).unwrap(), data));
+                store.flush().unwrap();
+            }
+        }
+        let packs = fs::read_dir(objects.join("pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pack")
+            })
+            .count();
+        // 60 batches, each a pack; rolled up geometrically: about log2(60) are left.
+        assert!((1..=7).contains(&packs), "{packs} packs");
+        let store = open();
+        for (id, data) in &ids {
+            assert_eq!(store.read(id).unwrap().unwrap().data, data.as_bytes());
+        }
+    }
 
     #[test]
     fn the_split_restores_a_geometric_progression() {
