@@ -69,9 +69,22 @@ pub fn path_or_root_pattern() -> String {
     format!("^(?:{step}(?:/{step})*)?$")
 }
 
-/// `Name <email>`: a name that is not blank, then one `<…>`, nothing but white space after.
-pub const IDENTITY: &str =
-    r"^\s*[^<>\n\s](?:[^<>\n]*[^<>\n\s])?\s*<\s*(?:[^<>\n\s](?:[^<>\n]*[^<>\n\s])?)?\s*>\s*$";
+/// `Name <email>`: a name that is not blank, then one `<…>`, nothing but white space after;
+/// no control character in the name or the email once the white space around them is trimmed
+/// (the white space is Rust's `char::is_whitespace`, which `str::trim` removes).
+pub const IDENTITY: &str = concat!(
+    r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
+    // The name: first and last characters neither white space nor control, none `<` or `>`.
+    r"[^<>\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"(?:[^<>\x00-\x1f\x7f-\x9f]*[^<>\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?",
+    r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*<",
+    r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
+    // The email, possibly empty, with the same rule.
+    r"(?:[^<>\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"(?:[^<>\x00-\x1f\x7f-\x9f]*[^<>\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?)?",
+    r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*>",
+    r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+);
 
 /// Standard, padded base64 with no stray bits in its last symbol (what the server decodes).
 pub const BASE64: &str =
@@ -353,6 +366,17 @@ mod tests {
             "<a>",
             "A\n <a>",
             "A b <c d>",
+            "\t\r\u{c}A\u{a0}B\u{3000} <\u{2028}a\u{85}> \n",
+            "A\u{0}B <a>",
+            "A <a\u{1b}b>",
+            "A\tB <a>",
+            "A <a\u{85}b>",
+            "\u{1}A <a>",
+            "A\u{feff} <a>",
+            "A <\u{0}>",
+            "\u{a0} <a>",
+            "A\u{9f} <a>",
+            "A <a> \u{7f}",
         ] {
             let lib = canopy::object::Signature::parse_name_email(s, 0, 0).is_some();
             assert_eq!(matches(IDENTITY, s), lib, "{s:?}");

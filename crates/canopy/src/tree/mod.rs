@@ -158,12 +158,17 @@ impl Tree {
 
     /// This directory's entries, loading them on first use.
     pub fn entries(&self, store: &dyn ContentAddressable) -> Result<Arc<Entries>> {
+        Ok(self.loaded(store)?.clone())
+    }
+
+    /// The entries, loaded on first use, borrowed from this node (set once, never replaced).
+    fn loaded(&self, store: &dyn ContentAddressable) -> Result<&Arc<Entries>> {
         if let Some(e) = self.0.entries.get() {
-            return Ok(e.clone());
+            return Ok(e);
         }
         let id = self.id().expect("a tree node always has entries or an id");
         let loaded = Arc::new(load(store, &id)?);
-        Ok(self.0.entries.get_or_init(|| loaded).clone())
+        Ok(self.0.entries.get_or_init(|| loaded))
     }
 
     /// Whether the entries are in memory (built, or loaded already).
@@ -178,17 +183,23 @@ impl Tree {
 
     /// The entry at `path` (the root itself for the empty path).
     pub fn find(&self, store: &dyn ContentAddressable, path: &Path) -> Result<Option<Entry>> {
-        let mut current = Entry::Tree(self.clone());
-        for step in path.steps() {
-            let Entry::Tree(dir) = current else {
+        // Borrowed all the way down: each directory's entries live in its node, which its
+        // parent's entries keep alive; only the entry found is cloned.
+        let mut steps = path.steps();
+        let Some(mut name) = steps.next() else {
+            return Ok(Some(Entry::Tree(self.clone())));
+        };
+        let mut dir = self;
+        loop {
+            let Some(entry) = dir.loaded(store)?.get(name) else {
                 return Ok(None);
             };
-            match dir.entries(store)?.get(step) {
-                Some(e) => current = e.clone(),
-                None => return Ok(None),
+            match (steps.next(), entry) {
+                (None, entry) => return Ok(Some(entry.clone())),
+                (Some(next), Entry::Tree(child)) => (dir, name) = (child, next),
+                (Some(_), _) => return Ok(None),
             }
         }
-        Ok(Some(current))
     }
 
     /// The directory at `path`, if there is one.

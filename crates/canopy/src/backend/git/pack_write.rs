@@ -658,7 +658,7 @@ fn stored_zlib(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&adler32(data).to_be_bytes());
 }
 
-fn adler32(data: &[u8]) -> u32 {
+pub(crate) fn adler32(data: &[u8]) -> u32 {
     const MOD: u32 = 65521;
     let (mut a, mut b) = (1u32, 0u32);
     // 5552 bytes is the most that can be summed before `b` could overflow.

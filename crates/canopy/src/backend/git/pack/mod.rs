@@ -870,6 +870,9 @@ impl Pack {
         self.check_size(entry)?;
         let size = entry.size;
         let size = usize::try_from(size).map_err(|_| bad(format!("size {size} does not fit in memory")))?;
+        if let Some(data) = stored_block(input, size) {
+            return Ok(data.to_vec());
+        }
         let mut out = vec![0u8; size];
         let mut spare = [0u8; 64];
         // One inflater per thread, reset per entry: creating one zeroes its whole window.
@@ -960,4 +963,24 @@ impl Pack {
         }
         Ok(counts)
     }
+}
+
+/// The data of a zlib stream that is one stored (uncompressed) block of exactly `size` bytes
+/// whose Adler-32 checks — how Canopy writes small objects — read without an inflater. `None`
+/// for anything else (left to zlib, which then reports what is wrong).
+fn stored_block(input: &[u8], size: usize) -> Option<&[u8]> {
+    let (&[cmf, flg, block], rest) = input.split_first_chunk::<3>()?;
+    let header_ok = cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
+    // No preset dictionary; BFINAL set, BTYPE 00 (stored).
+    if !header_ok || flg & 0x20 != 0 || block & 0x07 != 0x01 || size > 0xffff {
+        return None;
+    }
+    let (&[l0, l1, n0, n1], rest) = rest.split_first_chunk::<4>()?;
+    let len = u16::from_le_bytes([l0, l1]);
+    if usize::from(len) != size || u16::from_le_bytes([n0, n1]) != !len {
+        return None;
+    }
+    let data = rest.get(..size)?;
+    let sum = rest.get(size..size + 4)?;
+    (crate::backend::git::pack_write::adler32(data).to_be_bytes() == sum).then_some(data)
 }

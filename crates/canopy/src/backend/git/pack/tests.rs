@@ -789,3 +789,40 @@ fn large_plain_entries_stream_and_are_checked() {
     assert!(read_all(&s.id("small")).is_none());
     assert!(read_all(&s.id("absent")).is_none());
 }
+
+/// Small objects are written as one stored zlib block and read without an inflater: the
+/// block's length, its complement and the Adler-32 must all check, or the entry goes to zlib
+/// (which reports the damage); zlib's own encodings of the same bytes read back the same.
+#[test]
+fn stored_blocks_are_read_directly_only_when_every_check_passes() {
+    let data = b"a small value\n";
+    let mut block = vec![0x78, 0x01, 0x01];
+    let len = data.len() as u16;
+    block.extend_from_slice(&len.to_le_bytes());
+    block.extend_from_slice(&(!len).to_le_bytes());
+    block.extend_from_slice(data);
+    block.extend_from_slice(&crate::backend::git::pack_write::adler32(data).to_be_bytes());
+    assert_eq!(stored_block(&block, data.len()), Some(&data[..]));
+    // Trailing bytes (the next entry) do not matter.
+    let mut followed = block.clone();
+    followed.extend_from_slice(b"next entry");
+    assert_eq!(stored_block(&followed, data.len()), Some(&data[..]));
+    let damaged = |at: usize| {
+        let mut b = block.clone();
+        b[at] ^= 0x01;
+        b
+    };
+    for at in [0, 1, 2, 3, 5, 8, block.len() - 1] {
+        assert_eq!(stored_block(&damaged(at), data.len()), None, "byte {at} flipped");
+    }
+    assert_eq!(stored_block(&block, data.len() - 1), None, "another size");
+    assert_eq!(
+        stored_block(&block[..block.len() - 2], data.len()),
+        None,
+        "truncated"
+    );
+    // A deflated stream is left to zlib.
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(data).unwrap();
+    assert_eq!(stored_block(&z.finish().unwrap(), data.len()), None);
+}
