@@ -182,6 +182,20 @@ async fn if_match_is_test_and_set_on_the_head() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A malformed If-None-Match is a 400 even beside an If-Match that would fail as a
+    // precondition (an id of the other hash kind).
+    let before = s.head("main");
+    let r = s
+        .client
+        .put(s.api("branches/main/values/k"))
+        .header("if-match", format!("\"{}\"", "ab".repeat(32)))
+        .header("if-none-match", "$&2>")
+        .body("4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(s.head("main"), before);
     // A malformed If-Match is a 400.
     let r = s
         .client

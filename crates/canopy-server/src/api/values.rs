@@ -219,17 +219,10 @@ pub(crate) async fn put_value(
         let path = value_path(&p.path)?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         let opts = commit_options(&repo, &q, || format!("set {path}"))?;
+        // Both headers' syntax before either is weighed: a malformed one is a 400 even
+        // when the other would fail as a precondition.
+        let create_only = create_only(&headers)?;
         let if_match = if_match(&repo, &headers)?;
-        let create_only = match headers.get(header::IF_NONE_MATCH) {
-            None => false,
-            Some(v) if v.as_bytes().trim_ascii() == b"*" => true,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "bad_precondition",
-                    "a write takes only If-None-Match: * (create only)",
-                ))
-            }
-        };
         let change = match value {
             ValueBody::Bytes(bytes) => Change::Set(path.clone(), bytes),
             // A large value is stored as it is read from the spool file, never held whole.
@@ -452,6 +445,18 @@ pub(crate) fn if_match(repo: &Repo, headers: &HeaderMap) -> Result<Option<Object
             repo.hash_kind().hex_len()
         ))),
         _ => Ok(Some(parse_id(repo, tag, "If-Match")?)),
+    }
+}
+
+/// `If-None-Match: *` on a write: only create the value. Anything else there is a 400.
+fn create_only(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(header::IF_NONE_MATCH) {
+        None => Ok(false),
+        Some(v) if v.as_bytes().trim_ascii() == b"*" => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            "bad_precondition",
+            "a write takes only If-None-Match: * (create only)",
+        )),
     }
 }
 
