@@ -171,7 +171,18 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
         .into_iter()
         .map(|run| run.wait_with_output().unwrap())
         .collect();
-    for out in &outs {
+    let events: Vec<Vec<serde_json::Value>> = (0..halves.len())
+        .map(|i| {
+            std::fs::read_to_string(dir.path().join(format!("events-{i}.ndjson")))
+                .unwrap_or_default()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        })
+        .collect();
+    let document: serde_json::Value = serde_json::from_slice(&fetch_document(port)).unwrap();
+    for (out, events) in outs.iter().zip(&events) {
+        let misjudged = misjudged_failures(events, &document);
         let report = String::from_utf8_lossy(&out.stdout);
         eprintln!(
             "schemathesis: {examples} examples per operation, {:.0} s\n{}",
@@ -186,8 +197,9 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        let misjudged = misjudged.filter(|m| !out.status.success() && !m.is_empty());
         assert!(
-            out.status.success(),
+            out.status.success() || misjudged.is_some(),
             "schemathesis found differences between the document and the server:\n{report}\n{}\nthe server's log:\n{}",
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(root.with_extension("serve.log")).unwrap_or_default()
@@ -196,14 +208,17 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
             report.contains("passed"),
             "schemathesis tested nothing:\n{report}"
         );
+        if let Some(misjudged) = misjudged {
+            eprintln!(
+                "notice: schemathesis called these requests valid, but a parameter breaks its own pattern in \
+                 the document, so the server's 4xx was right:\n{}",
+                misjudged.join("\n")
+            );
+        }
     }
     // How many requests each operation got, from the run's event log.
-    let events = (0..halves.len())
-        .map(|i| std::fs::read_to_string(dir.path().join(format!("events-{i}.ndjson"))).unwrap())
-        .collect::<String>();
     let mut cases = std::collections::BTreeMap::<String, usize>::new();
-    for line in events.lines() {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+    for event in events.iter().flatten() {
         let finished = &event["ScenarioFinished"]["recorder"];
         if let (Some(label), Some(n)) = (finished["label"].as_str(), finished["cases"].as_object()) {
             *cases.entry(label.to_string()).or_default() += n.len();
@@ -211,7 +226,6 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     }
     let table: Vec<String> = cases.iter().map(|(op, n)| format!("{n:>6}  {op}")).collect();
     eprintln!("requests per operation:\n{}", table.join("\n"));
-    let document: serde_json::Value = serde_json::from_slice(&fetch_document(port)).unwrap();
     let operations: Vec<String> = document["paths"]
         .as_object()
         .unwrap()
@@ -234,6 +248,96 @@ fn schemathesis_finds_no_difference_between_the_document_and_the_server() {
     );
 }
 
+/// The failed checks in a run's events, when every one of them is schemathesis misjudging its
+/// own input: a "valid request rejected" (`positive_data_acceptance`) whose path or query
+/// parameter does not match the pattern the document gives it. schemathesis's generator
+/// sometimes marks such a request valid (its lookahead-heavy patterns are hard to generate
+/// from); the server is right to refuse it. `None` if any failure is anything else, so the run
+/// fails as schemathesis says.
+fn misjudged_failures(events: &[serde_json::Value], document: &serde_json::Value) -> Option<Vec<String>> {
+    let mut misjudged = Vec::new();
+    for event in events {
+        let recorder = &event["ScenarioFinished"]["recorder"];
+        let Some(checks) = recorder["checks"].as_object() else {
+            continue;
+        };
+        for (id, results) in checks {
+            let failed: Vec<&str> = results
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["status"] != "success" && r["status"] != "skip")
+                .filter_map(|r| r["name"].as_str())
+                .collect();
+            if failed.is_empty() {
+                continue;
+            }
+            if failed != ["positive_data_acceptance"] {
+                return None;
+            }
+            let case = &recorder["cases"][id]["value"];
+            let broken = broken_parameters(case, document);
+            if broken.is_empty() {
+                return None;
+            }
+            misjudged.push(format!(
+                "  {} {} ({id}): {}",
+                case["method"].as_str().unwrap_or("?"),
+                case["path"].as_str().unwrap_or("?"),
+                broken.join(", ")
+            ));
+        }
+    }
+    Some(misjudged)
+}
+
+/// The path and query parameters of a recorded case that do not match their documented
+/// pattern or length, as `name = value`.
+fn broken_parameters(case: &serde_json::Value, document: &serde_json::Value) -> Vec<String> {
+    let (Some(path), Some(method)) = (case["path"].as_str(), case["method"].as_str()) else {
+        return Vec::new();
+    };
+    let operation = &document["paths"][path][method.to_lowercase()];
+    let mut broken = Vec::new();
+    for (location, values) in [("path", &case["path_parameters"]), ("query", &case["query"])] {
+        let Some(values) = values.as_object() else {
+            continue;
+        };
+        for (name, value) in values {
+            let Some(value) = value.as_str() else {
+                continue;
+            };
+            let Some(parameter) = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["in"] == location && p["name"] == name.as_str())
+            else {
+                continue;
+            };
+            let mut schema = &parameter["schema"];
+            if let Some(name) = schema["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                schema = &document["components"]["schemas"][name];
+            }
+            let too_long = schema["maxLength"]
+                .as_u64()
+                .is_some_and(|max| value.chars().count() as u64 > max);
+            let unmatched = schema["pattern"].as_str().is_some_and(|pattern| {
+                !fancy_regex::Regex::new(pattern)
+                    .and_then(|re| re.is_match(value))
+                    .unwrap_or(true)
+            });
+            if too_long || unmatched {
+                broken.push(format!("{name} = {value:?}"));
+            }
+        }
+    }
+    broken
+}
+
 /// The OpenAPI document the server serves.
 fn fetch_document(port: u16) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -244,4 +348,52 @@ fn fetch_document(port: u16) -> Vec<u8> {
     s.read_to_end(&mut answer).unwrap();
     let body = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     answer[body..].to_vec()
+}
+
+#[test]
+fn only_requests_that_break_their_own_patterns_are_excused() {
+    let document = serde_json::json!({
+        "paths": {"/b/{branch}": {"put": {"parameters": [
+            {"in": "path", "name": "branch", "schema": {"$ref": "#/components/schemas/Name"}}
+        ]}}},
+        "components": {"schemas": {"Name": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 4}}}
+    });
+    let events = |branch: &str, failed: &[&str]| {
+        let checks: Vec<_> = [
+            "not_a_server_error",
+            "positive_data_acceptance",
+            "negative_data_rejection",
+        ]
+        .iter()
+        .map(|name| {
+            let status = if failed.contains(name) {
+                "failure"
+            } else {
+                "success"
+            };
+            serde_json::json!({"name": name, "status": status})
+        })
+        .collect();
+        vec![serde_json::json!({"ScenarioFinished": {"recorder": {
+            "label": "PUT /b/{branch}",
+            "cases": {"X": {"value": {"method": "PUT", "path": "/b/{branch}", "path_parameters": {"branch": branch}}}},
+            "checks": {"X": checks}
+        }}})]
+    };
+    // A ':' the pattern refuses, or a name over the length: the server's refusal was right.
+    for branch in [":x", "abcde"] {
+        let excused = misjudged_failures(&events(branch, &["positive_data_acceptance"]), &document).unwrap();
+        assert_eq!(excused.len(), 1, "{branch}");
+    }
+    // A name the pattern accepts, refused: a real difference.
+    assert!(misjudged_failures(&events("ab", &["positive_data_acceptance"]), &document).is_none());
+    // Any other failed check is never excused.
+    assert!(misjudged_failures(&events(":x", &["not_a_server_error"]), &document).is_none());
+    assert!(misjudged_failures(
+        &events(":x", &["positive_data_acceptance", "negative_data_rejection"]),
+        &document
+    )
+    .is_none());
+    // Nothing failed: nothing to excuse.
+    assert_eq!(misjudged_failures(&events("ab", &[]), &document), Some(vec![]));
 }

@@ -11,6 +11,7 @@
 //! with an error naming the tree, instead of being walked.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::backend::{self, ContentAddressable};
@@ -109,7 +110,20 @@ struct Node {
     id: OnceLock<ObjectId>,
     /// Known when the node was built in memory, or once it has been loaded.
     entries: OnceLock<Arc<Entries>>,
+    /// Lookups by name through this node so far, until it is indexed.
+    finds: AtomicU32,
+    /// The entries again, by name hash: built for a large directory once it has served
+    /// [`INDEX_AFTER`] lookups, as a tree map's search costs a cache miss per level.
+    index: OnceLock<NameIndex>,
 }
+
+/// A directory of at least this many entries is indexed by name hash for lookups...
+const INDEX_ENTRIES: usize = 32;
+/// ...once this many lookups have gone through it (a directory looked into once or twice,
+/// as a write does, is not worth the index).
+const INDEX_AFTER: u32 = 16;
+
+type NameIndex = hashbrown::HashMap<Name, Entry>;
 
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +145,8 @@ impl Tree {
         let node = Node {
             id: OnceLock::new(),
             entries: OnceLock::new(),
+            finds: AtomicU32::new(0),
+            index: OnceLock::new(),
         };
         let _ = node.id.set(id);
         Tree(Arc::new(node))
@@ -141,6 +157,8 @@ impl Tree {
         let node = Node {
             id: OnceLock::new(),
             entries: OnceLock::new(),
+            finds: AtomicU32::new(0),
+            index: OnceLock::new(),
         };
         let _ = node.entries.set(Arc::new(entries));
         Tree(Arc::new(node))
@@ -191,7 +209,7 @@ impl Tree {
         };
         let mut dir = self;
         loop {
-            let Some(entry) = dir.loaded(store)?.get(name) else {
+            let Some(entry) = dir.child(store, name)? else {
                 return Ok(None);
             };
             match (steps.next(), entry) {
@@ -200,6 +218,24 @@ impl Tree {
                 (Some(_), _) => return Ok(None),
             }
         }
+    }
+
+    /// The entry named `name` in this directory, through the name index once the directory
+    /// is large and looked into often.
+    fn child(&self, store: &dyn ContentAddressable, name: &[u8]) -> Result<Option<&Entry>> {
+        if let Some(index) = self.0.index.get() {
+            return Ok(index.get(name));
+        }
+        let entries = self.loaded(store)?;
+        if entries.len() >= INDEX_ENTRIES && self.0.finds.fetch_add(1, Ordering::Relaxed) >= INDEX_AFTER {
+            let index = self.0.index.get_or_init(|| {
+                let mut index = NameIndex::with_capacity(entries.len());
+                index.extend(entries.iter().map(|(n, e)| (n.clone(), e.clone())));
+                index
+            });
+            return Ok(index.get(name));
+        }
+        Ok(entries.get(name))
     }
 
     /// The directory at `path`, if there is one.
