@@ -286,7 +286,7 @@ impl GitObjects {
         inner.loose.read(id)
     }
 
-    /// Whether `id` is stored already (freshening it for a concurrent `gc`).
+    /// Whether `id` is waiting or packed already (freshening its pack for a concurrent `gc`).
     fn reuse(&self, id: &ObjectId) -> Result<bool> {
         let inner = &*self.inner;
         if inner.queue.contains(id) {
@@ -305,7 +305,7 @@ impl GitObjects {
                 }
             }
         }
-        Ok(inner.loose.reuse(id))
+        Ok(false)
     }
 
     /// Writes every waiting object as one pack (shared with concurrent flushers).
@@ -389,7 +389,10 @@ impl ObjectsInner {
 
     /// One batch of the queue as one pack, durable and readable when this returns.
     fn write_batch(&self, batch: &[queue::Waiting]) -> Result<()> {
-        let mut pack = self.begin_pack()?.journaled(self.journal.get().map(|j| &**j));
+        let mut pack = self
+            .begin_pack()?
+            .trees_uncompressed()
+            .journaled(self.journal.get().map(|j| &**j));
         let objects: Vec<_> = batch.iter().map(|w| (w.id, w.kind, &w.data[..])).collect();
         pack.add_batch(&objects)?;
         pack.finish()?;
@@ -445,19 +448,27 @@ impl ContentAddressable for GitObjects {
         Ok(inner.packs.rescan()? && inner.packs.contains(id)?)
     }
 
+    /// Waiting and packed objects only: loose ones are Git's (or very large values), never a
+    /// commit this store would make again.
     fn contains_known(&self, id: &ObjectId) -> Result<bool> {
         let inner = &*self.inner;
-        Ok(inner.queue.contains(id) || inner.packs.contains(id)? || inner.loose.contains(id))
+        Ok(inner.queue.contains(id) || inner.packs.contains(id)?)
     }
 
     fn write(&self, kind: ObjectKind, data: &[u8]) -> Result<ObjectId> {
         let inner = &*self.inner;
         let id = ObjectId::for_object(inner.hash, kind, data);
+        if data.len() >= LARGE_OBJECT {
+            if self.reuse(&id)? || inner.loose.reuse(&id) {
+                return Ok(id);
+            }
+            return inner.loose.write(kind, data);
+        }
+        // A small object is not looked for among loose files (a lookup per object on the
+        // commit path, nearly always in vain): if Git stored it loose, the pack holds a second
+        // copy, which is as good a freshening as any and goes at the next `gc`.
         if self.reuse(&id)? {
             return Ok(id);
-        }
-        if data.len() >= LARGE_OBJECT {
-            return inner.loose.write(kind, data);
         }
         if inner.queue.push(id, kind, data) >= MAX_WAITING_BYTES {
             self.flush_queue()?;
@@ -518,7 +529,7 @@ impl ContentAddressable for GitObjects {
     }
 
     fn begin_batch(&self) -> Result<Box<dyn WriteBatch + '_>> {
-        Ok(Box::new(self.begin_pack()?))
+        Ok(Box::new(self.begin_pack()?.trees_uncompressed()))
     }
 
     fn commit_graph(&self) -> Option<Arc<commit_graph::Graph>> {

@@ -215,12 +215,25 @@ impl PackSet {
     /// Adds the pack `<stem>` that this process has just installed, first in the search order
     /// (it is the newest), without listing the directory.
     pub(crate) fn insert(&self, stem: &str) -> Result<()> {
+        self.add(stem, || Pack::open(&self.pack_dir, stem, self.hash))
+    }
+
+    /// [`insert`](Self::insert) for a pack this process has just installed and still holds:
+    /// its bytes are used as they are, not opened and mapped again.
+    pub(crate) fn insert_held(&self, stem: &str, idx: Vec<u8>, pack: Vec<u8>) -> Result<()> {
+        let held = (Bytes::Held(idx), Bytes::Held(pack), SystemTime::now());
+        self.add(stem, || {
+            Pack::from_bytes(&self.pack_dir, stem, self.hash, held, true).map(Some)
+        })
+    }
+
+    fn add(&self, stem: &str, open: impl FnOnce() -> Result<Option<Pack>>) -> Result<()> {
         let _serial = lock(&self.rescan_lock);
         let current = self.snapshot();
         if current.iter().any(|p| p.stem == stem) {
             return Ok(());
         }
-        let Some(pack) = Pack::open(&self.pack_dir, stem, self.hash)? else {
+        let Some(pack) = open()? else {
             return Ok(());
         };
         let mut next: Vec<Arc<Pack>> = Vec::with_capacity(current.len() + 1);
@@ -520,8 +533,26 @@ fn list_indexes(dir: &Path) -> Result<Vec<String>> {
     Ok(stems)
 }
 
+/// A pack's or an index's bytes: mapped from its file, or held in memory by the process that
+/// has just written it (a small pack, which would otherwise be opened and mapped again at once).
+enum Bytes {
+    Mapped(Mmap),
+    Held(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Held(v) => v,
+        }
+    }
+}
+
 /// Maps a file; `None` if it does not exist. Files shorter than `min_len` are corrupt.
-fn map(path: &Path, min_len: usize, what: &str) -> Result<Option<(Mmap, SystemTime)>> {
+fn map(path: &Path, min_len: usize, what: &str) -> Result<Option<(Bytes, SystemTime)>> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -548,7 +579,7 @@ fn map(path: &Path, min_len: usize, what: &str) -> Result<Option<(Mmap, SystemTi
             reason: format!("{} bytes is too short for {what}", mmap.len()),
         });
     }
-    Ok(Some((mmap, mtime)))
+    Ok(Some((Bytes::Mapped(mmap), mtime)))
 }
 
 fn be32(buf: &[u8], at: usize) -> u32 {
@@ -561,8 +592,8 @@ struct Pack {
     stem: String,
     pack_path: PathBuf,
     idx_path: PathBuf,
-    idx: Mmap,
-    pack: Mmap,
+    idx: Bytes,
+    pack: Bytes,
     hash: HashKind,
     mtime: SystemTime,
     offsets_at: usize,
@@ -606,6 +637,30 @@ impl Pack {
         let Some((pack, mtime)) = map(&pack_path, PACK_HEADER + hs, "a pack")? else {
             return Ok(None);
         };
+        Pack::from_bytes(dir, stem, hash, (idx, pack, mtime), strict).map(Some)
+    }
+
+    /// Validates a pack and its index given as bytes (`mtime`: the pack file's).
+    fn from_bytes(
+        dir: &Path,
+        stem: &str,
+        hash: HashKind,
+        (idx, pack, mtime): (Bytes, Bytes, SystemTime),
+        strict: bool,
+    ) -> Result<Pack> {
+        let hs = hash.len();
+        let idx_path = dir.join(format!("{stem}.idx"));
+        let pack_path = dir.join(format!("{stem}.pack"));
+        let short = |path: &Path, len: usize, what: &str| Error::CorruptFile {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes is too short for {what}"),
+        };
+        if idx.len() < IDX_HEADER + 2 * hs {
+            return Err(short(&idx_path, idx.len(), "a pack index"));
+        }
+        if pack.len() < PACK_HEADER + hs {
+            return Err(short(&pack_path, pack.len(), "a pack"));
+        }
         let bad_idx = |reason: String| Error::CorruptFile {
             path: idx_path.clone(),
             reason,
@@ -671,7 +726,7 @@ impl Pack {
         if strict {
             opened.check_against_index()?;
         }
-        Ok(Some(opened))
+        Ok(opened)
     }
 
     /// The pack's object count and trailer must be the ones its index records.
@@ -870,8 +925,8 @@ impl Pack {
         self.check_size(entry)?;
         let size = entry.size;
         let size = usize::try_from(size).map_err(|_| bad(format!("size {size} does not fit in memory")))?;
-        if let Some(data) = stored_block(input, size) {
-            return Ok(data.to_vec());
+        if let Some(data) = stored_blocks(input, size) {
+            return Ok(data);
         }
         let mut out = vec![0u8; size];
         let mut spare = [0u8; 64];
@@ -965,22 +1020,42 @@ impl Pack {
     }
 }
 
-/// The data of a zlib stream that is one stored (uncompressed) block of exactly `size` bytes
-/// whose Adler-32 checks — how Canopy writes small objects — read without an inflater. `None`
-/// for anything else (left to zlib, which then reports what is wrong).
-fn stored_block(input: &[u8], size: usize) -> Option<&[u8]> {
-    let (&[cmf, flg, block], rest) = input.split_first_chunk::<3>()?;
+/// The data of a zlib stream of stored (uncompressed) blocks holding exactly `size` bytes
+/// whose Adler-32 checks — how Canopy writes small objects and trees — read without an
+/// inflater. `None` for anything else (left to zlib, which then reports what is wrong).
+fn stored_blocks(input: &[u8], size: usize) -> Option<Vec<u8>> {
+    let (&[cmf, flg], mut rest) = input.split_first_chunk::<2>()?;
     let header_ok = cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0;
-    // No preset dictionary; BFINAL set, BTYPE 00 (stored).
-    if !header_ok || flg & 0x20 != 0 || block & 0x07 != 0x01 || size > 0xffff {
+    // No preset dictionary.
+    if !header_ok || flg & 0x20 != 0 {
         return None;
     }
-    let (&[l0, l1, n0, n1], rest) = rest.split_first_chunk::<4>()?;
-    let len = u16::from_le_bytes([l0, l1]);
-    if usize::from(len) != size || u16::from_le_bytes([n0, n1]) != !len {
-        return None;
+    let mut out: Option<Vec<u8>> = None;
+    loop {
+        let (&[block, l0, l1, n0, n1], after) = rest.split_first_chunk::<5>()?;
+        // BTYPE 00 (stored), nothing in the padding bits; BFINAL on the last block.
+        if block & !0x01 != 0 {
+            return None;
+        }
+        let len = u16::from_le_bytes([l0, l1]);
+        if u16::from_le_bytes([n0, n1]) != !len {
+            return None;
+        }
+        let data = after.get(..usize::from(len))?;
+        rest = &after[data.len()..];
+        let last = block == 0x01;
+        // One block (the usual case) is copied once; more are gathered.
+        let done = out.as_ref().map_or(0, Vec::len) + data.len();
+        if done > size || (last && done != size) {
+            return None;
+        }
+        out.get_or_insert_with(|| Vec::with_capacity(size))
+            .extend_from_slice(data);
+        if last {
+            break;
+        }
     }
-    let data = rest.get(..size)?;
-    let sum = rest.get(size..size + 4)?;
-    (crate::backend::git::pack_write::adler32(data).to_be_bytes() == sum).then_some(data)
+    let out = out.unwrap_or_default();
+    let sum = rest.get(..4)?;
+    (crate::backend::git::pack_write::adler32(&out).to_be_bytes() == sum).then_some(out)
 }

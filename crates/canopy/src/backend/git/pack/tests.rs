@@ -790,9 +790,9 @@ fn large_plain_entries_stream_and_are_checked() {
     assert!(read_all(&s.id("absent")).is_none());
 }
 
-/// Small objects are written as one stored zlib block and read without an inflater: the
-/// block's length, its complement and the Adler-32 must all check, or the entry goes to zlib
-/// (which reports the damage); zlib's own encodings of the same bytes read back the same.
+/// Small objects and trees are written as stored zlib blocks and read without an inflater:
+/// every block's length, its complement and the Adler-32 must all check, or the entry goes to
+/// zlib (which reports the damage); zlib's own encodings of the same bytes read back the same.
 #[test]
 fn stored_blocks_are_read_directly_only_when_every_check_passes() {
     let data = b"a small value\n";
@@ -802,27 +802,52 @@ fn stored_blocks_are_read_directly_only_when_every_check_passes() {
     block.extend_from_slice(&(!len).to_le_bytes());
     block.extend_from_slice(data);
     block.extend_from_slice(&crate::backend::git::pack_write::adler32(data).to_be_bytes());
-    assert_eq!(stored_block(&block, data.len()), Some(&data[..]));
+    assert_eq!(stored_blocks(&block, data.len()).as_deref(), Some(&data[..]));
     // Trailing bytes (the next entry) do not matter.
     let mut followed = block.clone();
     followed.extend_from_slice(b"next entry");
-    assert_eq!(stored_block(&followed, data.len()), Some(&data[..]));
+    assert_eq!(stored_blocks(&followed, data.len()).as_deref(), Some(&data[..]));
     let damaged = |at: usize| {
         let mut b = block.clone();
         b[at] ^= 0x01;
         b
     };
     for at in [0, 1, 2, 3, 5, 8, block.len() - 1] {
-        assert_eq!(stored_block(&damaged(at), data.len()), None, "byte {at} flipped");
+        assert_eq!(stored_blocks(&damaged(at), data.len()), None, "byte {at} flipped");
     }
-    assert_eq!(stored_block(&block, data.len() - 1), None, "another size");
+    assert_eq!(stored_blocks(&block, data.len() - 1), None, "another size");
     assert_eq!(
-        stored_block(&block[..block.len() - 2], data.len()),
+        stored_blocks(&block[..block.len() - 2], data.len()),
         None,
         "truncated"
     );
+    // Several blocks (a tree over 64 KiB): read whole, and refused when any block is damaged,
+    // when the stream ends early, or when the blocks hold more or less than the size.
+    let long: Vec<u8> = (0..150_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let mut blocks = Vec::new();
+    crate::backend::git::pack_write::stored_zlib(&long, &mut blocks);
+    assert_eq!(stored_blocks(&blocks, long.len()).as_deref(), Some(&long[..]));
+    let second_block = 2 + 5 + 65_535;
+    for at in [
+        second_block,
+        second_block + 1,
+        second_block + 3,
+        second_block + 5 + 100,
+        blocks.len() - 1,
+    ] {
+        let mut b = blocks.clone();
+        b[at] ^= 0x01;
+        assert_eq!(stored_blocks(&b, long.len()), None, "byte {at} flipped");
+    }
+    assert_eq!(
+        stored_blocks(&blocks[..blocks.len() - 10], long.len()),
+        None,
+        "truncated"
+    );
+    assert_eq!(stored_blocks(&blocks, long.len() - 1), None, "a smaller size");
+    assert_eq!(stored_blocks(&blocks, long.len() + 1), None, "a larger size");
     // A deflated stream is left to zlib.
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(data).unwrap();
-    assert_eq!(stored_block(&z.finish().unwrap(), data.len()), None);
+    assert_eq!(stored_blocks(&z.finish().unwrap(), data.len()), None);
 }
