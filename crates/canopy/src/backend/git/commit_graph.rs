@@ -265,6 +265,47 @@ pub struct GraphCommit {
     pub generation: u64,
 }
 
+/// Where the commit-graph file whose trailer checked last is recorded (see [`Graph::open`]).
+const CHECKED: &str = "canopy-commit-graph-checked";
+
+/// What identifies a graph file on disk: its trailer, length, modification time and, on
+/// Unix, device and inode.
+fn stamp(meta: &fs::Metadata, data: &[u8], hash: HashKind) -> String {
+    let trailer = &data[data.len().saturating_sub(hash.len())..];
+    let hex: String = trailer.iter().map(|b| format!("{b:02x}")).collect();
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    #[cfg(unix)]
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (dev, ino) = (0, 0);
+    format!(
+        "{hex} {} {}.{:09} {dev} {ino}\n",
+        meta.len(),
+        mtime.as_secs(),
+        mtime.subsec_nanos()
+    )
+}
+
+/// Records a checked graph's stamp (a new file renamed into place).
+fn write_record(objects_dir: &Path, record: &Path, stamp: &str) -> Result<()> {
+    let (tmp, mut file) =
+        super::loose::create_temp_with(&objects_dir.join("info"), "tmp_graph_checked_", false)?;
+    let written = file
+        .write_all(stamp.as_bytes())
+        .and_then(|()| fs::rename(&tmp, record));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(io_err(record))
+}
+
 /// A commit-graph file read into memory and checked: trailing checksum, chunk table, sorted ids,
 /// parent positions in range. A file that fails any check is not used at all; lookups of a
 /// checked file cannot go out of bounds.
@@ -326,6 +367,12 @@ fn be64(data: &[u8], at: usize) -> Option<u64> {
 impl Graph {
     /// Reads `objects/info/commit-graph`; `None` when there is none or it fails a check (the
     /// reason is logged), so that callers read commit objects instead.
+    ///
+    /// Hashing the whole file to check its trailer is most of the cost of a short query, so a
+    /// file whose trailer checked is recorded in `objects/info/canopy-commit-graph-checked` with
+    /// what identifies it on disk (trailer, length, modification time, device and inode); an
+    /// open that finds the same file skips the hash, never the structural checks. Git and
+    /// Canopy replace a graph by renaming a new file over it, which changes all of those.
     pub fn open(objects_dir: &Path, hash: HashKind) -> Option<Graph> {
         let path = objects_dir.join("info").join("commit-graph");
         let file = fs::File::open(&path).ok()?;
@@ -336,8 +383,27 @@ impl Graph {
             Ok(m) => Bytes::Mapped(m),
             Err(_) => Bytes::Owned(fs::read(&path).ok()?),
         };
-        match Graph::parse_bytes(hash, data) {
-            Ok(g) => Some(g),
+        let record = objects_dir.join("info").join(CHECKED);
+        let meta = file.metadata().ok();
+        let stamp = meta.as_ref().map(|meta| stamp(meta, &data, hash));
+        let known = stamp
+            .as_ref()
+            .is_some_and(|s| fs::read(&record).is_ok_and(|r| r == s.as_bytes()));
+        match Graph::parse_bytes(hash, data, !known) {
+            Ok(g) => {
+                // Recorded only once the file is two seconds old: a file rewritten in place
+                // within the clock's granularity of its last change would otherwise keep its
+                // stamp (Git's "racy" entries). A cache: a store that cannot be written to
+                // checks every time.
+                let settled = meta
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= std::time::Duration::from_secs(2));
+                if let (false, true, Some(stamp)) = (known, settled, stamp) {
+                    let _ = write_record(objects_dir, &record, &stamp);
+                }
+                Some(g)
+            }
             Err(reason) => {
                 tracing::warn!(path = %path.display(), reason, "ignoring commit-graph");
                 None
@@ -347,10 +413,11 @@ impl Graph {
 
     /// Checks a graph file's bytes.
     pub fn parse(hash: HashKind, data: Vec<u8>) -> std::result::Result<Graph, &'static str> {
-        Graph::parse_bytes(hash, Bytes::Owned(data))
+        Graph::parse_bytes(hash, Bytes::Owned(data), true)
     }
 
-    fn parse_bytes(hash: HashKind, data: Bytes) -> std::result::Result<Graph, &'static str> {
+    /// `checksum`: whether to hash the file and compare its trailer.
+    fn parse_bytes(hash: HashKind, data: Bytes, checksum: bool) -> std::result::Result<Graph, &'static str> {
         let hl = hash.len();
         if data.len() < 8 + 12 + hl || &data[..4] != b"CGPH" {
             return Err("not a commit-graph file");
@@ -369,10 +436,12 @@ impl Graph {
             return Err("depends on base graphs");
         }
         let body = data.len() - hl;
-        let mut h = hash.hasher();
-        h.update(&data[..body]);
-        if h.finish().as_bytes() != &data[body..] {
-            return Err("checksum mismatch");
+        if checksum {
+            let mut h = hash.hasher();
+            h.update(&data[..body]);
+            if h.finish().as_bytes() != &data[body..] {
+                return Err("checksum mismatch");
+            }
         }
         let chunk_count = data[6] as usize;
         let mut chunks: Vec<([u8; 4], usize, usize)> = Vec::with_capacity(chunk_count);
@@ -755,6 +824,48 @@ mod tests {
         }
         assert_eq!(graph.commit(&ids[5]).unwrap().parents.len(), 3);
         assert!(graph.commit(&HashKind::Sha1.empty_tree()).is_none());
+    }
+
+    /// A graph whose trailer checked is recorded once it is two seconds old, and a later open
+    /// of the same file skips the hash; a file changed since (another time) is hashed again.
+    #[test]
+    fn checked_files_are_recorded_once_settled_and_changed_ones_checked_again() {
+        use std::time::{Duration, SystemTime};
+        let (_, _, bytes) = written();
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("info");
+        fs::create_dir_all(&info).unwrap();
+        let path = info.join("commit-graph");
+        let put = |b: &[u8], mtime: SystemTime| {
+            fs::write(&path, b).unwrap();
+            let f = fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(mtime).unwrap();
+        };
+        let open = || Graph::open(dir.path(), HashKind::Sha1);
+        // Just written: checked, not recorded.
+        put(&bytes, SystemTime::now());
+        assert!(open().is_some());
+        assert!(!info.join(CHECKED).exists());
+        // Settled: checked and recorded, with its trailer.
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        put(&bytes, old);
+        assert!(open().is_some());
+        let trailer: String = bytes[bytes.len() - 20..]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let record = fs::read_to_string(info.join(CHECKED)).unwrap();
+        assert!(record.starts_with(&trailer), "{record}");
+        // A tree id in the commit data damaged, the file's time moved: hashed again, refused.
+        let cdat = Graph::parse(HashKind::Sha1, bytes.clone()).unwrap().cdat;
+        let mut damaged = bytes.clone();
+        damaged[cdat + 3] ^= 0x10;
+        put(&damaged, old + Duration::from_secs(1));
+        assert!(open().is_none());
+        // The same damage behind the recorded stamp (same file, length, time and trailer) is
+        // not hashed: why a graph is replaced by a new file, never edited in place.
+        put(&damaged, old);
+        assert!(open().is_some());
     }
 
     #[test]
