@@ -326,9 +326,10 @@ fn broken_parameters(case: &serde_json::Value, document: &serde_json::Value) -> 
                 .as_u64()
                 .is_some_and(|max| value.chars().count() as u64 > max);
             let unmatched = schema["pattern"].as_str().is_some_and(|pattern| {
-                !fancy_regex::Regex::new(pattern)
-                    .and_then(|re| re.is_match(value))
-                    .unwrap_or(true)
+                fancy_regex::Regex::new(pattern)
+                    .ok()
+                    .and_then(|re| re.is_match(value).ok())
+                    == Some(false)
             });
             if too_long || unmatched {
                 broken.push(format!("{name} = {value:?}"));

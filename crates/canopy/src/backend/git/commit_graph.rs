@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::bloom;
 use super::loose::{create_temp, fsync_dir, io_err};
+use super::pack::Bytes;
 use super::Config;
 use crate::backend::{ContentAddressable, Error, Result};
 use crate::object::{Commit, HashKind, ObjectId, ObjectKind};
@@ -320,24 +321,6 @@ pub struct Graph {
     gdo2: Option<(usize, usize)>,
     edge: Option<(usize, usize)>,
     filters: Option<Filters>,
-}
-
-/// The file's bytes: mapped when read from disk (a reader then touches only the pages a walk
-/// needs, besides the checksum), or owned.
-enum Bytes {
-    Owned(Vec<u8>),
-    Mapped(memmap2::Mmap),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Owned(v) => v,
-            Bytes::Mapped(m) => m,
-        }
-    }
 }
 
 /// Where the changed-path filters are, and how they were made (`BDAT`'s header).

@@ -221,7 +221,7 @@ impl PackSet {
     /// [`insert`](Self::insert) for a pack this process has just installed and still holds:
     /// its bytes are used as they are, not opened and mapped again.
     pub(crate) fn insert_held(&self, stem: &str, idx: Vec<u8>, pack: Vec<u8>) -> Result<()> {
-        let held = (Bytes::Held(idx), Bytes::Held(pack), SystemTime::now());
+        let held = (Bytes::Owned(idx), Bytes::Owned(pack), SystemTime::now());
         self.add(stem, || {
             Pack::from_bytes(&self.pack_dir, stem, self.hash, held, true).map(Some)
         })
@@ -533,11 +533,12 @@ fn list_indexes(dir: &Path) -> Result<Vec<String>> {
     Ok(stems)
 }
 
-/// A pack's or an index's bytes: mapped from its file, or held in memory by the process that
-/// has just written it (a small pack, which would otherwise be opened and mapped again at once).
-enum Bytes {
+/// A file's bytes (a pack, an index, a commit-graph): mapped from the file, or held in memory
+/// (read, or just written by this process: a small pack, which would otherwise be opened and
+/// mapped again at once).
+pub(crate) enum Bytes {
     Mapped(Mmap),
-    Held(Vec<u8>),
+    Owned(Vec<u8>),
 }
 
 impl std::ops::Deref for Bytes {
@@ -546,7 +547,7 @@ impl std::ops::Deref for Bytes {
     fn deref(&self) -> &[u8] {
         match self {
             Bytes::Mapped(m) => m,
-            Bytes::Held(v) => v,
+            Bytes::Owned(v) => v,
         }
     }
 }
