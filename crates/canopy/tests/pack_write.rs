@@ -25,6 +25,15 @@ fn git(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+fn author(offset_minutes: i32) -> Signature {
+    Signature {
+        name: "A U Thor".into(),
+        email: "a@example.com".into(),
+        time: 1_700_000_000,
+        offset_minutes,
+    }
+}
+
 fn check(hash: HashKind) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
@@ -53,12 +62,7 @@ fn check(hash: HashKind) {
         id: sub,
     }];
     let root_tree = w.add(ObjectKind::Tree, &TreeEntry::serialize(&mut top)).unwrap();
-    let who = Signature {
-        name: "A U Thor".into(),
-        email: "a@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 60,
-    };
+    let who = author(60);
     let commit = Commit {
         tree: root_tree,
         parents: vec![],
@@ -147,12 +151,7 @@ fn git_reads_trees_stored_uncompressed_in_several_blocks() {
     let big = TreeEntry::serialize(&mut entries);
     assert!(big.len() > 2 * 65_535, "{} bytes: three stored blocks", big.len());
     let tree = batch.add(ObjectKind::Tree, &big).unwrap();
-    let who = Signature {
-        name: "A U Thor".into(),
-        email: "a@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 0,
-    };
+    let who = author(0);
     let commit = Commit {
         tree,
         parents: vec![],
