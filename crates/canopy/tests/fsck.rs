@@ -492,3 +492,88 @@ fn a_large_loose_blob_is_checked_as_a_stream() {
         report.findings
     );
 }
+
+/// Writes the commit-graph of `main`, as `canopy gc` does; returns its path.
+fn write_graph(dir: &FsPath) -> PathBuf {
+    let repo = Repo::open(dir).unwrap();
+    let head = repo.head_branch().unwrap().head().unwrap().unwrap();
+    let layout = RepoLayout::open(dir).unwrap();
+    let objects = layout.objects().unwrap();
+    canopy::backend::git::commit_graph::write(&objects, &dir.join("objects"), &[head], false, 1).unwrap();
+    dir.join("objects/info/commit-graph")
+}
+
+/// A commit-graph is checked in full by fsck, whatever readers have recorded as checked: a
+/// damaged one (a flipped bit, with the record of an earlier check left in place) and a sound
+/// file describing other commits are both found, and repair sets the file aside; history
+/// reads the same before and after.
+#[test]
+fn damaged_or_foreign_commit_graphs_are_found_and_set_aside() {
+    let s = Store::new();
+    let graph = write_graph(&s.dir);
+    let report = s.check(false);
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    // A reader that opens the settled file records it as checked.
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&graph)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let history = |dir: &FsPath| -> Vec<ObjectId> {
+        let repo = Repo::open(dir).unwrap();
+        let main = repo.head_branch().unwrap();
+        main.history().unwrap().map(|c| c.unwrap().id).collect()
+    };
+    let before = history(&s.dir);
+    let record = s.dir.join("objects/info/canopy-commit-graph-checked");
+    assert!(record.exists());
+
+    // A bit flipped in a commit's tree id, the file's time and the record left as they were.
+    make_writable(&graph);
+    let mut bytes = fs::read(&graph).unwrap();
+    let at = bytes.len() - 20 - 40;
+    bytes[at] ^= 0x01;
+    fs::write(&graph, &bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&graph)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let report = s.check(true);
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::BadCommitGraph)
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", report.findings);
+    assert!(found[0].message.contains("checksum"), "{}", found[0].message);
+    assert!(report
+        .repairs
+        .iter()
+        .any(|r| r.action == RepairAction::Quarantined && r.subject == "objects/info/commit-graph"));
+    assert!(report.is_clean(), "{:#?}", report.after_repair);
+    assert!(!graph.exists() && !record.exists());
+    assert_eq!(history(&s.dir), before);
+
+    // A sound graph of another store's commits: the commits it lists are missing here.
+    let other = Store::new();
+    let main = Repo::open(&other.dir).unwrap().head_branch().unwrap();
+    main.set(&p("elsewhere"), "other", &opts(99)).unwrap();
+    fs::copy(write_graph(&other.dir), &graph).unwrap();
+    let report = s.check(false);
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::BadCommitGraph)
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", report.findings);
+    assert!(
+        found[0].message.contains("is not in the store"),
+        "{}",
+        found[0].message
+    );
+    assert!(!report.is_clean());
+}

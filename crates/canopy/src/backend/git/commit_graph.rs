@@ -267,7 +267,7 @@ pub struct GraphCommit {
 }
 
 /// Where the commit-graph file whose trailer checked last is recorded (see [`Graph::open`]).
-const CHECKED: &str = "canopy-commit-graph-checked";
+pub(crate) const CHECKED: &str = "canopy-commit-graph-checked";
 
 /// What identifies a graph file on disk: its trailer, length, modification time and, on
 /// Unix, device and inode.

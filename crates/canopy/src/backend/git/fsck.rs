@@ -95,6 +95,9 @@ pub enum FindingKind {
     GarbageFile,
     /// An unreachable object no other object points at.
     Dangling,
+    /// `objects/info/commit-graph` fails its checksum or structure, or disagrees with the
+    /// commits it describes (readers would walk a wrong history, or ignore the file).
+    BadCommitGraph,
 }
 
 impl FindingKind {
@@ -120,6 +123,7 @@ impl FindingKind {
             FindingKind::TempFile => "tempFile",
             FindingKind::GarbageFile => "garbageFile",
             FindingKind::Dangling => "dangling",
+            FindingKind::BadCommitGraph => "badCommitGraph",
         }
     }
 }
@@ -283,6 +287,8 @@ struct Scan {
     refs: Vec<RefState>,
     /// Every name whose reflog was read.
     logged: Vec<String>,
+    /// The commit-graph file, when it is damaged or wrong.
+    bad_graph: Option<PathBuf>,
 }
 
 impl Scan {
@@ -298,6 +304,7 @@ impl Scan {
             stale_temps: Vec::new(),
             refs: Vec::new(),
             logged: Vec::new(),
+            bad_graph: None,
         };
         let cutoff = SystemTime::now()
             .checked_sub(grace)
@@ -307,7 +314,59 @@ impl Scan {
         scan.loose(&objects_dir, cutoff)?;
         let roots = scan.references(&layout.refs())?;
         scan.connectivity(&roots);
+        scan.commit_graph(&objects_dir)?;
         Ok(scan)
+    }
+
+    /// Checks the commit-graph in full, whatever readers have recorded as checked: its
+    /// trailing hash and structure, and every commit it lists against the commit object (tree
+    /// and parents, in order; a commit missing from the store is an error, as `git
+    /// commit-graph verify` has it).
+    fn commit_graph(&mut self, objects_dir: &Path) -> Result<()> {
+        let path = objects_dir.join("info").join("commit-graph");
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let subject = self.rel(&path);
+        let mut wrong = Vec::new();
+        match super::commit_graph::Graph::parse(self.hash, data) {
+            Err(reason) => wrong.push(reason.to_string()),
+            Ok(graph) => {
+                for pos in 0..graph.len() {
+                    let (Some(id), Some(c)) = (graph.id_at(pos), graph.commit_at(pos)) else {
+                        wrong.push(format!("entry {pos} does not read"));
+                        continue;
+                    };
+                    let listed: Vec<ObjectId> = std::iter::once(c.tree).chain(c.parents).collect();
+                    match self.objects.get(&id) {
+                        Some(obj) if obj.kind == ObjectKind::Commit => {
+                            let stored: Vec<ObjectId> = obj.links.iter().map(|(l, _)| *l).collect();
+                            if obj.valid && stored != listed {
+                                wrong.push(format!(
+                                    "commit {id}: the graph gives tree and parents {}, the commit {}",
+                                    join_ids(&listed),
+                                    join_ids(&stored)
+                                ));
+                            }
+                        }
+                        Some(_) => wrong.push(format!("{id} is not a commit")),
+                        None => wrong.push(format!("commit {id} is not in the store")),
+                    }
+                }
+            }
+        }
+        if !wrong.is_empty() {
+            let more = wrong.len().saturating_sub(3);
+            let mut message = wrong.into_iter().take(3).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                message.push_str(&format!("; and {more} more"));
+            }
+            self.find(FindingKind::BadCommitGraph, subject, message);
+            self.bad_graph = Some(path);
+        }
+        Ok(())
     }
 
     fn rel(&self, path: &Path) -> String {
@@ -751,6 +810,10 @@ fn lenient_links(hash: HashKind, obj: &RawObject) -> Links {
 }
 
 /// The quarantine directory of this repair: `<git dir>/fsck-quarantine/<time>-<pid>`.
+fn join_ids(ids: &[ObjectId]) -> String {
+    ids.iter().map(ObjectId::to_hex).collect::<Vec<_>>().join(" ")
+}
+
 struct Quarantine {
     git_dir: PathBuf,
     dir: PathBuf,
@@ -794,6 +857,18 @@ fn repair(layout: &RepoLayout, opts: &FsckOptions, scan: Scan) -> Result<Vec<Rep
     let quarantine = Quarantine::new(&layout.git_dir);
     let objects_dir = layout.git_dir.join("objects");
     let pack_dir = objects_dir.join("pack");
+
+    // A damaged or wrong commit-graph: set aside (readers then read the commits themselves;
+    // `canopy gc` writes a new one), with the record of its checked hash.
+    if let Some(path) = &scan.bad_graph {
+        let dest = quarantine.take(path)?;
+        let _ = fs::remove_file(path.with_file_name(super::commit_graph::CHECKED));
+        note(
+            RepairAction::Quarantined,
+            scan.rel(path),
+            format!("moved to {}", scan.rel(&dest)),
+        );
+    }
 
     for path in &scan.stale_temps {
         if fs::remove_file(path).is_ok() {
