@@ -174,7 +174,20 @@ fn canopy_git_commit_and_git_gc_at_once_lose_nothing() {
                     &["add", "-A"][..],
                     &["commit", "-q", "-m", &format!("git {i}")][..],
                 ] {
-                    let run = sb.git(&worktree, args);
+                    // Git creates a loose object's fan-out directory and retries its temporary
+                    // file once; a prune (`git gc`'s, or `canopy gc`'s of a directory it
+                    // emptied) removing the empty directory in between fails the command
+                    // cleanly, with nothing written. Git's answer is to run it again; any other
+                    // failure counts.
+                    let mut run = sb.git(&worktree, args);
+                    for _ in 0..3 {
+                        let stderr = String::from_utf8_lossy(&run.stderr);
+                        if run.code == 0 || !stderr.contains("unable to create temporary file: No such file")
+                        {
+                            break;
+                        }
+                        run = sb.git(&worktree, args);
+                    }
                     if run.code != 0 {
                         failures.push(format!("{run:?}"));
                     }
