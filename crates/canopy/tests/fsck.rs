@@ -493,6 +493,26 @@ fn a_large_loose_blob_is_checked_as_a_stream() {
     );
 }
 
+/// The one `badCommitGraph` finding of a report.
+fn the_graph_finding(report: &FsckReport) -> &canopy::backend::git::fsck::Finding {
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::BadCommitGraph)
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", report.findings);
+    found[0]
+}
+
+fn set_mtime(path: &FsPath, time: SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
 /// Writes the commit-graph of `main`, as `canopy gc` does; returns its path.
 fn write_graph(dir: &FsPath) -> PathBuf {
     let repo = Repo::open(dir).unwrap();
@@ -515,12 +535,7 @@ fn damaged_or_foreign_commit_graphs_are_found_and_set_aside() {
     assert!(report.is_clean(), "{:#?}", report.findings);
     // A reader that opens the settled file records it as checked.
     let old = SystemTime::now() - Duration::from_secs(3600);
-    fs::File::options()
-        .write(true)
-        .open(&graph)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&graph, old);
     let history = |dir: &FsPath| -> Vec<ObjectId> {
         let repo = Repo::open(dir).unwrap();
         let main = repo.head_branch().unwrap();
@@ -536,20 +551,10 @@ fn damaged_or_foreign_commit_graphs_are_found_and_set_aside() {
     let at = bytes.len() - 20 - 40;
     bytes[at] ^= 0x01;
     fs::write(&graph, &bytes).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&graph)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    set_mtime(&graph, old);
     let report = s.check(true);
-    let found: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::BadCommitGraph)
-        .collect();
-    assert_eq!(found.len(), 1, "{:#?}", report.findings);
-    assert!(found[0].message.contains("checksum"), "{}", found[0].message);
+    let found = the_graph_finding(&report);
+    assert!(found.message.contains("checksum"), "{}", found.message);
     assert!(report
         .repairs
         .iter()
@@ -564,16 +569,7 @@ fn damaged_or_foreign_commit_graphs_are_found_and_set_aside() {
     main.set(&p("elsewhere"), "other", &opts(99)).unwrap();
     fs::copy(write_graph(&other.dir), &graph).unwrap();
     let report = s.check(false);
-    let found: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::BadCommitGraph)
-        .collect();
-    assert_eq!(found.len(), 1, "{:#?}", report.findings);
-    assert!(
-        found[0].message.contains("is not in the store"),
-        "{}",
-        found[0].message
-    );
+    let found = the_graph_finding(&report);
+    assert!(found.message.contains("is not in the store"), "{}", found.message);
     assert!(!report.is_clean());
 }
