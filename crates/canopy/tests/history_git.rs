@@ -709,3 +709,74 @@ fn merge_bases_are_gits_with_many_bases() {
     let five = git(dir, &["merge-base", "--all", "x", "y"]);
     assert_eq!(five.lines().count(), 5);
 }
+
+/// A graph recorded as checked is opened without its checks; damaged in place behind that
+/// record (same length, time, trailer and inode), every walk stays in bounds: parent positions
+/// past the end are refused as a corrupt graph, never followed, and nothing panics.
+#[test]
+fn a_graph_damaged_in_place_behind_its_record_gives_errors_not_panics() {
+    use std::time::{Duration, SystemTime};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    new_repo(dir);
+    scripted_history(dir);
+    git(dir, &["commit-graph", "write", "--reachable"]);
+    let path = graph_file(dir);
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let set_time = |t| {
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(t).unwrap();
+    };
+    set_time(old);
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    let count = {
+        let g = Graph::open(&dir.join("objects"), HashKind::Sha1).unwrap();
+        g.len() as u32
+    };
+    assert!(dir.join("objects/info/canopy-commit-graph-checked").exists());
+    // Every commit's first parent (and second, unless it uses the edge list) pointed past the
+    // end, written in place over the same bytes, the time put back.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let cdat = {
+        let chunks = bytes[6] as usize;
+        (0..chunks)
+            .map(|i| 8 + i * 12)
+            .find(|&at| &bytes[at..at + 4] == b"CDAT")
+            .map(|at| u64::from_be_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize)
+            .unwrap()
+    };
+    for pos in 0..count as usize {
+        let at = cdat + pos * 36 + 20;
+        bytes[at..at + 4].copy_from_slice(&(count + 7).to_be_bytes());
+    }
+    {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.write_all(&bytes).unwrap();
+    }
+    set_time(old);
+    let graph = Graph::open(&dir.join("objects"), HashKind::Sha1).expect("opened on its record");
+    let mut out = Vec::new();
+    let head = git(dir, &["rev-parse", "main"]);
+    let head = ObjectId::from_hex(head.trim().as_bytes()).unwrap();
+    let pos = graph.position(&head).unwrap();
+    assert!(graph.parent_positions(pos, &mut out).is_none());
+    let repo = Repo::open(dir).unwrap();
+    let walked: Vec<_> = repo.history(&[head]).ids().collect();
+    assert!(
+        walked.iter().any(|r| r.is_err()),
+        "the walk reports the damage: {walked:?}"
+    );
+    for path in SCRIPTED_PATHS {
+        let _ = repo.history(&[head]).touching(Path::parse(path).unwrap()).count();
+        let _ = repo.last_modified(head, &Path::parse(path).unwrap(), 3);
+    }
+    for (a, b) in [("main", "side3"), ("t1", "t2")] {
+        let r = repo.merge_bases(repo.resolve(a).unwrap(), repo.resolve(b).unwrap());
+        assert!(r.is_err(), "merge-base {a} {b}: {r:?}");
+    }
+}

@@ -171,8 +171,12 @@ impl<'a> CommitGraph<'a> {
             }
             None => {
                 let g = self.graph.as_ref().expect("a position the graph gave");
-                // Checked when the file was opened: parent positions are in range.
-                let _ = g.parent_positions(idx as usize, out);
+                // In range when given: a position past the graph would name an extra.
+                g.parent_positions(idx as usize, out)
+                    .ok_or_else(|| backend::Error::CorruptFile {
+                        path: "objects/info/commit-graph".into(),
+                        reason: "truncated parent data or a parent position out of range".into(),
+                    })?;
             }
         }
         Ok(())
