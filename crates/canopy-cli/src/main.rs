@@ -51,6 +51,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a store (a bare Git repository) in DIR or the root.
     Init {
