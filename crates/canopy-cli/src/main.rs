@@ -276,3 +276,41 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand, its arguments built (they are deferred until a subcommand runs),
+    /// passes clap's own checks: no argument of a subcommand may take the id or flag of a
+    /// global one, which is added to it first.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        fn paths(cmd: &mut clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+            cmd.build();
+            for sub in cmd.get_subcommands_mut() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let mut path = prefix.to_vec();
+                path.push(sub.get_name().to_string());
+                paths(sub, &path, out);
+                out.push(path);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut all = Vec::new();
+        paths(&mut cmd, &[], &mut all);
+        assert!(all.len() > 40, "{all:?}");
+        for path in all {
+            // A parse builds the subcommands on its way, running their checks.
+            let args = std::iter::once("canopy".to_string())
+                .chain(path.iter().cloned())
+                .chain(["--help".to_string()]);
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{path:?}");
+        }
+    }
+}

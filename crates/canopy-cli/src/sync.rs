@@ -64,6 +64,7 @@ pub struct PushArgs {
     /// The remote (default: the branch's remote, else origin).
     remote: Option<String>,
     /// The branch to push (default: the current branch).
+    #[arg(id = "push_branch", value_name = "BRANCH")]
     branch: Option<String>,
     /// Allow a non-fast-forward update of the remote branch.
     #[arg(long, short = 'f')]

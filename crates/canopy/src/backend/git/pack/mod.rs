@@ -317,34 +317,50 @@ impl PackSet {
     }
 
     /// Re-lists the pack directory; returns whether the set of packs changed.
+    ///
+    /// A pack listed and then gone before it could be opened was removed by a repack (Canopy's
+    /// roll-up, `canopy gc`, `git gc`), which installs the pack replacing it first: the
+    /// directory is listed again (up to three times in all) so that the replacement is found,
+    /// else a reader racing a roll-up could miss an object that is in a pack all along.
     pub fn rescan(&self) -> Result<bool> {
         let _serial = lock(&self.rescan_lock);
         let current = self.snapshot();
-        let known: HashMap<&str, &Arc<Pack>> = current.iter().map(|p| (p.stem.as_str(), p)).collect();
-        let mut next: Vec<Arc<Pack>> = Vec::new();
-        let (mut kept, mut added) = (0, 0);
+        let mut known: HashMap<String, Arc<Pack>> =
+            current.iter().map(|p| (p.stem.clone(), Arc::clone(p))).collect();
         let mut broken = lock(&self.broken);
-        let listed = list_indexes(&self.pack_dir)?;
-        broken.retain(|stem, _| listed.contains(stem));
-        for stem in listed {
-            if let Some(pack) = known.get(stem.as_str()) {
-                next.push(Arc::clone(pack));
-                kept += 1;
-            } else if let std::collections::hash_map::Entry::Vacant(slot) = broken.entry(stem) {
-                match Pack::open(&self.pack_dir, slot.key(), self.hash) {
-                    Ok(Some(pack)) => {
-                        next.push(Arc::new(pack));
-                        added += 1;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        slot.insert(e.to_string());
+        let mut attempts = 0;
+        let mut next = loop {
+            attempts += 1;
+            let listed = list_indexes(&self.pack_dir)?;
+            #[cfg(test)]
+            tests::after_listing();
+            broken.retain(|stem, _| listed.contains(stem));
+            let mut next: Vec<Arc<Pack>> = Vec::new();
+            let mut vanished = false;
+            for stem in listed {
+                if let Some(pack) = known.get(&stem) {
+                    next.push(Arc::clone(pack));
+                } else if let std::collections::hash_map::Entry::Vacant(slot) = broken.entry(stem) {
+                    match Pack::open(&self.pack_dir, slot.key(), self.hash) {
+                        Ok(Some(pack)) => {
+                            let pack = Arc::new(pack);
+                            known.insert(slot.key().clone(), Arc::clone(&pack));
+                            next.push(pack);
+                        }
+                        Ok(None) => vanished = true,
+                        Err(e) => {
+                            slot.insert(e.to_string());
+                        }
                     }
                 }
             }
-        }
+            if !vanished || attempts == 3 {
+                break next;
+            }
+        };
         drop(broken);
-        let changed = added > 0 || kept != current.len();
+        let before: HashSet<u64> = current.iter().map(|p| p.serial).collect();
+        let changed = next.len() != current.len() || next.iter().any(|p| !before.contains(&p.serial));
         if !changed {
             return Ok(false);
         }

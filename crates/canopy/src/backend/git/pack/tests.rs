@@ -290,6 +290,59 @@ fn rescan_follows_the_directory() {
     assert!(set.ids_with_prefix(&id.to_hex()[..4]).unwrap().is_empty());
 }
 
+thread_local! {
+    /// What `PackSet::rescan` runs between listing the directory and opening what it lists.
+    static AFTER_LISTING: std::cell::RefCell<Option<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(None) };
+}
+
+pub(super) fn after_listing() {
+    if let Some(f) = AFTER_LISTING.with(|h| h.borrow_mut().take()) {
+        f();
+    }
+}
+
+/// A repack that installs its pack and removes the old one between a reader's listing of the
+/// directory and its opening of the packs listed: the reader lists again and finds the objects
+/// in the new pack (it had missed them in both).
+#[test]
+fn rescan_finds_the_pack_that_replaced_one_removed_while_it_listed() {
+    let repo = repo_with_history("sha1", 5);
+    let dir = repo.path();
+    git(dir, &["repack", "-adq"], None);
+    let objects = all_objects(dir);
+    let pack = pack_files(dir, "pack")[0].clone();
+    let idx = pack_files(dir, "idx")[0].clone();
+
+    let other = tempfile::tempdir().unwrap();
+    let objects_dir = other.path().join("objects");
+    let pack_dir = objects_dir.join("pack");
+    std::fs::create_dir_all(&pack_dir).unwrap();
+    let set = PackSet::open(&objects_dir, HashKind::Sha1).unwrap();
+    // The old pack: the same objects under another name (the name is not checked).
+    std::fs::copy(&pack, pack_dir.join("pack-old.pack")).unwrap();
+    std::fs::copy(&idx, pack_dir.join("pack-old.idx")).unwrap();
+    let (new_pack, new_idx) = (
+        pack_dir.join(pack.file_name().unwrap()),
+        pack_dir.join(idx.file_name().unwrap()),
+    );
+    let old = pack_dir.clone();
+    AFTER_LISTING.with(|h| {
+        *h.borrow_mut() = Some(Box::new(move || {
+            std::fs::copy(&pack, &new_pack).unwrap();
+            std::fs::copy(&idx, &new_idx).unwrap();
+            for ext in ["idx", "pack"] {
+                std::fs::remove_file(old.join(format!("pack-old.{ext}"))).unwrap();
+            }
+        }))
+    });
+    assert!(set.rescan().unwrap());
+    assert!(AFTER_LISTING.with(|h| h.borrow().is_none()), "the repack ran");
+    for (id, kind, data) in &objects {
+        let obj = set.read(id, &no_external).unwrap().unwrap();
+        assert_eq!((obj.kind, &obj.data), (*kind, data));
+    }
+}
+
 /// Installs `idx` and `pack` bytes as a pack in a fresh objects directory and opens it.
 fn open_bytes(idx: &[u8], pack: &[u8], hash: HashKind) -> (tempfile::TempDir, Result<PackSet>) {
     let tmp = tempfile::tempdir().unwrap();
