@@ -1,6 +1,11 @@
 //! Times random reads at the head of `main`, after one walk that lists every value path:
 //! `cargo run --release -p canopy --example read_timing -- STORE [ROUNDS]` (for profiling the
 //! read path alone; `canopy-bench --only c` is the comparison with the peers).
+//!
+//! Environment: `BENCH_ORDER=1` reads `canopy-bench`'s keys in its order (random, with
+//! repeats) instead of a shuffle of the paths listed; `AGAIN=1` reads them all a second time
+//! through the same view (every directory already loaded); `SYNC=1` runs `sync` before each
+//! round, as `canopy-bench` does before each sample.
 
 use std::time::Instant;
 
@@ -33,7 +38,29 @@ fn main() {
         paths.swap(i, (x % (i as u64 + 1)) as usize);
     }
     drop(view);
+    if std::env::var_os("BENCH_ORDER").is_some() {
+        // canopy-bench's keys and order: key(i) for every i, read at splitmix64 indices.
+        let mix = |mut x: u64| {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            x ^ (x >> 31)
+        };
+        let n = paths.len() as u64;
+        let keys: Vec<Path> = (0..n)
+            .map(|i| {
+                let h = mix(i);
+                Path::parse(&format!("k/{:02x}/{h:016x}", h >> 56)).unwrap()
+            })
+            .collect();
+        paths = (0..n)
+            .map(|i| keys[(mix(i ^ 0x5eed) % n) as usize].clone())
+            .collect();
+    }
     for _ in 0..rounds {
+        if std::env::var_os("SYNC").is_some() {
+            let _ = std::process::Command::new("sync").status();
+        }
         // A fresh store and view each round, as `canopy-bench` opens one per sample: its
         // directories are read again, and the time includes the open.
         let t = Instant::now();
@@ -45,6 +72,16 @@ fn main() {
             bytes += view.get(p).expect("get").expect("a value").len();
         }
         let s = t.elapsed().as_secs_f64();
+        if std::env::var_os("AGAIN").is_some() {
+            let t2 = Instant::now();
+            for p in &paths {
+                bytes += view.get(p).expect("get").expect("a value").len();
+            }
+            println!(
+                "  again on the same view: {:.1} ms",
+                t2.elapsed().as_secs_f64() * 1e3
+            );
+        }
         println!(
             "{} reads in {:.1} ms (the open: {:.2} ms): {:.0}k reads/s ({bytes} bytes)",
             paths.len(),

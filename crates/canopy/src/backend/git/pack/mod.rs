@@ -788,15 +788,59 @@ impl Pack {
     }
 
     /// The index position of `id`.
+    ///
+    /// Ids are hashes, spread evenly: the bytes after the first (which the fan-out table has
+    /// used) say about where in its bucket an id lies. The search starts there and gallops
+    /// outwards to bracket it, then bisects: a few neighbouring cache lines instead of a
+    /// cache miss per halving of the bucket, and never more than twice a binary search's
+    /// probes whatever the ids.
     fn lookup(&self, id: &ObjectId) -> Option<usize> {
+        use std::cmp::Ordering::{Equal, Greater, Less};
         let raw = id.as_bytes();
-        let (mut lo, mut hi) = self.bucket(raw[0], raw[0]);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+        let (lo, hi) = self.bucket(raw[0], raw[0]);
+        if lo >= hi {
+            return None;
+        }
+        let frac = u64::from_be_bytes(raw[1..9].try_into().expect("ids are longer than 9 bytes"));
+        let guess = lo + ((u128::from(frac) * (hi - lo) as u128) >> 64) as usize;
+        let (mut a, mut b) = match self.id_at(guess).cmp(raw) {
+            Equal => return Some(guess),
+            // Somewhere in (guess, hi): gallop up to bracket it.
+            Less => {
+                let (mut a, mut step) = (guess + 1, 1);
+                loop {
+                    let probe = guess + step;
+                    if probe >= hi {
+                        break (a, hi);
+                    }
+                    match self.id_at(probe).cmp(raw) {
+                        Equal => return Some(probe),
+                        Greater => break (a, probe),
+                        Less => (a, step) = (probe + 1, step * 2),
+                    }
+                }
+            }
+            // Somewhere in [lo, guess): gallop down.
+            Greater => {
+                let (mut b, mut step) = (guess, 1);
+                loop {
+                    let Some(probe) = guess.checked_sub(step).filter(|&p| p >= lo) else {
+                        break (lo, b);
+                    };
+                    match self.id_at(probe).cmp(raw) {
+                        Equal => return Some(probe),
+                        Less => break (probe + 1, b),
+                        Greater => (b, step) = (probe, step * 2),
+                    }
+                }
+            }
+        };
+        while a < b {
+            let mid = a + (b - a) / 2;
             match self.id_at(mid).cmp(raw) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+                Less => a = mid + 1,
+                Greater => b = mid,
+                Equal => return Some(mid),
             }
         }
         None

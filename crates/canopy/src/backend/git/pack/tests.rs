@@ -904,3 +904,53 @@ fn stored_blocks_are_read_directly_only_when_every_check_passes() {
     z.write_all(data).unwrap();
     assert_eq!(stored_blocks(&z.finish().unwrap(), data.len()), None);
 }
+
+/// Lookups start where an evenly spread id would lie in its fan-out bucket; ids bunched at
+/// either end of a bucket, or alone in one, are found all the same, and ids next to them (or
+/// at a bucket's ends) that are not there are not found.
+#[test]
+fn lookups_find_every_id_however_the_ids_are_spread() {
+    for hash in [HashKind::Sha1, HashKind::Sha256] {
+        let hl = hash.len();
+        let with = |first: u8, fill: u8, n: u32| {
+            let mut raw = vec![fill; hl];
+            raw[0] = first;
+            raw[hl - 4..].copy_from_slice(&n.to_be_bytes());
+            ObjectId::from_raw(hash, &raw).unwrap()
+        };
+        let mut ids: Vec<ObjectId> = (0..1500).map(|i| fake_id(hash, &format!("even {i}"))).collect();
+        for n in 0..200 {
+            ids.push(with(0xab, 0x00, n)); // bunched at the bottom of bucket 0xab
+            ids.push(with(0xcd, 0xff, u32::MAX - n)); // and at the top of bucket 0xcd
+        }
+        ids.push(with(0x00, 0x80, 7)); // alone in bucket 0x00
+        ids.push(with(0xff, 0x00, 0)); // alone in bucket 0xff, at its very bottom
+        ids.sort();
+        ids.dedup();
+        let mut s = Synth::new(hash);
+        for (i, id) in ids.iter().enumerate() {
+            s.plain(&format!("entry {i}"), 3, format!("{i}").as_bytes());
+            s.entries.last_mut().unwrap().0 = *id;
+        }
+        let (_t, set) = s.open();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(read_blob(&set, id).unwrap(), format!("{i}").as_bytes(), "{id}");
+        }
+        let mut absent = vec![
+            with(0xab, 0x00, 200),
+            with(0xab, 0xff, 0),
+            with(0xcd, 0xff, u32::MAX - 200),
+            with(0xcd, 0x00, 0),
+            with(0x00, 0x80, 6),
+            with(0x00, 0x80, 8),
+            with(0x00, 0x00, 0),
+            with(0xff, 0xff, u32::MAX),
+            with(0x01, 0x00, 0),
+        ];
+        absent.extend((0..300).map(|i| fake_id(hash, &format!("absent {i}"))));
+        for id in absent {
+            assert!(ids.binary_search(&id).is_err());
+            assert!(!set.contains(&id).unwrap(), "{id}");
+        }
+    }
+}
