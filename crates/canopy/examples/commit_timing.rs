@@ -11,7 +11,9 @@ use canopy::{Path, Repo};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).expect("usage: commit_timing DIR [COMMITS] [fsync]");
-    let n: u64 = args.get(2).map_or(2000, |n| n.parse().expect("a number of commits"));
+    let n: u64 = args
+        .get(2)
+        .map_or(2000, |n| n.parse().expect("a number of commits"));
     let fsync = args.get(3).is_some_and(|a| a == "fsync");
     let repo = Repo::init(dir).expect("init");
     drop(repo);
@@ -28,8 +30,12 @@ fn main() {
         let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let path = Path::parse(&format!("k/{:02x}/{h:016x}", h >> 56)).expect("path");
         let value = format!("value {i}\n");
-        main.set(&path, value.as_bytes(), &CommitOptions::message(format!("set {path}")))
-            .expect("set");
+        main.set(
+            &path,
+            value.as_bytes(),
+            &CommitOptions::message(format!("set {path}")),
+        )
+        .expect("set");
     }
     let s = t.elapsed().as_secs_f64();
     println!("{n} commits in {:.2} s: {:.0} commits/s", s, n as f64 / s);

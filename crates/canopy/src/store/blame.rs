@@ -12,6 +12,7 @@
 //! changed-path filter says the path did not change against its first parent costs no tree
 //! lookup at all.
 
+use super::history::PathLookup;
 use super::{CommitInfo, Error, Repo, Result};
 use crate::backend::git::commit_graph::Graph;
 use crate::object::{CommitHeader, Mode, ObjectId, ObjectKind};
@@ -47,12 +48,15 @@ impl Repo {
     pub fn blame(&self, start: ObjectId, path: &Path) -> Result<Option<Vec<BlameLine>>> {
         let store = self.objects();
         let graph = store.commit_graph();
-        let value_at = |tree: ObjectId, path: &Path| -> Result<Option<(ObjectId, Mode)>> {
-            Ok(match Tree::from_id(tree).find(store, path)? {
-                Some(Entry::Value { id, mode }) => Some((id, mode)),
-                _ => None,
+        // The value at the path in a commit's tree, found in the raw trees and remembered for
+        // every directory on the way (consecutive commits share most of them).
+        let value_at = |lookup: &mut PathLookup, tree: ObjectId| -> Result<Option<(ObjectId, Mode)>> {
+            Ok(match lookup.entry(store, tree)? {
+                Some((Mode::Tree | Mode::Gitlink, _)) | None => None,
+                Some((mode, id)) => Some((id, mode)),
             })
         };
+        let lookup_of = |p: &Path| PathLookup::new(self.hash_kind(), p.clone());
         let mut current = self.first_parent_step(graph.as_deref(), start)?;
         let (mut value, mut mode) = match Tree::from_id(current.tree).find(store, path)? {
             None => return Ok(None),
@@ -66,6 +70,7 @@ impl Repo {
             Some(Entry::Tree(_)) => return Err(Error::NotAValue { path: path.clone() }),
         };
         let mut here_path = path.clone();
+        let mut lookup = lookup_of(&here_path);
         let keys_for = |p: &Path| graph.as_ref().and_then(|g| g.path_keys(&p.to_bytes()));
         let mut keys = keys_for(&here_path);
         let text = store.read_kind(&value, ObjectKind::Blob)?;
@@ -92,7 +97,7 @@ impl Repo {
                     continue;
                 }
             }
-            let mut parent_value = value_at(parent.tree, &here_path)?.map(|(id, _)| (here_path.clone(), id));
+            let mut parent_value = value_at(&mut lookup, parent.tree)?.map(|(id, _)| (here_path.clone(), id));
             if parent_value.is_none() {
                 // Added here: renamed from a path this commit removed?
                 parent_value = super::rename::renamed_from(
@@ -125,10 +130,11 @@ impl Repo {
                     pending = still;
                     current_text = parent_text;
                     value = pv;
-                    mode = value_at(parent.tree, &pp)?.map_or(mode, |(_, m)| m);
                     if pp != here_path {
                         keys = keys_for(&pp);
+                        lookup = lookup_of(&pp);
                     }
+                    mode = value_at(&mut lookup, parent.tree)?.map_or(mode, |(_, m)| m);
                     here_path = pp;
                 }
             }

@@ -437,11 +437,11 @@ impl GraphIds {
 
 /// What a path holds in a tree, as far as `git log -- PATH` can tell: nothing, or an entry's
 /// mode and id (an empty directory counts as nothing: it holds no file).
-type PathEntry = Option<(Mode, ObjectId)>;
+pub(super) type PathEntry = Option<(Mode, ObjectId)>;
 
 /// Finds one path in many trees, remembering for every directory on the path what lies at the
 /// end of it: commits that share a directory share the answer without reading below it.
-struct PathLookup {
+pub(super) struct PathLookup {
     hash: HashKind,
     path: Path,
     /// (depth, id of the directory at that depth) → the entry at the end of the path.
@@ -451,7 +451,7 @@ struct PathLookup {
 }
 
 impl PathLookup {
-    fn new(hash: HashKind, path: Path) -> PathLookup {
+    pub(super) fn new(hash: HashKind, path: Path) -> PathLookup {
         PathLookup {
             hash,
             path,
@@ -460,7 +460,7 @@ impl PathLookup {
         }
     }
 
-    fn entry(&mut self, store: &dyn ContentAddressable, root: ObjectId) -> Result<PathEntry> {
+    pub(super) fn entry(&mut self, store: &dyn ContentAddressable, root: ObjectId) -> Result<PathEntry> {
         let steps: Vec<&[u8]> = self.path.steps().collect();
         let mut visited = Vec::new();
         let (mut dir, mut depth) = (root, 0);
