@@ -266,7 +266,7 @@ pub struct GraphCommit {
     pub generation: u64,
 }
 
-/// Where the commit-graph file whose trailer checked last is recorded (see [`Graph::open`]).
+/// Where the commit-graph file that last passed every check is recorded (see [`Graph::open`]).
 pub(crate) const CHECKED: &str = "canopy-commit-graph-checked";
 
 /// What identifies a graph file on disk: its trailer, length, modification time and, on
@@ -307,9 +307,9 @@ fn write_record(objects_dir: &Path, record: &Path, stamp: &str) -> Result<()> {
     written.map_err(io_err(record))
 }
 
-/// A commit-graph file read into memory and checked: trailing checksum, chunk table, sorted ids,
-/// parent positions in range. A file that fails any check is not used at all; lookups of a
-/// checked file cannot go out of bounds.
+/// A commit-graph file read into memory and checked (trailing checksum, chunk table, sorted ids,
+/// parent positions in range), or recorded as checked before (see [`Graph::open`]). A file that
+/// fails any check is not used at all; lookups never go out of bounds, whatever the bytes.
 pub struct Graph {
     hash: HashKind,
     data: Bytes,
