@@ -112,6 +112,26 @@ fn main() {
             fs::rename(&lock, &reference).unwrap();
         },
     );
+    let d = dir("kept-ref");
+    let reference = d.join("main");
+    drop(create(&reference, value));
+    time(
+        "reference moved as git does, the old file kept by a second link",
+        n,
+        |i| {
+            let lock = d.join("main.lock");
+            drop(create(&lock, value));
+            fs::hard_link(&reference, d.join(format!(".main.{i}.old"))).unwrap();
+            fs::rename(&lock, &reference).unwrap();
+        },
+    );
+    time(
+        "  ...and those old files removed afterwards, one by one",
+        n,
+        |i| {
+            fs::remove_file(d.join(format!(".main.{i}.old"))).unwrap();
+        },
+    );
     let d = dir("in-place-ref");
     let reference = d.join("main");
     drop(create(&reference, value));

@@ -308,6 +308,7 @@ pub fn gc(layout: &RepoLayout, opts: &GcOptions) -> Result<GcReport> {
         }
     }
     report.leftovers_removed += remove_stale_locks(&layout.git_dir);
+    report.leftovers_removed += super::refs::old_files::remove_leftovers(&layout.git_dir);
 
     // The commit-graph of everything reachable, read from the new pack.
     let fresh = layout.objects()?;
