@@ -58,6 +58,7 @@ function query(params) {
 /** Sends a request; on 401 asks for a token and tries again. Returns the Response (2xx/304). */
 async function send(method, url, { body, json, extraHeaders } = {}) {
   for (let attempt = 0; ; attempt++) {
+    const sent = token();
     const init = { method, headers: headers(extraHeaders), cache: 'no-store', credentials: 'same-origin' };
     if (json !== undefined) {
       init.headers['Content-Type'] = 'application/json';
@@ -76,6 +77,10 @@ async function send(method, url, { body, json, extraHeaders } = {}) {
     }
     const err = payload?.error ?? {};
     if (r.status === 401 && promptForToken && attempt < 3) {
+      // Another request's prompt may have got a token while this one was on its way: use it
+      // rather than asking again.
+      const now = token();
+      if (now && now !== sent) continue;
       const t = await promptForToken(err.message ?? 'a token is required');
       if (t) {
         setToken(t);
@@ -179,12 +184,15 @@ const server = {
         try {
           const extraHeaders = { Accept: 'text/event-stream' };
           if (lastId) extraHeaders['Last-Event-ID'] = lastId;
+          const sent = token();
           const r = await fetch(`${API}/branches/${seg(branch)}/watch`, {
             headers: headers(extraHeaders),
             signal: abort.signal,
             cache: 'no-store',
           });
           if (!r.ok) {
+            // Refused for want of a token the page has been given since: watch with it.
+            if (r.status === 401 && token() && token() !== sent) continue;
             // Refused (no right, no such branch): retrying will not help; a 503 (too many
             // watches) or a server error might pass.
             if (r.status >= 400 && r.status < 500) {
