@@ -68,6 +68,14 @@ fn main() {
         let _ = std::process::Command::new("sync").status();
         d
     };
+    // A directory holding one reference, `main`, and the paths of the reference and its lock.
+    let ref_dir = |name: &str| {
+        let d = dir(name);
+        let reference = d.join("main");
+        drop(create(&reference, value));
+        let lock = d.join("main.lock");
+        (d, reference, lock)
+    };
 
     let d = dir("named");
     time("new 5 KB file: create, write, rename into place", n, |i| {
@@ -82,27 +90,21 @@ fn main() {
             unnamed(&d, &pack, &d.join(format!("pack-{i}")));
         });
     }
-    let d = dir("git-ref");
-    let reference = d.join("main");
-    drop(create(&reference, value));
+    let (_, reference, lock) = ref_dir("git-ref");
     time(
         "reference moved as git does: lock created, written, renamed over",
         n,
         |_| {
-            let lock = d.join("main.lock");
             drop(create(&lock, value));
             fs::rename(&lock, &reference).unwrap();
         },
     );
-    let d = dir("canopy-ref");
-    let reference = d.join("main");
-    drop(create(&reference, value));
+    let (d, reference, lock) = ref_dir("canopy-ref");
     time(
         "reference moved with Canopy's lock (private name, flock, link)",
         n,
         |i| {
             let private = d.join(format!(".main.{i}.lock"));
-            let lock = d.join("main.lock");
             let mut f = create(&private, b"");
             f.lock().unwrap();
             let _ = f.set_times(fs::FileTimes::new().set_accessed(std::time::UNIX_EPOCH));
@@ -112,14 +114,11 @@ fn main() {
             fs::rename(&lock, &reference).unwrap();
         },
     );
-    let d = dir("kept-ref");
-    let reference = d.join("main");
-    drop(create(&reference, value));
+    let (d, reference, lock) = ref_dir("kept-ref");
     time(
         "reference moved as git does, the old file kept by a second link",
         n,
         |i| {
-            let lock = d.join("main.lock");
             drop(create(&lock, value));
             fs::hard_link(&reference, d.join(format!(".main.{i}.old"))).unwrap();
             fs::rename(&lock, &reference).unwrap();
@@ -132,14 +131,11 @@ fn main() {
             fs::remove_file(d.join(format!(".main.{i}.old"))).unwrap();
         },
     );
-    let d = dir("in-place-ref");
-    let reference = d.join("main");
-    drop(create(&reference, value));
+    let (_, reference, lock) = ref_dir("in-place-ref");
     time(
         "reference rewritten in place under an empty lock (not Git's)",
         n,
         |_| {
-            let lock = d.join("main.lock");
             let l = create(&lock, b"");
             let mut r = OpenOptions::new().write(true).open(&reference).unwrap();
             r.write_all(value).unwrap();
