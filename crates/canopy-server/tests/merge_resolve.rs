@@ -130,6 +130,19 @@ async fn resolutions_make_a_merge_commit_with_both_parents() {
     )
     .await;
     assert_eq!((status, code(&body)), (400, "bad_json"), "{body}");
+    // A malformed body is a 400 whatever the precondition says: a stale If-Match, or one
+    // that is no commit of this store, does not hide it behind a 412.
+    let sha256_like = "aF27c3f960b10E8aF01c4b1a20b5cC1f3FAEd85f54c748fDcAA08e6E7535CFBa";
+    for stale in [topic.as_str(), sha256_like] {
+        for bad in [
+            json!({"from": "topic", "resolutions": [{"path": "text", "value_base64": "6"}]}),
+            json!({"from": "topic", "resolutions": [{"path": "../x", "value": "y"}]}),
+            json!({"from": "topic", "author": "no address", "resolutions": [{"path": "text", "value": "y"}]}),
+        ] {
+            let (status, body) = merge(&s, bad.clone(), Some(stale)).await;
+            assert_eq!(status, 400, "{bad} with If-Match {stale}: {body}");
+        }
+    }
     // If-Match names the head the resolutions were decided on.
     let (status, body) = merge(
         &s,

@@ -95,17 +95,22 @@ pub(crate) async fn merge(
     let name = p.branch.clone();
     let _writing = state.lock_branch(&name).await;
     let body = blocking(move || {
+        // The body's syntax before any state is weighed: a malformed resolution or author
+        // is a 400 even when If-Match would fail as a precondition.
+        let resolutions = parse_resolutions(req.resolutions)?;
+        let author = req
+            .author
+            .as_deref()
+            .map(|author| parse_author(&repo, author))
+            .transpose()?;
         let branch = open_branch(&repo, &who, &p.branch, Access::Write)?;
         let from = resolve_rev(&repo, &who, &req.from)?;
         let expected = if_match(&repo, &headers)?;
-        let resolutions = parse_resolutions(req.resolutions)?;
         let mut commit = CommitOptions::message(
             req.message
                 .unwrap_or_else(|| format!("Merge {} into {}", req.from, branch.name())),
         );
-        if let Some(author) = &req.author {
-            commit.author = Some(parse_author(&repo, author)?);
-        }
+        commit.author = author;
         let moved = |head: Option<ObjectId>| {
             ApiError::precondition_failed(format!(
                 "branch '{}' is at {}, not the commit in If-Match",
