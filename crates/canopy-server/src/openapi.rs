@@ -145,6 +145,11 @@ pub const ERROR_CODES: &[(u16, &str, &[&str])] = &[
         &["unsupported_media_type"],
     ),
     (
+        422,
+        "A body that keeps to the document but asks for something contradictory: two resolutions for one path",
+        &["resolved_twice"],
+    ),
+    (
         503,
         "Too many requests or watches at once, or too much contention; retry (Retry-After)",
         &["busy", "contention", "locked", "too_many_watches"],

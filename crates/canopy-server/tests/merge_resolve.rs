@@ -143,6 +143,15 @@ async fn resolutions_make_a_merge_commit_with_both_parents() {
             assert_eq!(status, 400, "{bad} with If-Match {stale}: {body}");
         }
     }
+    // Two resolutions for one path keep to the document but contradict each other.
+    let (status, body) = merge(
+        &s,
+        json!({"from": "topic", "resolutions": [
+            {"path": "text", "value": "a"}, {"path": "text", "take": "ours"}]}),
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (422, "resolved_twice"), "{body}");
     // If-Match names the head the resolutions were decided on.
     let (status, body) = merge(
         &s,

@@ -58,6 +58,7 @@ enum Settle {
 
 fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, ApiError> {
     let mut out = BTreeMap::new();
+    let mut twice = None;
     for (i, r) in list.into_iter().enumerate() {
         let at = |m: String| {
             ApiError::bad_request(
@@ -72,8 +73,17 @@ fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, 
             Wanted::Set(bytes) => Settle::Value(bytes),
         };
         if out.insert(path.to_string(), settle).is_some() {
-            return Err(at(format!("'{path}' is resolved twice")));
+            twice.get_or_insert(path.to_string());
         }
+    }
+    // Every resolution well-formed, but two for one path: the document cannot say that
+    // (`uniqueItems` compares whole items), so it is a 422, not a schema violation's 400.
+    if let Some(path) = twice {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "resolved_twice",
+            format!("'{path}' is resolved twice; give one resolution per conflicting path"),
+        ));
     }
     Ok(out)
 }
@@ -83,7 +93,7 @@ fn parse_resolutions(list: Vec<Resolution>) -> Result<BTreeMap<String, Settle>, 
     params(("branch" = BranchName, Path), ("If-Match" = Option<IfMatch>, Header)),
     request_body = MergeRequest,
     responses((status = 200, description = "What the merge did", body = MergeResult),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn merge(
     State(state): State<AppState>,
     Writer(who): Writer,
