@@ -316,14 +316,20 @@ fn check_direct_order(events: &[Event], branch: &str, nth: usize, pack: &str) {
     else {
         unreachable!()
     };
-    // The lock file is made under a private name in the same directory and linked into place,
-    // so its descriptor may carry the private name.
+    // The lock file is made without a name (or under a private one) in the same directory and
+    // linked into place, so its descriptor carries the unnamed file's `#<inode>` (or the
+    // private name).
     let lock_dir = lock_path.rsplit_once('/').map_or("", |(d, _)| d);
     let lock_synced = events[..ref_rename].iter().rposition(|e| {
         matches!(e, Event::Sync { path, data_only: true, .. }
-            if path.starts_with(lock_dir) && path.contains(".lock"))
+            if path.starts_with(lock_dir)
+                && (path.contains(".lock") || path[lock_dir.len()..].starts_with("/#")))
     });
-    assert!(lock_synced.is_some(), "{lock_path} not synced before its rename");
+    assert!(
+        lock_synced.is_some(),
+        "{lock_path} not synced before its rename: {:?}",
+        &events[..ref_rename]
+    );
     assert!(
         at(
             &|e| matches!(e, Event::Sync { pid, path, .. } if pid == writer && path.ends_with("refs/heads")),

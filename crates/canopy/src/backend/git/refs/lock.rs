@@ -8,9 +8,11 @@
 //! access time to [`MARKER`] once the advisory lock is taken. The kernel drops the advisory lock
 //! when the process dies, however it dies.
 //!
-//! A lock file is made under a private name, locked and marked there, and only then linked to
-//! `X.lock`, so `X.lock` never exists unmarked or unlocked while its maker lives
-//! ([`create_by_link`]); where hard links are missing it is created in place and then locked.
+//! A lock file is made without a name (`O_TMPFILE`, on Linux), locked and marked, and only then
+//! linked to `X.lock`, so `X.lock` never exists unmarked or unlocked while its maker lives and
+//! a crash before the link leaves nothing ([`create_unnamed`]). Where unnamed files are missing
+//! it is made the same way under a private name, which is then removed ([`create_by_link`]);
+//! where hard links are missing too it is created in place and then locked.
 //!
 //! A writer that finds `X.lock` present asks [`inspect`] about it:
 //!
@@ -104,16 +106,29 @@ pub(crate) enum Inspection {
 /// retried. Errors are the `open` errors other than "exists" (a missing directory, say), for the
 /// caller to handle.
 pub(crate) fn try_take(lock: &Path) -> io::Result<Attempt> {
+    try_take_by(lock, &[create_unnamed, create_by_link, create_in_place])
+}
+
+/// A way of creating a lock file: [`create_unnamed`], [`create_by_link`], [`create_in_place`].
+type Create = fn(&Path) -> io::Result<Created>;
+
+/// [`try_take`] with the first of `ways` the filesystem supports.
+fn try_take_by(lock: &Path, ways: &[Create]) -> io::Result<Attempt> {
     // Each round either takes the lock, finds it held, or saw a lock vanish or removed a stale
     // one; the bound only guards against a livelock with a misbehaving program.
     for _ in 0..64 {
-        let taken = match create_by_link(lock)? {
-            Created::Unsupported => create_in_place(lock)?,
-            Created::File(file) => Some(file),
-            Created::Exists => None,
-        };
-        if let Some(file) = taken {
-            return Ok(Attempt::Taken(file));
+        let mut created = Created::Unsupported;
+        for create in ways {
+            created = create(lock)?;
+            if !matches!(created, Created::Unsupported) {
+                break;
+            }
+        }
+        match created {
+            Created::File(file) => return Ok(Attempt::Taken(file)),
+            Created::Exists => {}
+            // Only where the last way, creating in place, is left out (tests).
+            Created::Unsupported => return Err(io::ErrorKind::Unsupported.into()),
         }
         match inspect(lock, stale_after())? {
             Inspection::Absent | Inspection::Removed => continue,
@@ -136,6 +151,112 @@ fn lock_and_mark(file: &File) -> io::Result<()> {
     // Without the marker the lock still works; it just takes longer to recover.
     let _ = file.set_times(FileTimes::new().set_accessed(SystemTime::UNIX_EPOCH + MARKER));
     Ok(())
+}
+
+/// Creates `lock` already locked and marked, with no name of its own at any moment: an unnamed
+/// file (`O_TMPFILE`) in the lock's directory is locked and marked, then linked to `lock`
+/// (failing, like `O_EXCL`, if `lock` exists). A crash before the link leaves nothing behind.
+/// `Unsupported` where the kernel or filesystem has no unnamed files, or the file cannot be
+/// linked (no `/proc` and no right to link by descriptor).
+#[cfg(target_os = "linux")]
+fn create_unnamed(lock: &Path) -> io::Result<Created> {
+    create_unnamed_linking(lock, true)
+}
+
+/// [`create_unnamed`]; `by_descriptor` false goes straight to `/proc/self/fd` (tests).
+#[cfg(target_os = "linux")]
+fn create_unnamed_linking(lock: &Path, by_descriptor: bool) -> io::Result<Created> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+
+    let Some(dir) = lock.parent() else {
+        return Ok(Created::Unsupported);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let file = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o666)
+        .open(dir)
+    {
+        Ok(file) => file,
+        // Kernels and filesystems without unnamed files answer one of these.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
+            return Ok(Created::Unsupported)
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = lock_and_mark(&file) {
+        return if e.kind() == io::ErrorKind::Unsupported {
+            Ok(Created::Unsupported)
+        } else {
+            Err(e)
+        };
+    }
+    let Ok(target) = std::ffi::CString::new(lock.as_os_str().as_bytes()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a lock path with a NUL byte",
+        ));
+    };
+    let fd = file.as_raw_fd();
+    // By descriptor where the caller may (Linux 6.10 lets the file's opener; before, only
+    // CAP_DAC_READ_SEARCH), else through `/proc/self/fd`, as `linkat(2)` describes.
+    let (mut linked, mut error) = (-1, io::Error::from_raw_os_error(libc::EPERM));
+    if by_descriptor {
+        // SAFETY: both paths are NUL-terminated strings that outlive the call; `fd` is open.
+        linked = unsafe {
+            libc::linkat(
+                fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        error = io::Error::last_os_error();
+    }
+    if linked != 0 && matches!(error.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) {
+        let Ok(proc) = std::ffi::CString::new(format!("/proc/self/fd/{fd}")) else {
+            return Ok(Created::Unsupported);
+        };
+        // SAFETY: as above.
+        linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        error = io::Error::last_os_error();
+    }
+    if linked == 0 {
+        return Ok(Created::File(file));
+    }
+    match error.raw_os_error() {
+        Some(libc::EEXIST) => Ok(Created::Exists),
+        // No `/proc` (ENOENT), no right to link by descriptor (EPERM), no hard links (EPERM,
+        // EOPNOTSUPP): the named ways still work.
+        Some(libc::ENOENT | libc::EPERM | libc::EOPNOTSUPP | libc::EXDEV) => Ok(Created::Unsupported),
+        _ => Err(error),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_unnamed(_lock: &Path) -> io::Result<Created> {
+    Ok(Created::Unsupported)
 }
 
 /// Numbers this process's private lock names.
@@ -190,25 +311,25 @@ fn create_by_link(lock: &Path) -> io::Result<Created> {
 /// Creates `lock` with `O_EXCL`, then locks and marks it: for filesystems without hard links.
 /// Between the two steps the lock is unmarked, so a crash there leaves a lock that waits for
 /// [`stale_after`] before it is recovered.
-fn create_in_place(lock: &Path) -> io::Result<Option<File>> {
+fn create_in_place(lock: &Path) -> io::Result<Created> {
     loop {
         let file = match OpenOptions::new().write(true).create_new(true).open(lock) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Created::Exists),
             Err(e) => return Err(e),
         };
         match lock_and_mark(&file) {
             Ok(()) => {}
             // No advisory locks: the lock works as Git's does (and is never taken for stale by
             // its marker, since no one can take the advisory lock to look).
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(Created::File(file)),
             Err(e) => {
                 let _ = fs::remove_file(lock);
                 return Err(e);
             }
         }
         if names_file(lock, &file)? {
-            return Ok(Some(file));
+            return Ok(Created::File(file));
         }
         // A recoverer removed it while we stalled before locking: it is not ours any more.
     }
@@ -359,7 +480,10 @@ mod tests {
         child.wait().unwrap();
         // Dead: the file is still there, young, and marked; the next taker recovers it at once.
         assert!(lock.exists());
-        assert!(matches!(try_take(&lock).unwrap(), Attempt::Taken(_)));
+        assert!(matches!(
+            try_take_by(&lock, &[create_by_link]).unwrap(),
+            Attempt::Taken(_)
+        ));
     }
 
     #[test]
@@ -436,7 +560,10 @@ mod tests {
         age_by(&lock, stale_after() / 2);
         assert!(matches!(try_take(&lock).unwrap(), Attempt::Busy(_)));
         age_by(&lock, stale_after() + Duration::from_secs(1));
-        assert!(matches!(try_take(&lock).unwrap(), Attempt::Taken(_)));
+        assert!(matches!(
+            try_take_by(&lock, &[create_by_link]).unwrap(),
+            Attempt::Taken(_)
+        ));
     }
 
     #[test]
@@ -477,13 +604,85 @@ mod tests {
             )
             .unwrap();
         }
-        assert!(matches!(try_take(&lock).unwrap(), Attempt::Taken(_)));
+        assert!(matches!(
+            try_take_by(&lock, &[create_by_link]).unwrap(),
+            Attempt::Taken(_)
+        ));
+    }
+
+    /// Each way of making a lock, alone: the lock appears held and marked, a second taker
+    /// finds it busy, and nothing else is left in the directory.
+    #[test]
+    fn every_way_of_making_a_lock_gives_a_held_marked_lock_and_nothing_else() {
+        let ways: [(&str, Create); 3] = [
+            ("unnamed", create_unnamed),
+            ("private name", create_by_link),
+            ("in place", create_in_place),
+        ];
+        for (name, way) in ways {
+            let dir = tempfile::tempdir().unwrap();
+            let lock = dir.path().join("main.lock");
+            let Attempt::Taken(file) = try_take_by(&lock, &[way]).unwrap() else {
+                panic!("{name}: not taken")
+            };
+            assert!(names_file(&lock, &file).unwrap(), "{name}");
+            assert_eq!(
+                fs::metadata(&lock).unwrap().accessed().unwrap(),
+                SystemTime::UNIX_EPOCH + MARKER,
+                "{name}"
+            );
+            assert!(
+                matches!(
+                    try_take_by(&lock, &[way]).unwrap(),
+                    Attempt::Busy(LockHolder::Live)
+                ),
+                "{name}"
+            );
+            let names: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["main.lock"], "{name}");
+            fs::remove_file(&lock).unwrap();
+        }
+    }
+
+    /// Linux's own filesystems have unnamed files: the lock is made with no name but `X.lock`
+    /// at any moment (so `git refs verify` never meets a private name, and a writer killed
+    /// while locking leaves nothing).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn on_linux_a_lock_is_made_unnamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("main.lock");
+        assert!(matches!(create_unnamed(&lock).unwrap(), Created::File(_)));
+        assert!(matches!(create_unnamed(&lock).unwrap(), Created::Exists));
+        // Linked through `/proc/self/fd`, as where linking by descriptor is not allowed.
+        fs::remove_file(&lock).unwrap();
+        let Created::File(file) = create_unnamed_linking(&lock, false).unwrap() else {
+            panic!("not linked through /proc")
+        };
+        assert!(names_file(&lock, &file).unwrap());
+        assert!(matches!(
+            create_unnamed_linking(&lock, false).unwrap(),
+            Created::Exists
+        ));
+        let missing = dir.path().join("no-such-dir/main.lock");
+        assert_eq!(
+            create_unnamed(&missing).err().map(|e| e.kind()),
+            Some(io::ErrorKind::NotFound)
+        );
     }
 
     /// Lockers and recoverers racing over one name, with stale locks dropped in now and then:
-    /// at no moment do two lockers hold it.
+    /// at no moment do two lockers hold it, whichever way the locks are made.
     #[test]
     fn racing_lockers_and_recoverers_exclude_each_other() {
+        racing_lockers(create_unnamed);
+        racing_lockers(create_by_link);
+    }
+
+    fn racing_lockers(way: Create) {
         let dir = tempfile::tempdir().unwrap();
         let lock = Arc::new(dir.path().join("main.lock"));
         let inside = Arc::new(AtomicUsize::new(0));
@@ -493,7 +692,7 @@ mod tests {
                 let (lock, inside, taken) = (lock.clone(), inside.clone(), taken.clone());
                 std::thread::spawn(move || {
                     for i in 0..300 {
-                        match try_take(&lock).unwrap() {
+                        match try_take_by(&lock, &[way, create_in_place]).unwrap() {
                             Attempt::Taken(file) => {
                                 assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
                                 taken.fetch_add(1, Ordering::SeqCst);
