@@ -25,7 +25,6 @@ pub mod pack_write;
 mod queue;
 pub mod refs;
 mod repack;
-mod spare_files;
 
 use std::fs;
 use std::path::{Path, PathBuf};

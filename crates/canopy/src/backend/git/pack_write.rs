@@ -25,7 +25,6 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use super::journal::{self, Journal};
 use super::loose::{create_temp_with, fsync_dir, io_err};
 use super::pack::PackSet;
-use super::spare_files::{self, Spares};
 use crate::backend::{Error, Result, WriteBatch};
 use crate::object::{HashKind, IdHash, ObjectId, ObjectKind};
 
@@ -387,20 +386,21 @@ impl<'a> PackWriter<'a> {
         let count = self.entries.len() as u32;
         // The whole pack, when it was small enough to be held.
         let mut whole = None;
-        let spares = self.packs.map(PackSet::spares);
-        let (tmp, checksum) = match out {
+        let (tmp, file, checksum) = match out {
             Out::Memory(mut buffer) => {
                 buffer[8..12].copy_from_slice(&count.to_be_bytes());
                 let mut h = self.hash.hasher();
                 h.update(&buffer);
                 let sum = h.finish();
                 buffer.extend_from_slice(sum.as_bytes());
-                let mut tmp = TempFile::make(spares, &self.pack_dir, "tmp_pack_")?;
-                if let Err(e) = tmp.file.write_all(&buffer) {
-                    return Err(tmp.fail(e));
+                let (tmp, mut file) = create_temp_with(&self.pack_dir, "tmp_pack_", true)?;
+                if let Err(e) = file.write_all(&buffer) {
+                    drop(file);
+                    let _ = fs::remove_file(&tmp);
+                    return Err(io_err(&tmp)(e));
                 }
                 whole = Some(buffer);
-                (tmp, sum)
+                (tmp, file, sum)
             }
             Out::File { path: tmp, file } => {
                 let mut file = file.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
@@ -424,14 +424,7 @@ impl<'a> PackWriter<'a> {
                     Ok(sum)
                 })()
                 .map_err(io_err(&tmp))?;
-                (
-                    TempFile {
-                        file,
-                        path: Some(tmp),
-                        dir: self.pack_dir.clone(),
-                    },
-                    checksum,
-                )
+                (tmp, file, checksum)
             }
         };
         let pack_bytes = self.offset + self.hash.len() as u64;
@@ -444,34 +437,33 @@ impl<'a> PackWriter<'a> {
             .filter(|j| self.fsync && pack_bytes <= journal::MAX_JOURNALED_PACK as u64 && j.is_owned());
         let fsync = self.fsync && journal.is_none();
         let pack_dir = &self.pack_dir;
-        let (pack_synced, idx_written) =
-            std::thread::scope(|s| {
-                let pack_file = &tmp.file;
-                let pack_sync = fsync.then(|| s.spawn(move || pack_file.sync_data()));
-                let idx_written = TempFile::make(spares, pack_dir, "tmp_idx_").and_then(|mut idx| match idx
-                    .file
-                    .write_all(&idx_bytes)
-                    .and_then(|_| if fsync { idx.file.sync_data() } else { Ok(()) })
-                {
-                    Ok(()) => Ok(idx),
-                    Err(e) => Err(idx.fail(e)),
-                });
-                let pack_synced = pack_sync.map_or(Ok(()), |h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
-                });
-                (pack_synced, idx_written)
+        let (pack_synced, idx_written) = std::thread::scope(|s| {
+            let pack_sync = fsync.then(|| s.spawn(move || file.sync_data()));
+            let idx_written = create_temp_with(pack_dir, "tmp_idx_", true).and_then(
+                |(idx_tmp, mut idx_file)| match idx_file.write_all(&idx_bytes).and_then(|_| {
+                    if fsync {
+                        idx_file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                }) {
+                    Ok(()) => Ok(idx_tmp),
+                    Err(e) => {
+                        let _ = fs::remove_file(&idx_tmp);
+                        Err(io_err(&idx_tmp)(e))
+                    }
+                },
+            );
+            let pack_synced = pack_sync.map_or(Ok(()), |h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")))
             });
-        let idx_tmp = match idx_written {
-            Ok(idx) => idx,
-            Err(e) => {
-                tmp.discard();
-                return Err(e);
-            }
-        };
+            (pack_synced, idx_written)
+        });
+        let idx_tmp = idx_written?;
         if let Err(e) = pack_synced {
-            idx_tmp.discard();
-            return Err(tmp.fail(e));
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(io_err(&tmp)(e));
         }
 
         let stem = format!("pack-{}", checksum.to_hex());
@@ -480,24 +472,26 @@ impl<'a> PackWriter<'a> {
         let install = || -> Result<()> {
             // Created read-only where the platform allows it.
             #[cfg(not(unix))]
-            for p in [&tmp.path, &idx_tmp.path].into_iter().flatten() {
+            for p in [&tmp, &idx_tmp] {
                 set_readonly(p).map_err(io_err(p))?;
             }
             if pack_path.exists() && idx_path.exists() {
                 // The same objects in the same order: the pack is installed already.
+                let _ = fs::remove_file(&tmp);
+                let _ = fs::remove_file(&idx_tmp);
                 return Ok(());
             }
-            tmp.install(&pack_path)?;
-            idx_tmp.install(&idx_path)?;
+            fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
+            fs::rename(&idx_tmp, &idx_path).map_err(io_err(&idx_path))?;
             if fsync {
                 fsync_dir(&self.pack_dir)?;
             }
             Ok(())
         };
-        let installed = install();
-        tmp.discard();
-        idx_tmp.discard();
-        installed?;
+        if let Err(e) = install() {
+            let _ = fs::remove_file(&idx_tmp);
+            return Err(e);
+        }
         if let Some(journal) = journal {
             match &whole {
                 Some(pack) => journal.append_pack(&stem, &idx_bytes, pack)?,
@@ -641,69 +635,6 @@ fn finished(path: &Path) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source: io::Error::other("pack writer used after finish"),
-    }
-}
-
-/// A pack or index file being written before it gets its name: unnamed (a spare file, see
-/// `spare_files`) or a named temporary file in the pack directory.
-struct TempFile {
-    file: File,
-    /// `None`: unnamed.
-    path: Option<PathBuf>,
-    dir: PathBuf,
-}
-
-impl TempFile {
-    /// A spare unnamed file if one is ready, else a new `<prefix>*` file, read-only.
-    fn make(spares: Option<&Spares>, dir: &Path, prefix: &str) -> Result<TempFile> {
-        if let Some(file) = spares.and_then(Spares::take) {
-            return Ok(TempFile {
-                file,
-                path: None,
-                dir: dir.to_path_buf(),
-            });
-        }
-        let (path, file) = create_temp_with(dir, prefix, true)?;
-        Ok(TempFile {
-            file,
-            path: Some(path),
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// Gives the file the name `to`, replacing a file of that name.
-    fn install(&self, to: &Path) -> Result<()> {
-        let Some(path) = &self.path else {
-            match spare_files::link(&self.file, to) {
-                Ok(true) => return Ok(()),
-                // Left by an earlier writer (the same name is the same content, but it may
-                // be torn): replaced below, through a name of its own.
-                Ok(false) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(to)(e)),
-            }
-            let (named, _) = create_temp_with(&self.dir, "tmp_pack_", true)?;
-            let _ = fs::remove_file(&named);
-            return match spare_files::link(&self.file, &named) {
-                Ok(true) => fs::rename(&named, to).map_err(io_err(to)),
-                Ok(false) => Err(io_err(to)(io::Error::other("the unnamed file cannot be linked"))),
-                Err(e) => Err(io_err(&named)(e)),
-            };
-        };
-        fs::rename(path, to).map_err(io_err(to))
-    }
-
-    /// Removes the temporary name, if it still has one (after `install` it has not).
-    fn discard(&self) {
-        if let Some(path) = &self.path {
-            let _ = fs::remove_file(path);
-        }
-    }
-
-    /// Abandons the file, turning `e` into the error to report.
-    fn fail(&self, e: io::Error) -> Error {
-        self.discard();
-        io_err(self.path.as_deref().unwrap_or(&self.dir))(e)
     }
 }
 

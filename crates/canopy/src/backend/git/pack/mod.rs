@@ -21,7 +21,6 @@ pub mod delta;
 mod tests;
 mod verify;
 
-use super::spare_files::Spares;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -82,8 +81,6 @@ pub struct PackSet {
     /// Packs that failed to open (torn or corrupt), by name, with why: left out of lookups so
     /// that the rest of the store stays usable; `canopy fsck --repair` deals with them.
     broken: Mutex<HashMap<String, String>>,
-    /// Unnamed files made ahead for the packs and indexes this process writes.
-    spares: Spares,
 }
 
 impl PackSet {
@@ -96,15 +93,9 @@ impl PackSet {
             rescan_lock: Mutex::new(()),
             cache: Mutex::new(BaseCache::default()),
             broken: Mutex::new(HashMap::new()),
-            spares: Spares::new(&objects_dir.join("pack"), 0o444),
         };
         set.rescan()?;
         Ok(set)
-    }
-
-    /// Unnamed files ready for new packs and indexes (see `spare_files`).
-    pub(crate) fn spares(&self) -> &Spares {
-        &self.spares
     }
 
     /// Reads an object from any pack; `external` resolves a REF_DELTA base found in no pack.

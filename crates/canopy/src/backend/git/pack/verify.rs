@@ -6,7 +6,6 @@
 //! index, verification opens what it can and goes on, so that the objects still intact in a
 //! damaged pack can be checked and salvaged; each of them is handed to the caller.
 
-use super::super::spare_files::Spares;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -130,7 +129,6 @@ pub fn verify(
         rescan_lock: Mutex::new(()),
         cache: Mutex::new(BaseCache::default()),
         broken: Mutex::new(Default::default()),
-        spares: Spares::new(dir, 0o444),
     };
     let pack = Arc::new(pack);
     *single.packs.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(vec![Arc::clone(&pack)]);

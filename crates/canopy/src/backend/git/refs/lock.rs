@@ -61,7 +61,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use super::super::spare_files;
 use crate::backend::LockHolder;
 
 /// The access time Canopy gives a lock file once it holds the advisory lock on it. Nothing else
@@ -167,11 +166,35 @@ fn create_unnamed(lock: &Path) -> io::Result<Created> {
 /// [`create_unnamed`]; `by_descriptor` false goes straight to `/proc/self/fd` (tests).
 #[cfg(target_os = "linux")]
 fn create_unnamed_linking(lock: &Path, by_descriptor: bool) -> io::Result<Created> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+
     let Some(dir) = lock.parent() else {
         return Ok(Created::Unsupported);
     };
-    let Some(file) = spare_files::make_unnamed(dir, 0o666)? else {
-        return Ok(Created::Unsupported);
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let file = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o666)
+        .open(dir)
+    {
+        Ok(file) => file,
+        // Kernels and filesystems without unnamed files answer one of these.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
+            return Ok(Created::Unsupported)
+        }
+        Err(e) => return Err(e),
     };
     if let Err(e) = lock_and_mark(&file) {
         return if e.kind() == io::ErrorKind::Unsupported {
@@ -180,11 +203,54 @@ fn create_unnamed_linking(lock: &Path, by_descriptor: bool) -> io::Result<Create
             Err(e)
         };
     }
-    match spare_files::link_by(&file, lock, by_descriptor) {
-        Ok(true) => Ok(Created::File(file)),
-        Ok(false) => Ok(Created::Unsupported),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Created::Exists),
-        Err(e) => Err(e),
+    let Ok(target) = std::ffi::CString::new(lock.as_os_str().as_bytes()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a lock path with a NUL byte",
+        ));
+    };
+    let fd = file.as_raw_fd();
+    // By descriptor where the caller may (Linux 6.10 lets the file's opener; before, only
+    // CAP_DAC_READ_SEARCH), else through `/proc/self/fd`, as `linkat(2)` describes.
+    let (mut linked, mut error) = (-1, io::Error::from_raw_os_error(libc::EPERM));
+    if by_descriptor {
+        // SAFETY: both paths are NUL-terminated strings that outlive the call; `fd` is open.
+        linked = unsafe {
+            libc::linkat(
+                fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        error = io::Error::last_os_error();
+    }
+    if linked != 0 && matches!(error.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) {
+        let Ok(proc) = std::ffi::CString::new(format!("/proc/self/fd/{fd}")) else {
+            return Ok(Created::Unsupported);
+        };
+        // SAFETY: as above.
+        linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc.as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        error = io::Error::last_os_error();
+    }
+    if linked == 0 {
+        return Ok(Created::File(file));
+    }
+    match error.raw_os_error() {
+        Some(libc::EEXIST) => Ok(Created::Exists),
+        // No `/proc` (ENOENT), no right to link by descriptor (EPERM), no hard links (EPERM,
+        // EOPNOTSUPP): the named ways still work.
+        Some(libc::ENOENT | libc::EPERM | libc::EOPNOTSUPP | libc::EXDEV) => Ok(Created::Unsupported),
+        _ => Err(error),
     }
 }
 
