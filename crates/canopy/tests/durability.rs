@@ -15,6 +15,8 @@ use canopy::{ObjectId, Path, Repo};
 
 const CHILD_DIR: &str = "CANOPY_DURABILITY_CHILD_DIR";
 const CHILD_THREADS: &str = "CANOPY_DURABILITY_CHILD_THREADS";
+/// Commits one writer makes, one after another.
+const CHILD_COMMITS: &str = "CANOPY_DURABILITY_CHILD_COMMITS";
 const COMMITS_PER_THREAD: usize = 8;
 
 fn opts(i: usize) -> CommitOptions {
@@ -63,12 +65,15 @@ fn child_writes() {
     let threads: usize = std::env::var(CHILD_THREADS).unwrap().parse().unwrap();
     let repo = Repo::open(&dir).unwrap();
     if threads == 1 {
-        let c = repo
-            .head_branch()
-            .unwrap()
-            .set(&Path::parse("k").unwrap(), "v", &opts(1))
-            .unwrap();
-        println!("ACK main 0 {c} {}", pack_on_disk(&dir, &c).unwrap());
+        let commits: usize = std::env::var(CHILD_COMMITS).map_or(1, |n| n.parse().unwrap());
+        for n in 0..commits {
+            let c = repo
+                .head_branch()
+                .unwrap()
+                .set(&Path::parse(&format!("k{n}")).unwrap(), "v", &opts(n + 1))
+                .unwrap();
+            println!("ACK main {n} {c} {}", pack_on_disk(&dir, &c).unwrap());
+        }
         return;
     }
     std::thread::scope(|s| {
@@ -110,6 +115,11 @@ enum Event {
 
 /// Runs the child under `strace`; returns the events in completion order and the ACK lines.
 fn traced(dir: &FsPath, threads: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)> {
+    traced_commits(dir, threads, 1)
+}
+
+/// [`traced`], with `commits` commits one after another when there is one writer.
+fn traced_commits(dir: &FsPath, threads: usize, commits: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)> {
     if Command::new("strace").arg("-V").output().is_err() {
         eprintln!("strace is not installed: skipped (.ci/run installs it)");
         return None;
@@ -123,7 +133,7 @@ fn traced(dir: &FsPath, threads: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)
             "-s",
             "512",
             "-e",
-            "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,pwrite64,write",
+            "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,linkat,pwrite64,write",
             "-o",
         ])
         .arg(&log)
@@ -137,6 +147,7 @@ fn traced(dir: &FsPath, threads: usize) -> Option<(Vec<Event>, Vec<Vec<String>>)
         ])
         .env(CHILD_DIR, dir)
         .env(CHILD_THREADS, threads.to_string())
+        .env(CHILD_COMMITS, commits.to_string())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -211,6 +222,19 @@ fn parse(text: &str) -> Vec<Event> {
             events.push(Event::Rename {
                 pid,
                 from: quoted[0].to_string(),
+                to: quoted[1].to_string(),
+            });
+        } else if call.starts_with("linkat(") && quoted.len() >= 2 {
+            // An unnamed file named (a lock file): a rename from the file the descriptor holds,
+            // as far as the order of writes is concerned.
+            let from = if quoted[0].is_empty() {
+                fd_path()
+            } else {
+                quoted[0].to_string()
+            };
+            events.push(Event::Rename {
+                pid,
+                from,
                 to: quoted[1].to_string(),
             });
         }
@@ -418,7 +442,7 @@ fn one_commit_syncs_the_journal_once_in_order() {
 }
 
 #[test]
-fn without_the_journal_one_commit_syncs_five_times_in_order() {
+fn without_the_journal_each_commit_syncs_five_times_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     store(&dir);
@@ -429,12 +453,15 @@ fn without_the_journal_one_commit_syncs_five_times_in_order() {
         .open(dir.join("canopy-journal"))
         .unwrap();
     held.lock().unwrap();
-    let Some((events, acks)) = traced(&dir, 1) else {
+    // Three commits, one after another: each is durable before its reference moves.
+    let Some((events, acks)) = traced_commits(&dir, 1, 3) else {
         return;
     };
-    assert_eq!(acks.len(), 1);
-    check_direct_order(&events, "main", 0, &acks[0][3]);
-    assert_eq!(syncs(&events), 5, "{events:#?}");
+    assert_eq!(acks.len(), 3);
+    for (n, ack) in acks.iter().enumerate() {
+        check_direct_order(&events, "main", n, &ack[3]);
+    }
+    assert_eq!(syncs(&events), 15, "{events:#?}");
     drop(held);
 }
 
